@@ -1,0 +1,137 @@
+"""What routes depend on: the DB session, the Temporal client, the settings and the caller."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from api.errors import forbidden
+from partnerflow.auth import hash_token
+from partnerflow.models import ApiToken, Partner, User
+from partnerflow.settings import Settings
+from workflows.messages import Actor
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    engine: Engine = request.app.state.engine
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@dataclass
+class Caller:
+    """The authenticated user, with their partner organisation when they belong to one."""
+
+    user: User
+    partner: Partner | None = None
+    permissions: list[str] = field(default_factory=list)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.user.role in ("admin", "member")
+
+    @property
+    def partner_id(self) -> UUID | None:
+        return self.partner.id if self.partner else None
+
+    def actor(self) -> Actor:
+        role = self.user.role if self.user.role in ("admin", "member") else "partner"
+        return Actor(
+            user_id=self.user.id,
+            name=self.user.name,
+            role=role,
+            partner_id=self.partner_id,
+            permissions=list(self.permissions),
+        )
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_caller(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail="missing or invalid bearer token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise unauthorized
+    row = session.exec(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
+        .where(ApiToken.token_hash == hash_token(credentials.credentials))
+    ).first()
+    if row is None:
+        raise unauthorized
+    token, user = row
+    if token.revoked_at is not None or not user.active:
+        raise unauthorized
+    if user.partner_id is None:
+        return Caller(user=user)
+    partner = session.get(Partner, user.partner_id)
+    if partner is None or partner.status != "active":
+        raise unauthorized
+    return Caller(user=user, partner=partner, permissions=list(partner.permissions))
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def get_staff(caller: CurrentCaller) -> Caller:
+    if not caller.is_staff:
+        forbidden("only the company's users may do this")
+    return caller
+
+
+def get_admin(caller: CurrentCaller) -> Caller:
+    if not caller.is_admin:
+        forbidden("only an admin may do this")
+    return caller
+
+
+StaffCaller = Annotated[Caller, Depends(get_staff)]
+AdminCaller = Annotated[Caller, Depends(get_admin)]
+
+
+@dataclass
+class Pagination:
+    limit: int
+    offset: int
+
+
+def get_pagination(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Pagination, Depends(get_pagination)]

@@ -1,0 +1,71 @@
+"""The FastAPI application: one DB engine and one Temporal client for its lifetime."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.routes import (
+    email_templates,
+    health,
+    my,
+    opportunities,
+    outbox,
+    partners,
+    process_templates,
+    processes,
+    users,
+)
+from partnerflow.db import make_engine
+from partnerflow.settings import Settings, get_settings
+from partnerflow.temporal import connect
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    """The app; tests hand in their settings and the client of their Temporal server."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.temporal = temporal or await connect(settings)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="Partnerflow", version="0.1.0", lifespan=lifespan)
+    for module in (
+        health,
+        users,
+        partners,
+        email_templates,
+        process_templates,
+        opportunities,
+        processes,
+        my,
+        outbox,
+    ):
+        app.include_router(module.router)
+
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"Temporal did not answer: {error.status.name}"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, error: OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the database did not answer"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    return app

@@ -1,0 +1,154 @@
+"""Process templates: the process builder's object, its drafts and published versions."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, func, select
+
+from api.deps import PageDep, SessionDep, StaffCaller
+from api.errors import conflict, invalid, not_found
+from api.listing import Page, fetch_page
+from partnerflow.db import utcnow
+from partnerflow.models import ProcessTemplate, ProcessTemplateVersion, User
+from partnerflow.process_templates import StepProblem, check_steps, check_timezone, snapshot
+from workflows.messages import StepSpec
+
+router = APIRouter(prefix="/api/process-templates", tags=["process templates"])
+
+
+class ProcessTemplateCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    language: Literal["de", "en"] = "de"
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
+    contact_user_id: uuid.UUID | None = None
+    steps: list[StepSpec] = Field(min_length=1, max_length=200)
+
+
+class ProcessTemplatePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    language: str
+    timezone: str
+    contact_user_id: uuid.UUID
+    steps: list[StepSpec]
+    status: Literal["draft", "published", "archived"]
+    published_version: int | None
+    draft_pending: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionPublic(BaseModel):
+    version: int
+    created_at: datetime
+
+
+def _public(template: ProcessTemplate) -> ProcessTemplatePublic:
+    if template.archived:
+        state: Literal["draft", "published", "archived"] = "archived"
+    else:
+        state = "published" if template.published_version is not None else "draft"
+    return ProcessTemplatePublic(**{**template.model_dump(), "status": state})
+
+
+def _checked(session: Session, body: ProcessTemplateCreate) -> None:
+    try:
+        check_timezone(body.timezone)
+        check_steps(session, body.steps)
+    except StepProblem as problem:
+        invalid(problem.loc, problem.message)
+    if body.contact_user_id is not None:
+        contact = session.get(User, body.contact_user_id)
+        if contact is None or contact.partner_id is not None:
+            invalid("contact_user_id", "no user of the company with this id")
+
+
+def _get(session: Session, template_id: uuid.UUID) -> ProcessTemplate:
+    template = session.get(ProcessTemplate, template_id)
+    if template is None:
+        not_found("process template")
+    return template
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_process_template(
+    body: ProcessTemplateCreate, session: SessionDep, caller: StaffCaller
+) -> ProcessTemplatePublic:
+    _checked(session, body)
+    template = ProcessTemplate(
+        **body.model_dump(mode="json", exclude={"contact_user_id", "steps"}),
+        contact_user_id=body.contact_user_id or caller.user.id,
+        steps=[step.model_dump(mode="json", exclude_none=True) for step in body.steps],
+    )
+    session.add(template)
+    session.commit()
+    return _public(template)
+
+
+@router.get("")
+def list_process_templates(
+    session: SessionDep,
+    _: StaffCaller,
+    page: PageDep,
+    name: str | None = None,
+) -> Page[ProcessTemplatePublic]:
+    statement = select(ProcessTemplate).order_by(ProcessTemplate.name)
+    if name:
+        statement = statement.where(func.lower(ProcessTemplate.name).contains(name.lower()))
+    rows, count = fetch_page(session, statement, page)
+    return Page(data=[_public(t) for t in rows], count=count)
+
+
+@router.get("/{template_id}")
+def get_process_template(
+    template_id: uuid.UUID, session: SessionDep, _: StaffCaller
+) -> ProcessTemplatePublic:
+    return _public(_get(session, template_id))
+
+
+@router.post("/{template_id}/publish")
+def publish_process_template(
+    template_id: uuid.UUID, session: SessionDep, _: StaffCaller
+) -> ProcessTemplatePublic:
+    template = _get(session, template_id)
+    if template.archived:
+        conflict("an archived template cannot be published")
+    if not template.draft_pending:
+        return _public(template)
+    latest = session.exec(
+        select(func.max(ProcessTemplateVersion.version)).where(
+            ProcessTemplateVersion.template_id == template.id
+        )
+    ).one()
+    version = (latest or 0) + 1
+    frozen = snapshot(template, version)
+    session.add(
+        ProcessTemplateVersion(
+            template_id=template.id, version=version, snapshot=frozen.model_dump(mode="json")
+        )
+    )
+    template.published_version = version
+    template.draft_pending = False
+    template.updated_at = utcnow()
+    session.add(template)
+    session.commit()
+    return _public(template)
+
+
+@router.get("/{template_id}/versions")
+def list_versions(
+    template_id: uuid.UUID, session: SessionDep, _: StaffCaller, page: PageDep
+) -> Page[VersionPublic]:
+    _get(session, template_id)
+    statement = (
+        select(ProcessTemplateVersion)
+        .where(ProcessTemplateVersion.template_id == template_id)
+        .order_by(col(ProcessTemplateVersion.version))
+    )
+    rows, count = fetch_page(session, statement, page)
+    return Page(data=[VersionPublic(**v.model_dump()) for v in rows], count=count)

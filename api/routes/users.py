@@ -1,0 +1,58 @@
+"""The company's users and their tokens; `GET /api/me` for anyone signed in."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, EmailStr, Field
+from sqlmodel import col, select
+
+from api.deps import AdminCaller, CurrentCaller, PageDep, SessionDep
+from api.listing import Page, fetch_page
+from partnerflow.auth import issue_token
+from partnerflow.models import User
+
+router = APIRouter(prefix="/api", tags=["users"])
+
+
+class UserCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    role: Literal["admin", "member"] = "member"
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    partner_id: uuid.UUID | None
+    active: bool
+    created_at: datetime
+
+
+class UserWithToken(UserPublic):
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, session: SessionDep, _: AdminCaller) -> UserWithToken:
+    user = User(name=body.name, email=body.email.lower(), role=body.role)
+    session.add(user)
+    session.flush()
+    token = issue_token(session, user.id)
+    session.commit()
+    return UserWithToken(**user.model_dump(), token=token)
+
+
+@router.get("/users")
+def list_users(session: SessionDep, _: AdminCaller, page: PageDep) -> Page[UserPublic]:
+    statement = select(User).where(User.partner_id == None).order_by(col(User.created_at))  # noqa: E711
+    rows, count = fetch_page(session, statement, page)
+    return Page(data=[UserPublic(**u.model_dump()) for u in rows], count=count)
+
+
+@router.get("/me")
+def me(caller: CurrentCaller) -> UserPublic:
+    return UserPublic(**caller.user.model_dump())

@@ -1,0 +1,1 @@
+"""Partnerflow's domain: settings, database tables, e-mail rendering and delivery."""

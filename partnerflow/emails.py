@@ -1,0 +1,121 @@
+"""E-mail templates: checked when saved, rendered in the sandbox, a text part from the HTML."""
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+# What a template may use; the hand-over e-mail's context provides all of them.
+TEMPLATE_VARIABLES: dict[str, str] = {
+    "customer": "the customer: name, email, phone, address (street, postal_code, city, country)",
+    "opportunity": "the customer case: title, product, attributes",
+    "process": "the process: id, url",
+    "step": "the step: key, name, due_at, url, instructions",
+    "partner": "the partner organisation: name",
+    "contact": "the contact person: name, email",
+    "fields": "what earlier steps recorded, by step key then field key",
+    "portal_url": "the partner portal's address",
+}
+
+_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+_text_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class TemplateProblem(ValueError):
+    """A template that cannot be saved or rendered; names the part and, when known, the line."""
+
+    def __init__(self, part: str, message: str, line: int | None = None) -> None:
+        self.part = part
+        self.line = line
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+def check_template(subject: str, body_html: str, body_text: str | None) -> None:
+    """Refuse a template that does not parse or names a variable the context does not have."""
+    for part, source in (("subject", subject), ("body_html", body_html), ("body_text", body_text)):
+        if source is None:
+            continue
+        try:
+            tree = _environment.parse(source)
+        except TemplateSyntaxError as error:
+            raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
+        unknown = sorted(meta.find_undeclared_variables(tree) - TEMPLATE_VARIABLES.keys())
+        if unknown:
+            line = _first_line_naming(tree, unknown[0])
+            raise TemplateProblem(part, f"unknown variable '{unknown[0]}'", line)
+        for node in tree.find_all(nodes.Getattr):
+            if node.attr.startswith("_"):
+                raise TemplateProblem(part, f"access to '{node.attr}' is not allowed", node.lineno)
+
+
+def _first_line_naming(tree: nodes.Template, name: str) -> int | None:
+    for node in tree.find_all(nodes.Name):
+        if node.name == name:
+            return node.lineno
+    return None
+
+
+def render(
+    subject: str, body_html: str, body_text: str | None, context: dict[str, Any]
+) -> RenderedEmail:
+    try:
+        rendered_subject = _text_environment.from_string(subject).render(context)
+        html = _environment.from_string(body_html).render(context)
+        text = (
+            _text_environment.from_string(body_text).render(context)
+            if body_text
+            else html_to_text(html)
+        )
+    except (UndefinedError, SecurityError) as error:
+        raise TemplateProblem("template", str(error)) from error
+    return RenderedEmail(subject=" ".join(rendered_subject.split()), html=html, text=text)
+
+
+class _TextExtractor(HTMLParser):
+    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "table", "ul", "ol"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._links: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._BREAKS:
+            self.parts.append("\n")
+        if tag == "li":
+            self.parts.append("- ")
+        if tag == "a":
+            self._links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._links:
+            href = self._links.pop()
+            if href:
+                self.parts.append(f" ({href})")
+        if tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text part: paragraphs kept, links written out after their text."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    lines = [line.strip() for line in "".join(extractor.parts).splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

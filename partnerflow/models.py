@@ -1,0 +1,162 @@
+"""The database tables: configuration, the e-mail outbox, and the read model of processes."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from partnerflow.db import UTCDateTime, utcnow
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(JSON, nullable=False), **kwargs)
+
+
+def _when(nullable: bool = False, **kwargs: Any) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, **kwargs)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kwargs)
+
+
+DEFAULT_PARTNER_PERMISSIONS = ["steps:complete", "steps:set_deadline"]
+
+
+class Partner(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    status: str = Field(default="active", max_length=16)
+    permissions: list[str] = _json(default_factory=lambda: list(DEFAULT_PARTNER_PERMISSIONS))
+    created_at: datetime = _when()
+
+
+class User(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320, index=True)
+    # admin | member for the owner's people; partner for a partner organisation's users
+    role: str = Field(max_length=16)
+    partner_id: uuid.UUID | None = Field(default=None, foreign_key="partner.id", index=True)
+    active: bool = True
+    created_at: datetime = _when()
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token; only its SHA-256 is kept, the token itself is shown once."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class EmailTemplate(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    language: str = Field(default="de", max_length=2)
+    subject: str = Field(max_length=1000)
+    body_html: str
+    body_text: str | None = None
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class ProcessTemplate(SQLModel, table=True):
+    """The process builder's object: the editable draft, and which version is published."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    description: str = ""
+    language: str = Field(default="de", max_length=2)
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
+    contact_user_id: uuid.UUID = Field(foreign_key="user.id")
+    steps: list[dict[str, Any]] = _json(default_factory=list)
+    archived: bool = False
+    published_version: int | None = None
+    # True when the editable content differs from the published version (or none is published).
+    draft_pending: bool = True
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class ProcessTemplateVersion(SQLModel, table=True):
+    """A published, immutable version: the snapshot a process starts on."""
+
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    template_id: uuid.UUID = Field(foreign_key="processtemplate.id", index=True)
+    version: int
+    snapshot: dict[str, Any] = _json()
+    created_at: datetime = _when()
+
+
+class Opportunity(SQLModel, table=True):
+    """A customer case; the only place customer data lives."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    title: str = Field(max_length=300)
+    customer: dict[str, Any] = _json(default_factory=dict)
+    product: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] = _json(default_factory=dict)
+    test: bool = False
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class Process(SQLModel, table=True):
+    """Read model of one running process, written by the workflow's activity."""
+
+    id: uuid.UUID = Field(primary_key=True)
+    template_id: uuid.UUID = Field(foreign_key="processtemplate.id", index=True)
+    template_version: int
+    opportunity_id: uuid.UUID = Field(foreign_key="opportunity.id", index=True)
+    contact_user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    partner_ids: list[str] = _json(default_factory=list)
+    status: str = Field(default="running", max_length=16, index=True)
+    test: bool = False
+    started_at: datetime = _when()
+    completed_at: datetime | None = _when(nullable=True)
+    timeline: list[dict[str, Any]] = _json(default_factory=list)
+    version: int = 0
+
+
+class ProcessStep(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("process_id", "key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
+    position: int
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=16)
+    assignee: dict[str, Any] = _json()
+    assignee_partner_id: uuid.UUID | None = Field(default=None, index=True)
+    assignee_user_id: uuid.UUID | None = Field(default=None, index=True)
+    activated_at: datetime | None = _when(nullable=True)
+    completed_at: datetime | None = _when(nullable=True)
+    completed_by: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    fields: dict[str, Any] = _json(default_factory=dict)
+
+
+class OutboxEmail(SQLModel, table=True):
+    """Every e-mail, whatever the transport: rendered, decoded, with its delivery status."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    process_id: uuid.UUID | None = Field(default=None, index=True)
+    kind: str = Field(max_length=32, index=True)
+    to: str = Field(max_length=2000)
+    subject: str = Field(max_length=1000)
+    html: str
+    text: str
+    # queued | sent | failed
+    status: str = Field(default="queued", max_length=16)
+    transport: str = Field(max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    error: str | None = None
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)

@@ -1,0 +1,30 @@
+"""The one place configuration is read from: environment variables `PARTNERFLOW_*`."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARTNERFLOW_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///.data/partnerflow.db"
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "partnerflow"
+    temporal_ui_url: str = "http://localhost:8233"
+    # Where links in e-mails point to: the address partners reach the portal at.
+    public_url: str = "http://localhost:8000"
+    # Only the outbox is built so far: e-mails are stored and browsable, nothing leaves.
+    mail_transport: Literal["outbox"] = "outbox"
+    mail_from: str = "Partnerflow <noreply@partnerflow.localhost>"
+    mail_reply_to: str | None = None
+    # The first admin's token; generated and shown once when unset.
+    admin_token: SecretStr | None = None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

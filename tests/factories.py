@@ -1,0 +1,155 @@
+"""Test data made through the API, the way a user would make it."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+Headers = dict[str, str]
+
+
+def bearer(token: str) -> Headers:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def created(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def partner(
+    http: httpx.AsyncClient, admin: Headers, name: str = "Sonnenschein Solar GmbH"
+) -> dict[str, Any]:
+    slug = uuid.uuid4().hex[:8]
+    return await created(
+        await http.post(
+            "/api/partners",
+            json={"name": name, "email": f"office-{slug}@partner.example.com"},
+            headers=admin,
+        )
+    )
+
+
+async def partner_user(http: httpx.AsyncClient, admin: Headers, partner_id: str) -> dict[str, Any]:
+    slug = uuid.uuid4().hex[:8]
+    return await created(
+        await http.post(
+            f"/api/partners/{partner_id}/users",
+            json={"name": "Paul Monteur", "email": f"paul-{slug}@partner.example.com"},
+            headers=admin,
+        )
+    )
+
+
+async def member(
+    http: httpx.AsyncClient, admin: Headers, name: str = "Maria Mitarbeiter"
+) -> dict[str, Any]:
+    slug = uuid.uuid4().hex[:8]
+    return await created(
+        await http.post(
+            "/api/users",
+            json={"name": name, "email": f"{slug}@company.example.com", "role": "member"},
+            headers=admin,
+        )
+    )
+
+
+HANDOVER_HTML = """<p>Hallo {{ partner.name }},</p>
+<p>bitte installieren Sie die Anlage bei {{ customer.name }},
+{{ customer.address.street }}, {{ customer.address.city }}.</p>
+<p>Vereinbaren Sie den Termin mit dem Kunden und tragen Sie ihn als Frist ein.</p>
+<p><a href="{{ step.url }}">Zum Auftrag</a></p>"""
+
+
+async def email_template(http: httpx.AsyncClient, admin: Headers) -> dict[str, Any]:
+    return await created(
+        await http.post(
+            "/api/email-templates",
+            json={
+                "name": "Übergabe Installation",
+                "language": "de",
+                "subject": "Auftrag: {{ step.name }} bei {{ customer.name }}",
+                "body_html": HANDOVER_HTML,
+            },
+            headers=admin,
+        )
+    )
+
+
+def two_step_template(partner_id: str, email_template_id: str | None = None) -> dict[str, Any]:
+    installation: dict[str, Any] = {
+        "key": "installation",
+        "name": "Installation",
+        "instructions": "Install the PV system and record the date it was done.",
+        "assignee": {"type": "partner", "partner_id": partner_id},
+        "fields": [
+            {"key": "installed_on", "label": "Installed on", "type": "date", "required": True}
+        ],
+    }
+    if email_template_id:
+        installation["on_activate_email"] = email_template_id
+    return {
+        "name": f"PV installation {uuid.uuid4().hex[:6]}",
+        "steps": [
+            {
+                "key": "commission_partner",
+                "name": "Commission partner",
+                "assignee": {"type": "contact"},
+            },
+            installation,
+        ],
+    }
+
+
+async def published_template(
+    http: httpx.AsyncClient, admin: Headers, body: dict[str, Any]
+) -> dict[str, Any]:
+    template = await created(await http.post("/api/process-templates", json=body, headers=admin))
+    response = await http.post(f"/api/process-templates/{template['id']}/publish", headers=admin)
+    assert response.status_code == 200, response.text
+    published: dict[str, Any] = response.json()
+    return published
+
+
+async def opportunity(
+    http: httpx.AsyncClient, admin: Headers, *, test: bool = False
+) -> dict[str, Any]:
+    return await created(
+        await http.post(
+            "/api/opportunities",
+            json={
+                "title": "PV-Anlage Familie Becker",
+                "customer": {
+                    "name": "Jana Becker",
+                    "email": "jana.becker@customer.example.com",
+                    "phone": "+49 221 555 0100",
+                    "address": {
+                        "street": "Lindenweg 4",
+                        "postal_code": "50667",
+                        "city": "Köln",
+                        "country": "DE",
+                    },
+                },
+                "product": "pv",
+                "test": test,
+            },
+            headers=admin,
+        )
+    )
+
+
+async def outbox(
+    http: httpx.AsyncClient, admin: Headers, process_id: str, *, count: int, wait: float = 10.0
+) -> list[dict[str, Any]]:
+    """The process's e-mails once `count` are there; they go out after the step opens."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        body = (
+            await http.get("/api/outbox", params={"process_id": process_id}, headers=admin)
+        ).json()
+        if body["count"] >= count or asyncio.get_running_loop().time() > deadline:
+            emails: list[dict[str, Any]] = body["data"]
+            return emails
+        await asyncio.sleep(0.05)

@@ -1,0 +1,54 @@
+"""The worker: runs PartnerProcessWorkflow and its activities against the configured Temporal."""
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.emails import EmailActivities
+from activities.read_model import ReadModelActivities
+from partnerflow.db import make_engine
+from partnerflow.mail import Mailer
+from partnerflow.settings import Settings, get_settings
+from partnerflow.temporal import connect
+from workflows.partner_process import PartnerProcessWorkflow
+
+log = logging.getLogger("partnerflow.worker")
+
+
+def build_worker(
+    client: Client, settings: Settings, engine: Engine, executor: ThreadPoolExecutor
+) -> Worker:
+    read_model = ReadModelActivities(engine)
+    emails = EmailActivities(engine, settings, Mailer(engine, settings))
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[PartnerProcessWorkflow],
+        activities=[read_model.record_process_state, emails.send_step_email],
+        activity_executor=executor,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        async with build_worker(client, settings, engine, executor):
+            log.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

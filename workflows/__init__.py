@@ -1,0 +1,1 @@
+"""Temporal workflows: pure, deterministic code that decides; nothing here does I/O."""

@@ -1,0 +1,56 @@
+"""Checks what an assignee records in a step against the step's field specs (pure)."""
+
+from datetime import date, datetime
+from typing import Any
+
+from workflows.messages import FieldSpec
+
+MAX_TEXT = 10_000
+
+
+def field_problems(step_key: str, specs: list[FieldSpec], values: dict[str, Any]) -> list[str]:
+    """Every way `values` does not fit the specs, each naming the step and the field."""
+    problems: list[str] = []
+    known = {spec.key: spec for spec in specs}
+    for key in values:
+        if key not in known:
+            problems.append(f"step '{step_key}', field '{key}': the step has no such field")
+    for spec in specs:
+        value = values.get(spec.key)
+        if value is None:
+            if spec.required:
+                problems.append(f"step '{step_key}', field '{spec.key}': required")
+            continue
+        reason = _type_problem(spec, value)
+        if reason:
+            problems.append(f"step '{step_key}', field '{spec.key}': {reason}")
+    return problems
+
+
+def _type_problem(spec: FieldSpec, value: Any) -> str | None:
+    if spec.type == "text":
+        if not isinstance(value, str):
+            return "must be text"
+        return "longer than 10000 characters" if len(value) > MAX_TEXT else None
+    if spec.type == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "must be a number"
+    if spec.type == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if spec.type == "choice":
+        return None if value in (spec.options or []) else f"must be one of {spec.options}"
+    if spec.type == "date":
+        try:
+            date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else _fail()
+        except ValueError:
+            return "must be a date (YYYY-MM-DD)"
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else _fail()
+    except ValueError:
+        return "must be a date and time (ISO 8601)"
+    return None if parsed.tzinfo is not None else "needs a time zone offset"
+
+
+def _fail() -> Any:
+    raise ValueError

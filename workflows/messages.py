@@ -1,0 +1,198 @@
+"""The payloads that cross Temporal: the template snapshot, the process input, updates, state.
+
+One pydantic model per call, so a field can be added without breaking callers.
+Ids and what steps record only; personal data stays in the database.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STEP_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartnerAssignee(_Spec):
+    type: Literal["partner"]
+    partner_id: UUID
+
+
+class PartnerSlotAssignee(_Spec):
+    type: Literal["partner_slot"]
+    slot: str = Field(min_length=1, max_length=64)
+
+
+class UserAssignee(_Spec):
+    type: Literal["user"]
+    user_id: UUID
+
+
+class ContactAssignee(_Spec):
+    type: Literal["contact"]
+
+
+Assignee = Annotated[
+    PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee,
+    Field(discriminator="type"),
+]
+
+FieldType = Literal["date", "datetime", "text", "number", "boolean", "choice"]
+
+
+class FieldSpec(_Spec):
+    key: str = Field(pattern=STEP_KEY_PATTERN)
+    label: str = Field(min_length=1, max_length=200)
+    type: FieldType
+    required: bool = False
+    options: list[str] | None = None
+
+
+class DocumentSpec(_Spec):
+    type: str = Field(pattern=STEP_KEY_PATTERN)
+    label: str = Field(min_length=1, max_length=200)
+    required: bool = True
+    min_count: int = Field(default=1, ge=0, le=100)
+
+
+class StepSpec(_Spec):
+    key: str = Field(pattern=STEP_KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    instructions: str = Field(default="", max_length=10_000)
+    assignee: Assignee
+    # None means "the step before"; [] makes the step open as soon as the process starts.
+    requires: list[str] | None = None
+    fields: list[FieldSpec] = Field(default_factory=list)
+    documents: list[DocumentSpec] = Field(default_factory=list)
+    on_activate_email: UUID | None = None
+    # None means: yes for partner steps, no for internal ones.
+    notify_contact_on_complete: bool | None = None
+
+
+class TemplateSnapshot(BaseModel):
+    """A frozen template version; a running process never sees later edits."""
+
+    template_id: UUID
+    version: int
+    name: str
+    language: Literal["de", "en"]
+    timezone: str
+    steps: list[StepSpec]
+
+
+class ProcessInput(BaseModel):
+    process_id: UUID
+    template: TemplateSnapshot
+    opportunity_id: UUID
+    contact_user_id: UUID
+    # partner slot -> partner id, bound when the process starts
+    partners: dict[str, UUID] = Field(default_factory=dict)
+    test: bool = False
+
+
+class Actor(BaseModel):
+    """Who asks the workflow for something, as the API authenticated them."""
+
+    user_id: UUID
+    name: str
+    role: Literal["admin", "member", "partner"]
+    partner_id: UUID | None = None
+    permissions: list[str] = Field(default_factory=list)
+
+
+class CompleteStepInput(BaseModel):
+    step_key: str
+    actor: Actor
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class AwaitRecordedInput(BaseModel):
+    """Wait until the read model holds at least this version of the process."""
+
+    version: int = 1
+
+
+StepStatus = Literal["pending", "active", "completed", "skipped", "cancelled"]
+ProcessStatus = Literal["running", "completed", "cancelled"]
+
+
+class ResolvedAssignee(BaseModel):
+    """The step's assignee once slots and the contact person are bound to real ids."""
+
+    type: Literal["partner", "partner_slot", "user", "contact"]
+    partner_id: UUID | None = None
+    user_id: UUID | None = None
+    slot: str | None = None
+
+
+class CompletedBy(BaseModel):
+    user_id: UUID
+    name: str
+    partner_id: UUID | None = None
+    # True when the contact person or an admin finished a step assigned to someone else.
+    on_behalf: bool = False
+
+
+class StepState(BaseModel):
+    key: str
+    name: str
+    status: StepStatus = "pending"
+    assignee: ResolvedAssignee
+    requires: list[str]
+    activated_at: datetime | None = None
+    completed_at: datetime | None = None
+    completed_by: CompletedBy | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    step_key: str | None = None
+    user_id: UUID | None = None
+
+
+class ProcessState(BaseModel):
+    process_id: UUID
+    template_id: UUID
+    template_version: int
+    opportunity_id: UUID
+    contact_user_id: UUID
+    partner_ids: list[UUID]
+    status: ProcessStatus = "running"
+    test: bool = False
+    started_at: datetime
+    completed_at: datetime | None = None
+    steps: list[StepState]
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    # Grows with every transition; the read model ignores a write older than what it holds.
+    version: int = 0
+
+
+EmailKind = Literal["handover", "completion"]
+
+
+class StepEmailRequest(BaseModel):
+    """All an e-mail activity needs from the workflow; it loads names and addresses itself."""
+
+    process_id: UUID
+    opportunity_id: UUID
+    contact_user_id: UUID
+    partner_id: UUID
+    kind: EmailKind
+    language: Literal["de", "en"]
+    timezone: str
+    step_key: str
+    step_name: str
+    instructions: str = ""
+    email_template_id: UUID | None = None
+    # what earlier steps recorded: step key -> field key -> value
+    fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    test: bool = False
+    # Unique per e-mail: a retried activity finds the row it wrote and sends nothing twice.
+    idempotency_key: str
