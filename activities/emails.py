@@ -65,7 +65,7 @@ class EmailActivities:
         base = self._settings.public_url.rstrip("/")
         portal_url = f"{base}/portal"
         return {
-            "customer": opportunity.customer if opportunity else {},
+            "customer": customer_context(opportunity.customer if opportunity else {}),
             "opportunity": {
                 "title": opportunity.title if opportunity else "",
                 "product": opportunity.product if opportunity else None,
@@ -96,3 +96,16 @@ def partner_recipients(session: Session, partner: Partner) -> list[str]:
     ).all()
     addresses = [partner.email] + [user.email for user in users]
     return list(dict.fromkeys(address.lower() for address in addresses))
+
+
+def customer_context(customer: dict[str, Any]) -> dict[str, Any]:
+    """Every customer key a template may name, present even when the opportunity left it out."""
+    address = customer.get("address") or {}
+    return {
+        "name": customer.get("name") or "",
+        "email": customer.get("email") or "",
+        "phone": customer.get("phone") or "",
+        "address": {
+            key: address.get(key) or "" for key in ("street", "postal_code", "city", "country")
+        },
+    }

@@ -7,7 +7,7 @@ HANDOVER = {
         "subject": "Neuer Auftrag: {{ step.name }} – {{ opportunity.title }}",
         "body_html": """<p>Hallo {{ partner.name }},</p>
 <p>Sie haben einen neuen Auftrag: <strong>{{ step.name }}</strong> für
-{{ customer.name }}{% if customer.address %}, {{ customer.address.street }},
+{{ customer.name }}{% if customer.address.street %}, {{ customer.address.street }},
 {{ customer.address.postal_code }} {{ customer.address.city }}{% endif %}.</p>
 {% if step.instructions %}<p>{{ step.instructions }}</p>{% endif %}
 <p>Bitte vereinbaren Sie den Termin direkt mit dem Kunden und tragen Sie ihn als Frist
@@ -19,7 +19,7 @@ des Schritts im Partnerportal ein.</p>
         "subject": "New assignment: {{ step.name }} – {{ opportunity.title }}",
         "body_html": """<p>Hello {{ partner.name }},</p>
 <p>You have a new assignment: <strong>{{ step.name }}</strong> for
-{{ customer.name }}{% if customer.address %}, {{ customer.address.street }},
+{{ customer.name }}{% if customer.address.street %}, {{ customer.address.street }},
 {{ customer.address.postal_code }} {{ customer.address.city }}{% endif %}.</p>
 {% if step.instructions %}<p>{{ step.instructions }}</p>{% endif %}
 <p>Please agree the appointment directly with the customer and record it as the

@@ -24,11 +24,12 @@ UI_PORT = 8233
 BIN = Path(sys.executable).parent
 
 
-def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+def _wait_for_port(name: str, host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    seconds = 60
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{process.args[0]} exited with {process.returncode} while starting")
+            raise SystemExit(f"{name} exited with {process.returncode} while starting")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -42,8 +43,8 @@ def _start(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, cwd=ROOT, start_new_session=True)  # noqa: S603 (our own binaries)
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in reversed(processes):  # API and worker first, Temporal last
+def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes.values()):  # API and worker first, Temporal last
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
@@ -63,7 +64,7 @@ def main() -> None:
     engine.dispose()
 
     host, _, port = settings.temporal_address.rpartition(":")
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -73,7 +74,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        temporal = _start(
+        processes["Temporal"] = _start(
             [
                 str(BIN / "temporal"), "server", "start-dev",
                 "--db-filename", str(DATA / "temporal.db"),
@@ -83,22 +84,20 @@ def main() -> None:
                 *dev_server_args(),
             ]
         )  # fmt: skip
-        processes.append(temporal)
-        _wait_for_port(host or "127.0.0.1", int(port), temporal, 60)
-        processes.append(_start([sys.executable, str(ROOT / "worker.py")]))
-        api = _start(
+        _wait_for_port("Temporal", host or "127.0.0.1", int(port), processes["Temporal"])
+        processes["worker"] = _start([sys.executable, str(ROOT / "worker.py")])
+        processes["API"] = _start(
             [
                 sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
                 "--host", "127.0.0.1", "--port", str(API_PORT), "--log-level", "warning",
             ]
         )  # fmt: skip
-        processes.append(api)
-        _wait_for_port("127.0.0.1", API_PORT, api, 60)
+        _wait_for_port("API", "127.0.0.1", API_PORT, processes["API"])
         _announce(seeded.tokens)
         while not stopping:
-            for process in processes:
+            for name, process in processes.items():
                 if process.poll() is not None:
-                    raise SystemExit(f"{process.args[0]} stopped with {process.returncode}")
+                    raise SystemExit(f"{name} stopped with {process.returncode}")
             time.sleep(0.5)
     finally:
         print("\nStopping the API, the worker and Temporal …", flush=True)

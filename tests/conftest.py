@@ -19,7 +19,7 @@ from partnerflow.db import make_engine
 from partnerflow.migrate import upgrade
 from partnerflow.seed import seed
 from partnerflow.settings import Settings
-from partnerflow.temporal import DATA_CONVERTER
+from partnerflow.temporal import DATA_CONVERTER, register_search_attributes
 from worker import build_worker
 from workflows.search_attributes import dev_server_args
 
@@ -48,6 +48,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=DATA_CONVERTER,
     )
+    # The test server knows no custom search attributes until they are added.
+    await register_search_attributes(env.client, "default")
     yield env
     await env.shutdown()
 

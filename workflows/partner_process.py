@@ -17,7 +17,7 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
@@ -244,9 +244,17 @@ class PartnerProcessWorkflow:
         self._recorded_version = max(self._recorded_version, snapshot.version)
 
     async def _send(self, request: StepEmailRequest) -> None:
-        await workflow.execute_activity_method(
-            EmailActivities.send_step_email,
-            request,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=EMAIL_RETRY,
-        )
+        try:
+            await workflow.execute_activity_method(
+                EmailActivities.send_step_email,
+                request,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=EMAIL_RETRY,
+            )
+        except ActivityError as error:
+            # An e-mail that cannot go out must not stop the process; the failure is recorded.
+            workflow.logger.warning(
+                "%s e-mail for step %s failed: %s", request.kind, request.step_key, error.cause
+            )
+            self._note(f"{request.kind}_email_failed", request.step_key)
+            await self._record()

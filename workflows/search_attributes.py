@@ -23,6 +23,9 @@ _KINDS: dict[SearchAttributeKey[Any], str] = {
 }
 
 
+ALL: list[SearchAttributeKey[Any]] = list(_KINDS)
+
+
 def dev_server_args() -> list[str]:
     """`temporal server start-dev` arguments that register every attribute."""
     args: list[str] = []
