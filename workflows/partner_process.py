@@ -87,11 +87,13 @@ class PartnerProcessWorkflow:
             started_at=workflow.now(),
             steps=steps,
         )
+        # Open the first steps here, not in run(): an update that arrives with the start is
+        # handled before run() begins, and must find them open.
+        self._note("process_started")
+        self._open_ready_steps()
 
     @workflow.run
     async def run(self, input: ProcessInput) -> ProcessState:
-        self._note("process_started")
-        self._open_ready_steps()
         await self._record()
         while True:
             await workflow.wait_condition(
