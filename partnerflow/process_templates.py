@@ -7,7 +7,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, col, select
 
 from partnerflow.models import EmailTemplate, Partner, ProcessTemplate, User
-from workflows.messages import StepSpec, TemplateSnapshot
+from workflows.deadlines import check_region, parse_duration
+from workflows.messages import (
+    AfterDeadline,
+    BusinessDaysDeadline,
+    FromFieldDeadline,
+    StepSpec,
+    TemplateSnapshot,
+)
 
 
 @dataclass
@@ -65,7 +72,68 @@ def check_steps(session: Session, steps: list[StepSpec]) -> None:
                     f"step '{step.key}': requires unknown step '{required}'",
                 )
     _check_acyclic(resolved)
+    for index, step in enumerate(resolved):
+        _check_deadline(index, step, resolved)
     _check_references(session, steps)
+
+
+def _duration(loc: list[str | int], step: StepSpec, field: str, text: str) -> None:
+    try:
+        parse_duration(text)
+    except ValueError as error:
+        raise StepProblem(loc, f"step '{step.key}', {field}: {error}") from error
+
+
+def _earlier_steps(key: str, steps: list[StepSpec]) -> set[str]:
+    """Every step that must finish before `key` opens: its requirements, transitively."""
+    requires = {step.key: list(step.requires or []) for step in steps}
+    seen: set[str] = set()
+    stack = list(requires[key])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(requires[current])
+    return seen
+
+
+def _check_deadline(index: int, step: StepSpec, steps: list[StepSpec]) -> None:
+    where: list[str | int] = ["steps", index]
+    deadline = step.deadline
+    if isinstance(deadline, AfterDeadline):
+        _duration([*where, "deadline", "after"], step, "deadline.after", deadline.after)
+    elif isinstance(deadline, BusinessDaysDeadline):
+        try:
+            check_region(deadline.region)
+        except ValueError as error:
+            raise StepProblem(
+                [*where, "deadline", "region"], f"step '{step.key}', deadline.region: {error}"
+            ) from error
+    elif isinstance(deadline, FromFieldDeadline):
+        _duration([*where, "deadline", "offset"], step, "deadline.offset", deadline.offset)
+        ref = deadline.from_field
+        loc: list[str | int] = [*where, "deadline", "from_field"]
+        if ref.step not in _earlier_steps(step.key, steps):
+            raise StepProblem(
+                [*loc, "step"],
+                f"step '{step.key}', deadline.from_field: step '{ref.step}' does not finish "
+                "before this one (name it in requires)",
+            )
+        source = next(s for s in steps if s.key == ref.step)
+        spec = next((f for f in source.fields if f.key == ref.field), None)
+        if spec is None or spec.type not in ("date", "datetime"):
+            raise StepProblem(
+                [*loc, "field"],
+                f"step '{step.key}', deadline.from_field: step '{ref.step}' has no date field "
+                f"'{ref.field}'",
+            )
+    for r_index, reminder in enumerate(step.reminders):
+        _duration([*where, "reminders", r_index], step, f"reminders[{r_index}]", reminder)
+    if (step.reminders or step.escalation) and deadline is None:
+        field = "reminders" if step.reminders else "escalation"
+        raise StepProblem([*where, field], f"step '{step.key}', {field}: the step has no deadline")
+    if step.escalation and step.escalation.grace:
+        _duration([*where, "escalation", "grace"], step, "escalation.grace", step.escalation.grace)
 
 
 def _check_acyclic(steps: list[StepSpec]) -> None:
@@ -95,8 +163,13 @@ def _check_references(session: Session, steps: list[StepSpec]) -> None:
         rows = session.exec(select(model.id).where(col(model.id).in_(ids)))  # type: ignore[attr-defined]
         return set(rows)
 
-    partner_ids = {s.assignee.partner_id for s in steps if s.assignee.type == "partner"}
-    user_ids = {s.assignee.user_id for s in steps if s.assignee.type == "user"}
+    assignees = [(index, ["assignee"], s.assignee) for index, s in enumerate(steps)] + [
+        (index, ["escalation", "reassign_to"], s.escalation.reassign_to)
+        for index, s in enumerate(steps)
+        if s.escalation and s.escalation.reassign_to
+    ]
+    partner_ids = {a.partner_id for _, _, a in assignees if a.type == "partner"}
+    user_ids = {a.user_id for _, _, a in assignees if a.type == "user"}
     email_ids = {s.on_activate_email for s in steps if s.on_activate_email}
     known_partners = existing(Partner, partner_ids)
     known_users = (
@@ -109,18 +182,20 @@ def _check_references(session: Session, steps: list[StepSpec]) -> None:
         else set()
     )
     known_emails = existing(EmailTemplate, email_ids)
-    for index, step in enumerate(steps):
-        assignee = step.assignee
+    for index, path, assignee in assignees:
+        step = steps[index]
+        field = ".".join(path)
         if assignee.type == "partner" and assignee.partner_id not in known_partners:
             raise StepProblem(
-                ["steps", index, "assignee", "partner_id"],
-                f"step '{step.key}': unknown partner {assignee.partner_id}",
+                ["steps", index, *path, "partner_id"],
+                f"step '{step.key}', {field}: unknown partner {assignee.partner_id}",
             )
         if assignee.type == "user" and assignee.user_id not in known_users:
             raise StepProblem(
-                ["steps", index, "assignee", "user_id"],
-                f"step '{step.key}': unknown user {assignee.user_id}",
+                ["steps", index, *path, "user_id"],
+                f"step '{step.key}', {field}: unknown user {assignee.user_id}",
             )
+    for index, step in enumerate(steps):
         if step.on_activate_email and step.on_activate_email not in known_emails:
             raise StepProblem(
                 ["steps", index, "on_activate_email"],

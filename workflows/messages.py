@@ -59,6 +59,50 @@ class DocumentSpec(_Spec):
     min_count: int = Field(default=1, ge=0, le=100)
 
 
+DeadlineStart = Literal["activation", "start"]
+
+
+class AfterDeadline(_Spec):
+    """Due a duration after the step opens (activation) or the process started."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    after: str = Field(description="ISO 8601 duration, e.g. P3D or PT4H")
+    from_: DeadlineStart = Field(default="activation", alias="from")
+
+
+class BusinessDaysDeadline(_Spec):
+    """Due after N business days: weekends and the region's public holidays are skipped."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    business_days: int = Field(ge=1, le=365)
+    from_: DeadlineStart = Field(default="activation", alias="from")
+    region: str = Field(default="DE", max_length=16, description='e.g. "DE-NW", "AT"')
+
+
+class FieldRef(_Spec):
+    step: str = Field(pattern=STEP_KEY_PATTERN)
+    field: str = Field(pattern=STEP_KEY_PATTERN)
+
+
+class FromFieldDeadline(_Spec):
+    """Due at a date an earlier step recorded (the appointment), plus an optional offset."""
+
+    from_field: FieldRef
+    offset: str = Field(default="PT0S", description="ISO 8601 duration added to the date")
+
+
+Deadline = AfterDeadline | BusinessDaysDeadline | FromFieldDeadline
+
+
+class Escalation(_Spec):
+    """What happens when the deadline passes: the contact person is told; optionally the
+    step goes to another assignee after a grace period."""
+
+    notify_contact: bool = True
+    reassign_to: Assignee | None = None
+    grace: str | None = Field(default=None, description="ISO 8601 duration")
+
+
 class StepSpec(_Spec):
     key: str = Field(pattern=STEP_KEY_PATTERN)
     name: str = Field(min_length=1, max_length=200)
@@ -69,6 +113,10 @@ class StepSpec(_Spec):
     requires: list[str] | None = None
     fields: list[FieldSpec] = Field(default_factory=list)
     documents: list[DocumentSpec] = Field(default_factory=list)
+    deadline: Deadline | None = None
+    # Durations before the deadline at which the assignee is reminded.
+    reminders: list[str] = Field(default_factory=list, max_length=10)
+    escalation: Escalation | None = None
     on_activate_email: UUID | None = None
     # None means: yes for partner steps, no for internal ones.
     notify_contact_on_complete: bool | None = None

@@ -1,10 +1,11 @@
 """Process templates: the process builder's object, its drafts and published versions."""
 
+import copy
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
@@ -12,7 +13,7 @@ from api.deps import PageDep, SessionDep, StaffCaller
 from api.errors import conflict, invalid, not_found
 from api.listing import Page, fetch_page
 from partnerflow.db import utcnow
-from partnerflow.models import ProcessTemplate, ProcessTemplateVersion, User
+from partnerflow.models import Process, ProcessTemplate, ProcessTemplateVersion, User
 from partnerflow.process_templates import StepProblem, check_steps, check_timezone, snapshot
 from workflows.messages import StepSpec
 
@@ -48,6 +49,17 @@ class VersionPublic(BaseModel):
     created_at: datetime
 
 
+class VersionDetail(VersionPublic):
+    steps: list[StepSpec]
+
+
+class DuplicateRequest(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+TemplateStatus = Literal["draft", "published", "archived"]
+
+
 def _public(template: ProcessTemplate) -> ProcessTemplatePublic:
     if template.archived:
         state: Literal["draft", "published", "archived"] = "archived"
@@ -68,6 +80,10 @@ def _checked(session: Session, body: ProcessTemplateCreate) -> None:
             invalid("contact_user_id", "no user of the company with this id")
 
 
+def _stored_steps(steps: list[StepSpec]) -> list[dict[str, Any]]:
+    return [step.model_dump(mode="json", exclude_none=True) for step in steps]
+
+
 def _get(session: Session, template_id: uuid.UUID) -> ProcessTemplate:
     template = session.get(ProcessTemplate, template_id)
     if template is None:
@@ -83,7 +99,7 @@ def create_process_template(
     template = ProcessTemplate(
         **body.model_dump(mode="json", exclude={"contact_user_id", "steps"}),
         contact_user_id=body.contact_user_id or caller.user.id,
-        steps=[step.model_dump(mode="json", exclude_none=True) for step in body.steps],
+        steps=_stored_steps(body.steps),
     )
     session.add(template)
     session.commit()
@@ -95,11 +111,20 @@ def list_process_templates(
     session: SessionDep,
     _: StaffCaller,
     page: PageDep,
-    name: str | None = None,
+    name: Annotated[str | None, Query(max_length=200, description="name contains")] = None,
+    status_filter: Annotated[TemplateStatus | None, Query(alias="status")] = None,
 ) -> Page[ProcessTemplatePublic]:
     statement = select(ProcessTemplate).order_by(ProcessTemplate.name)
     if name:
         statement = statement.where(func.lower(ProcessTemplate.name).contains(name.lower()))
+    if status_filter == "archived":
+        statement = statement.where(col(ProcessTemplate.archived).is_(True))
+    elif status_filter is not None:
+        statement = statement.where(col(ProcessTemplate.archived).is_(False))
+        published = col(ProcessTemplate.published_version)
+        statement = statement.where(
+            published.is_not(None) if status_filter == "published" else published.is_(None)
+        )
     rows, count = fetch_page(session, statement, page)
     return Page(data=[_public(t) for t in rows], count=count)
 
@@ -111,6 +136,79 @@ def get_process_template(
     return _public(_get(session, template_id))
 
 
+@router.put("/{template_id}")
+def update_process_template(
+    template_id: uuid.UUID, body: ProcessTemplateCreate, session: SessionDep, _: StaffCaller
+) -> ProcessTemplatePublic:
+    """Replace the content. A published version stays as it was; this becomes the draft."""
+    template = _get(session, template_id)
+    if template.archived:
+        conflict("an archived template cannot be edited")
+    _checked(session, body)
+    for name, value in body.model_dump(mode="json", exclude={"contact_user_id", "steps"}).items():
+        setattr(template, name, value)
+    if body.contact_user_id is not None:
+        template.contact_user_id = body.contact_user_id
+    template.steps = _stored_steps(body.steps)
+    template.draft_pending = True
+    template.updated_at = utcnow()
+    session.add(template)
+    session.commit()
+    return _public(template)
+
+
+@router.delete("/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_process_template(template_id: uuid.UUID, session: SessionDep, _: StaffCaller) -> None:
+    template = _get(session, template_id)
+    started = session.exec(
+        select(func.count()).select_from(Process).where(Process.template_id == template.id)
+    ).one()
+    if started:
+        conflict(f"{started} processes ran on this template; archive it instead")
+    for version in session.exec(
+        select(ProcessTemplateVersion).where(ProcessTemplateVersion.template_id == template.id)
+    ):
+        session.delete(version)
+    session.delete(template)
+    session.commit()
+
+
+@router.post("/{template_id}/archive")
+def archive_process_template(
+    template_id: uuid.UUID, session: SessionDep, _: StaffCaller
+) -> ProcessTemplatePublic:
+    """Archived templates start nothing; running processes finish on their version."""
+    template = _get(session, template_id)
+    template.archived = True
+    template.updated_at = utcnow()
+    session.add(template)
+    session.commit()
+    return _public(template)
+
+
+@router.post("/{template_id}/duplicate", status_code=status.HTTP_201_CREATED)
+def duplicate_process_template(
+    template_id: uuid.UUID,
+    session: SessionDep,
+    _: StaffCaller,
+    body: DuplicateRequest | None = None,
+) -> ProcessTemplatePublic:
+    """A new, independent draft with every step of the original's current content."""
+    original = _get(session, template_id)
+    name = body.name if body and body.name else f"{original.name} (copy)"[:200]
+    duplicate = ProcessTemplate(
+        name=name,
+        description=original.description,
+        language=original.language,
+        timezone=original.timezone,
+        contact_user_id=original.contact_user_id,
+        steps=copy.deepcopy(original.steps),
+    )
+    session.add(duplicate)
+    session.commit()
+    return _public(duplicate)
+
+
 @router.post("/{template_id}/publish")
 def publish_process_template(
     template_id: uuid.UUID, session: SessionDep, _: StaffCaller
@@ -120,6 +218,8 @@ def publish_process_template(
         conflict("an archived template cannot be published")
     if not template.draft_pending:
         return _public(template)
+    # What the steps name may have gone since the draft was saved: check again.
+    _checked(session, ProcessTemplateCreate.model_validate(template.model_dump()))
     latest = session.exec(
         select(func.max(ProcessTemplateVersion.version)).where(
             ProcessTemplateVersion.template_id == template.id
@@ -152,3 +252,20 @@ def list_versions(
     )
     rows, count = fetch_page(session, statement, page)
     return Page(data=[VersionPublic(**v.model_dump()) for v in rows], count=count)
+
+
+@router.get("/{template_id}/versions/{version}")
+def get_version(
+    template_id: uuid.UUID, version: int, session: SessionDep, _: StaffCaller
+) -> VersionDetail:
+    row = session.exec(
+        select(ProcessTemplateVersion).where(
+            ProcessTemplateVersion.template_id == template_id,
+            ProcessTemplateVersion.version == version,
+        )
+    ).first()
+    if row is None:
+        not_found("version")
+    return VersionDetail(
+        version=row.version, created_at=row.created_at, steps=row.snapshot["steps"]
+    )
