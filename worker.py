@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.emails import EmailActivities
+from activities.notifications import NotificationActivities
 from activities.read_model import ReadModelActivities
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
@@ -25,11 +26,12 @@ def build_worker(
 ) -> Worker:
     read_model = ReadModelActivities(engine)
     emails = EmailActivities(engine, settings, Mailer(engine, settings))
+    notifications = NotificationActivities(engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[PartnerProcessWorkflow],
-        activities=[read_model.record_process_state, emails.send_step_email],
+        activities=[read_model.record_process_state, emails.send_email, notifications.notify],
         activity_executor=executor,
     )
 

@@ -36,6 +36,8 @@ class ReadModelActivities:
             process.test = state.test
             process.started_at = state.started_at
             process.completed_at = state.completed_at
+            process.cancel_reason = state.cancel_reason
+            process.next_due_at = state.next_due_at
             process.timeline = [entry.model_dump(mode="json") for entry in state.timeline]
             process.version = state.version
             session.add(process)
@@ -69,6 +71,8 @@ class ReadModelActivities:
                         step.completed_by.model_dump(mode="json") if step.completed_by else None
                     ),
                     "fields": step.fields,
+                    "due_at": step.due_at,
+                    "overdue": step.overdue,
                 }
                 for name, value in values.items():
                     setattr(row, name, value)

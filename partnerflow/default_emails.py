@@ -2,32 +2,122 @@
 
 from partnerflow.emails import check_template
 
-HANDOVER = {
-    "de": {
-        "subject": "Neuer Auftrag: {{ step.name }} – {{ opportunity.title }}",
-        "body_html": """<p>Hallo {{ partner.name }},</p>
+_LINK_DE = '<p><a href="{{ step.url }}">Zum Schritt im Partnerportal</a></p>'
+_LINK_EN = '<p><a href="{{ step.url }}">Open the step in the partner portal</a></p>'
+_DUE_DE = "{% if step.due_at %}{{ step.due_at | datetime }}{% else %}–{% endif %}"
+_DUE_EN = _DUE_DE
+
+DEFAULTS: dict[str, dict[str, dict[str, str]]] = {
+    "handover": {
+        "de": {
+            "subject": "Neuer Auftrag: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": """<p>Hallo {{ partner.name }},</p>
 <p>Sie haben einen neuen Auftrag: <strong>{{ step.name }}</strong> für
 {{ customer.name }}{% if customer.address.street %}, {{ customer.address.street }},
 {{ customer.address.postal_code }} {{ customer.address.city }}{% endif %}.</p>
 {% if step.instructions %}<p>{{ step.instructions }}</p>{% endif %}
+{% if step.due_at %}<p>Frist: {{ step.due_at | datetime }}</p>{% endif %}
 <p>Bitte vereinbaren Sie den Termin direkt mit dem Kunden und tragen Sie ihn als Frist
-des Schritts im Partnerportal ein.</p>
-<p><a href="{{ step.url }}">Zum Auftrag im Partnerportal</a></p>
-<p>Ihr Ansprechpartner: {{ contact.name }}</p>""",
-    },
-    "en": {
-        "subject": "New assignment: {{ step.name }} – {{ opportunity.title }}",
-        "body_html": """<p>Hello {{ partner.name }},</p>
+des Schritts im Partnerportal ein.</p>"""
+            + _LINK_DE
+            + "\n<p>Ihr Ansprechpartner: {{ contact.name }}</p>",
+        },
+        "en": {
+            "subject": "New assignment: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": """<p>Hello {{ partner.name }},</p>
 <p>You have a new assignment: <strong>{{ step.name }}</strong> for
 {{ customer.name }}{% if customer.address.street %}, {{ customer.address.street }},
 {{ customer.address.postal_code }} {{ customer.address.city }}{% endif %}.</p>
 {% if step.instructions %}<p>{{ step.instructions }}</p>{% endif %}
+{% if step.due_at %}<p>Due: {{ step.due_at | datetime }}</p>{% endif %}
 <p>Please agree the appointment directly with the customer and record it as the
-step's deadline in the partner portal.</p>
-<p><a href="{{ step.url }}">Open the assignment in the partner portal</a></p>
-<p>Your contact person: {{ contact.name }}</p>""",
+step's deadline in the partner portal.</p>"""
+            + _LINK_EN
+            + "\n<p>Your contact person: {{ contact.name }}</p>",
+        },
+    },
+    "reminder": {
+        "de": {
+            "subject": "Erinnerung: {{ step.name }} fällig am " + _DUE_DE,
+            "body_html": "<p>Hallo {{ partner.name }},</p><p>der Schritt <strong>{{ step.name }}"
+            "</strong> für {{ customer.name }} ist fällig am " + _DUE_DE + ".</p>" + _LINK_DE,
+        },
+        "en": {
+            "subject": "Reminder: {{ step.name }} is due " + _DUE_EN,
+            "body_html": "<p>Hello {{ partner.name }},</p><p>the step <strong>{{ step.name }}"
+            "</strong> for {{ customer.name }} is due " + _DUE_EN + ".</p>" + _LINK_EN,
+        },
+    },
+    "overdue": {
+        "de": {
+            "subject": "Frist überschritten: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hallo {{ contact.name }},</p><p>der Schritt <strong>{{ step.name }}"
+            "</strong> ({{ partner.name }}) war fällig am " + _DUE_DE + " und ist noch offen.</p>"
+            '<p><a href="{{ process.url }}">Zum Vorgang</a></p>',
+        },
+        "en": {
+            "subject": "Overdue: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hello {{ contact.name }},</p><p>the step <strong>{{ step.name }}"
+            "</strong> ({{ partner.name }}) was due " + _DUE_EN + " and is still open.</p>"
+            '<p><a href="{{ process.url }}">Open the process</a></p>',
+        },
+    },
+    "completion": {
+        "de": {
+            "subject": "Erledigt: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hallo {{ contact.name }},</p><p>{{ partner.name }} hat den Schritt "
+            "<strong>{{ step.name }}</strong> für {{ customer.name }} abgeschlossen. "
+            "Sie können mit den nächsten Schritten weitermachen.</p>"
+            '<p><a href="{{ process.url }}">Zum Vorgang</a></p>',
+        },
+        "en": {
+            "subject": "Done: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hello {{ contact.name }},</p><p>{{ partner.name }} has finished "
+            "<strong>{{ step.name }}</strong> for {{ customer.name }}. "
+            "You can carry on with the next steps.</p>"
+            '<p><a href="{{ process.url }}">Open the process</a></p>',
+        },
+    },
+    "cancelled": {
+        "de": {
+            "subject": "Abgesagt: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hallo {{ partner.name }},</p><p>der Vorgang für {{ customer.name }} "
+            "wurde abgebrochen; der Schritt <strong>{{ step.name }}</strong> entfällt.</p>",
+        },
+        "en": {
+            "subject": "Cancelled: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hello {{ partner.name }},</p><p>the process for {{ customer.name }} "
+            "was cancelled; the step <strong>{{ step.name }}</strong> is no longer needed.</p>",
+        },
+    },
+    "reassigned": {
+        "de": {
+            "subject": "Übertragen: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hallo {{ partner.name }},</p><p>der Schritt <strong>{{ step.name }}"
+            "</strong> für {{ customer.name }} wurde jemand anderem übertragen.</p>",
+        },
+        "en": {
+            "subject": "Reassigned: {{ step.name }} – {{ opportunity.title }}",
+            "body_html": "<p>Hello {{ partner.name }},</p><p>the step <strong>{{ step.name }}"
+            "</strong> for {{ customer.name }} was handed to someone else.</p>",
+        },
+    },
+    "deadline_changed": {
+        "de": {
+            "subject": "Neue Frist: {{ step.name }} bis " + _DUE_DE,
+            "body_html": "<p>Hallo {{ partner.name }},</p><p>die Frist für <strong>{{ step.name }}"
+            "</strong> ({{ customer.name }}) ist jetzt " + _DUE_DE + ".</p>" + _LINK_DE,
+        },
+        "en": {
+            "subject": "New deadline: {{ step.name }} by " + _DUE_EN,
+            "body_html": "<p>Hello {{ partner.name }},</p><p>the deadline of <strong>"
+            "{{ step.name }}</strong> ({{ customer.name }}) is now " + _DUE_EN + ".</p>" + _LINK_EN,
+        },
     },
 }
 
-for _template in HANDOVER.values():
-    check_template(_template["subject"], _template["body_html"], None)
+HANDOVER = DEFAULTS["handover"]
+
+for _kind in DEFAULTS.values():
+    for _template in _kind.values():
+        check_template(_template["subject"], _template["body_html"], None)

@@ -2,11 +2,15 @@
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from html.parser import HTMLParser
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from babel.dates import format_date, format_datetime
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 # What a template may use; the hand-over e-mail's context provides all of them.
@@ -21,8 +25,51 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "portal_url": "the partner portal's address",
 }
 
-_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
-_text_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+# render() puts the template's language and time zone here; templates cannot name them.
+_LANGUAGE = "_language"
+_TIMEZONE = "_timezone"
+_DATETIME_FORMATS = {"de": "EEEE, d. MMMM y, HH:mm 'Uhr'", "en": "EEEE, MMMM d, y, h:mm a"}
+
+
+def _moment(context: Context, value: datetime | date | str) -> datetime | date:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(context.get(_TIMEZONE) or "Europe/Berlin"))
+    return value
+
+
+@pass_context
+def _date_filter(context: Context, value: datetime | date | str | None) -> str:
+    if value is None:
+        return ""
+    return format_date(
+        _moment(context, value), format="full", locale=context.get(_LANGUAGE) or "de"
+    )
+
+
+@pass_context
+def _datetime_filter(context: Context, value: datetime | date | str | None) -> str:
+    if value is None:
+        return ""
+    moment = _moment(context, value)
+    language = context.get(_LANGUAGE) or "de"
+    if not isinstance(moment, datetime):
+        return format_date(moment, format="full", locale=language)
+    pattern = _DATETIME_FORMATS.get(language, _DATETIME_FORMATS["en"])
+    return format_datetime(moment, format=pattern, locale=language)
+
+
+def _environment_for(autoescape: bool) -> SandboxedEnvironment:
+    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape)
+    environment.filters["date"] = _date_filter
+    environment.filters["datetime"] = _datetime_filter
+    return environment
+
+
+_environment = _environment_for(autoescape=True)
+_text_environment = _environment_for(autoescape=False)
 
 
 class TemplateProblem(ValueError):
@@ -68,8 +115,15 @@ def _first_line_naming(tree: nodes.Template, name: str) -> int | None:
 
 
 def render(
-    subject: str, body_html: str, body_text: str | None, context: dict[str, Any]
+    subject: str,
+    body_html: str,
+    body_text: str | None,
+    context: dict[str, Any],
+    *,
+    language: str = "de",
+    timezone: str = "Europe/Berlin",
 ) -> RenderedEmail:
+    context = {**context, _LANGUAGE: language, _TIMEZONE: timezone}
     try:
         rendered_subject = _text_environment.from_string(subject).render(context)
         html = _environment.from_string(body_html).render(context)

@@ -120,6 +120,9 @@ class Process(SQLModel, table=True):
     test: bool = False
     started_at: datetime = _when()
     completed_at: datetime | None = _when(nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=2000)
+    # the soonest deadline of an open step: lists sort and filter on it
+    next_due_at: datetime | None = _when(nullable=True, index=True)
     timeline: list[dict[str, Any]] = _json(default_factory=list)
     version: int = 0
 
@@ -140,6 +143,8 @@ class ProcessStep(SQLModel, table=True):
     completed_at: datetime | None = _when(nullable=True)
     completed_by: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     fields: dict[str, Any] = _json(default_factory=dict)
+    due_at: datetime | None = _when(nullable=True, index=True)
+    overdue: bool = False
 
 
 class OutboxEmail(SQLModel, table=True):
@@ -160,3 +165,57 @@ class OutboxEmail(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
+
+
+class Notification(SQLModel, table=True):
+    """An in-app notice for one user."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    idempotency_key: str = Field(max_length=300, unique=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    kind: str = Field(max_length=32)
+    process_id: uuid.UUID | None = Field(default=None, index=True)
+    step_key: str | None = Field(default=None, max_length=64)
+    message: str = Field(max_length=2000)
+    read: bool = False
+    created_at: datetime = _when()
+
+
+class Document(SQLModel, table=True):
+    """An uploaded file: stored under `storage_key` (a generated id), never under its name."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
+    step_key: str = Field(max_length=64)
+    type: str = Field(max_length=64)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    storage_key: str = Field(max_length=100)
+    uploaded_by: uuid.UUID = Field(foreign_key="user.id")
+    created_at: datetime = _when()
+
+
+class Comment(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
+    step_key: str = Field(max_length=64)
+    author_id: uuid.UUID = Field(foreign_key="user.id")
+    author_name: str = Field(max_length=200)
+    body: str = Field(max_length=10_000)
+    created_at: datetime = _when()
+
+
+class IdempotentResponse(SQLModel, table=True):
+    """The first answer to a call made with an `Idempotency-Key`, given again on a retry."""
+
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id")
+    key: str = Field(max_length=200)
+    request: str = Field(max_length=500)
+    status_code: int
+    body: dict[str, Any] = _json()
+    created_at: datetime = _when()

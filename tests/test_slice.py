@@ -81,9 +81,12 @@ async def test_partner_process_runs_end_to_end(stack: Stack) -> None:
     assert events[0] == "process_started" and events[-1] == "process_completed"
 
     # The hand-over e-mail, rendered from the template, went to the partner through the outbox.
-    emails = await factories.outbox(http, admin, process_id, count=1)
-    assert len(emails) == 1
-    email = emails[0]
+    # The contact person was told when the partner finished.
+    emails = await factories.outbox(http, admin, process_id, count=2)
+    assert sorted(e["kind"] for e in emails) == ["completion", "handover"]
+    completion = next(e for e in emails if e["kind"] == "completion")
+    assert completion["to"] == "admin@example.com"
+    email = next(e for e in emails if e["kind"] == "handover")
     assert email["kind"] == "handover"
     assert email["subject"] == "Auftrag: Installation bei Jana Becker"
     assert setup["partner"]["email"] in email["to"]  # type: ignore[index]

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from workflows.messages import FieldSpec
+from workflows.messages import DocumentRef, DocumentSpec, FieldSpec
 
 MAX_TEXT = 10_000
 
@@ -54,3 +54,18 @@ def _type_problem(spec: FieldSpec, value: Any) -> str | None:
 
 def _fail() -> Any:
     raise ValueError
+
+
+def document_problems(
+    step_key: str, specs: list[DocumentSpec], uploaded: list[DocumentRef]
+) -> list[str]:
+    """Each required document type with fewer uploads than it needs, naming the type."""
+    problems = []
+    for spec in specs:
+        needed = max(spec.min_count, 1) if spec.required else spec.min_count
+        count = sum(1 for doc in uploaded if doc.type == spec.type)
+        if count < needed:
+            problems.append(
+                f"step '{step_key}', document '{spec.type}': {count} of {needed} uploaded"
+            )
+    return problems

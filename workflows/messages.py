@@ -133,16 +133,6 @@ class TemplateSnapshot(BaseModel):
     steps: list[StepSpec]
 
 
-class ProcessInput(BaseModel):
-    process_id: UUID
-    template: TemplateSnapshot
-    opportunity_id: UUID
-    contact_user_id: UUID
-    # partner slot -> partner id, bound when the process starts
-    partners: dict[str, UUID] = Field(default_factory=dict)
-    test: bool = False
-
-
 class Actor(BaseModel):
     """Who asks the workflow for something, as the API authenticated them."""
 
@@ -159,6 +149,43 @@ class CompleteStepInput(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
 
 
+class SkipStepInput(BaseModel):
+    step_key: str
+    actor: Actor
+    reason: str = ""
+
+
+class SetDeadlineInput(BaseModel):
+    step_key: str
+    actor: Actor
+    due_at: datetime
+
+
+class ReassignInput(BaseModel):
+    step_key: str
+    actor: Actor
+    assignee: PartnerAssignee | UserAssignee | ContactAssignee
+
+
+class DocumentRef(BaseModel):
+    """An uploaded file as the workflow knows it: its id and type; the bytes stay in storage."""
+
+    id: UUID
+    type: str
+    filename: str
+
+
+class AddDocumentInput(BaseModel):
+    step_key: str
+    actor: Actor
+    document: DocumentRef
+
+
+class CancelInput(BaseModel):
+    actor: Actor
+    reason: str
+
+
 class AwaitRecordedInput(BaseModel):
     """Wait until the read model holds at least this version of the process."""
 
@@ -167,6 +194,8 @@ class AwaitRecordedInput(BaseModel):
 
 StepStatus = Literal["pending", "active", "completed", "skipped", "cancelled"]
 ProcessStatus = Literal["running", "completed", "cancelled"]
+OPEN_STATUSES = ("pending", "active")
+DONE_STATUSES = ("completed", "skipped")
 
 
 class ResolvedAssignee(BaseModel):
@@ -182,7 +211,7 @@ class CompletedBy(BaseModel):
     user_id: UUID
     name: str
     partner_id: UUID | None = None
-    # True when the contact person or an admin finished a step assigned to someone else.
+    # True when the contact person or an admin acted for the assignee.
     on_behalf: bool = False
 
 
@@ -196,6 +225,16 @@ class StepState(BaseModel):
     completed_at: datetime | None = None
     completed_by: CompletedBy | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
+    documents: list[DocumentRef] = Field(default_factory=list)
+    due_at: datetime | None = None
+    # True once someone set the deadline by hand: the template's rule no longer applies.
+    due_set_by_hand: bool = False
+    overdue: bool = False
+    # reminder offsets already sent for the current due_at; emptied when the deadline moves
+    reminders_sent: list[str] = Field(default_factory=list)
+    escalated: bool = False
+    # how often the step was handed to someone: part of each hand-over e-mail's key
+    assignments: int = 0
 
 
 class TimelineEntry(BaseModel):
@@ -203,6 +242,7 @@ class TimelineEntry(BaseModel):
     event: str
     step_key: str | None = None
     user_id: UUID | None = None
+    detail: str | None = None
 
 
 class ProcessState(BaseModel):
@@ -216,31 +256,74 @@ class ProcessState(BaseModel):
     test: bool = False
     started_at: datetime
     completed_at: datetime | None = None
+    cancel_reason: str | None = None
     steps: list[StepState]
     timeline: list[TimelineEntry] = Field(default_factory=list)
     # Grows with every transition; the read model ignores a write older than what it holds.
     version: int = 0
 
+    @property
+    def next_due_at(self) -> datetime | None:
+        dues = [s.due_at for s in self.steps if s.status == "active" and s.due_at is not None]
+        return min(dues) if dues else None
 
-EmailKind = Literal["handover", "completion"]
+
+EmailKind = Literal[
+    "handover", "reminder", "overdue", "completion", "cancelled", "reassigned", "deadline_changed"
+]
 
 
-class StepEmailRequest(BaseModel):
-    """All an e-mail activity needs from the workflow; it loads names and addresses itself."""
+class EmailRequest(BaseModel):
+    """All an e-mail activity needs from the workflow; it loads names and addresses itself.
+
+    It goes to a partner organisation (its address and active users) or to one user."""
 
     process_id: UUID
     opportunity_id: UUID
     contact_user_id: UUID
-    partner_id: UUID
+    to_partner_id: UUID | None = None
+    to_user_id: UUID | None = None
     kind: EmailKind
     language: Literal["de", "en"]
     timezone: str
     step_key: str
     step_name: str
     instructions: str = ""
+    due_at: datetime | None = None
     email_template_id: UUID | None = None
     # what earlier steps recorded: step key -> field key -> value
     fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    detail: str = ""
     test: bool = False
     # Unique per e-mail: a retried activity finds the row it wrote and sends nothing twice.
     idempotency_key: str
+
+
+NotificationKind = Literal[
+    "step_assigned", "step_completed", "step_overdue", "delivery_failed", "partner_revoked"
+]
+
+
+class NotificationRequest(BaseModel):
+    """An in-app notice for one user, or for every active user of a partner organisation."""
+
+    process_id: UUID
+    to_user_id: UUID | None = None
+    to_partner_id: UUID | None = None
+    kind: NotificationKind
+    step_key: str | None = None
+    message: str
+    idempotency_key: str
+
+
+class ProcessInput(BaseModel):
+    process_id: UUID
+    template: TemplateSnapshot
+    opportunity_id: UUID
+    contact_user_id: UUID
+    # partner slot -> partner id, bound when the process starts
+    partners: dict[str, UUID] = Field(default_factory=dict)
+    test: bool = False
+    # Set when the workflow continues as new: where the previous run left off.
+    state: ProcessState | None = None
+    outgoing: list[EmailRequest | NotificationRequest] = Field(default_factory=list)

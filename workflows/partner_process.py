@@ -1,18 +1,28 @@
 """PartnerProcessWorkflow: one running partner process, from the first step to the last.
 
-Messages it accepts:
-- update `await_recorded`: answers once the read model holds the given version; the API
-  starts a process with it (update-with-start) so that the caller reads its own writes.
-- update `complete_step`: the assignee, or the contact person or an admin acting for them,
-  finishes an open step with the fields it records; refused (before it touches history)
-  when the step is not open, the actor may not act, or a field is missing or malformed.
-- query `state`: where the process stands.
+Updates (each with a validator that refuses before anything touches history; a refusal is
+an ApplicationError whose type the API turns into 403/404/409/422):
+- `complete_step`: the assignee, or the contact person or an admin acting for them,
+  finishes an open step with the fields it records; required documents must be there.
+- `skip_step`: the contact person or an admin skips a pending or open step.
+- `set_deadline`: the assignee partner (with `steps:set_deadline`), the contact or an admin
+  moves a step's deadline; the old timers are cancelled, so no reminder for the old date fires.
+- `reassign`: the contact or an admin hands a step to another partner or user.
+- `add_document`: records a file the API stored for an open step (`documents:upload`).
+- `cancel`: the contact or an admin ends the process with a reason.
+- `await_recorded`: answers once the read model holds a version; the API starts a process
+  with it (update-with-start) so the caller reads its own writes.
+Query `state`: where the process stands.
 
-Every transition bumps `version` and is written to the read model by an activity;
-an update answers only after that write. E-mails go out from the main loop.
+Each open step with a deadline has a watcher task: durable timers for its reminders, its
+deadline (overdue: the contact person is told) and the escalation's reassignment. Every
+transition bumps `version` and is written to the read model by an activity; an update
+answers only after that write. E-mails and in-app notices go out from the main loop.
 """
 
-from datetime import timedelta
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from temporalio import workflow
@@ -20,23 +30,41 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from zoneinfo import ZoneInfo
+
     from activities.emails import EmailActivities
+    from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
-    from workflows.fields import field_problems
+    from workflows import notices
+    from workflows.deadlines import add_business_days, moment_from_value, parse_duration, shift
+    from workflows.fields import document_problems, field_problems
     from workflows.messages import (
+        DONE_STATUSES,
+        OPEN_STATUSES,
         Actor,
+        AddDocumentInput,
+        AfterDeadline,
         AwaitRecordedInput,
+        BusinessDaysDeadline,
+        CancelInput,
         CompletedBy,
         CompleteStepInput,
+        ContactAssignee,
+        EmailRequest,
+        NotificationRequest,
+        PartnerAssignee,
+        PartnerSlotAssignee,
         ProcessInput,
         ProcessState,
+        ReassignInput,
         ResolvedAssignee,
-        StepEmailRequest,
-        StepSpec,
+        SetDeadlineInput,
+        SkipStepInput,
         StepState,
         TimelineEntry,
+        UserAssignee,
     )
-    from workflows.search_attributes import PF_ACTIVE_STEPS, PF_STATUS
+    from workflows.search_attributes import PF_ACTIVE_STEPS, PF_NEXT_DUE, PF_PARTNERS, PF_STATUS
 
 # Error types the API turns into HTTP statuses.
 NOT_FOUND = "NotFound"
@@ -49,6 +77,9 @@ EMAIL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5), non_retryable_error_types=["PermanentDeliveryError"]
 )
 
+Outgoing = EmailRequest | NotificationRequest
+AnyAssignee = PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee
+
 
 def workflow_id_for(process_id: object) -> str:
     return f"process-{process_id}"
@@ -58,24 +89,28 @@ def _refuse(error_type: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
 
 
+@dataclass
+class _Watcher:
+    due_at: datetime
+    task: asyncio.Task[None]
+
+
 @workflow.defn
 class PartnerProcessWorkflow:
     @workflow.init
     def __init__(self, input: ProcessInput) -> None:
         self._input = input
+        self._template = input.template
         self._specs = {spec.key: spec for spec in input.template.steps}
+        self._tz = ZoneInfo(input.template.timezone)
+        self._watchers: dict[str, _Watcher] = {}
+        self._outgoing: list[Outgoing] = list(input.outgoing)
+        self._dirty = False
+        if input.state is not None:  # continued as new: carry on where the last run stopped
+            self._state = input.state
+            self._recorded_version = input.state.version
+            return
         self._recorded_version = 0
-        self._outgoing: list[StepEmailRequest] = []
-        steps = []
-        for index, spec in enumerate(input.template.steps):
-            requires = spec.requires
-            if requires is None:
-                requires = [input.template.steps[index - 1].key] if index else []
-            steps.append(
-                StepState(
-                    key=spec.key, name=spec.name, assignee=self._resolve(spec), requires=requires
-                )
-            )
         self._state = ProcessState(
             process_id=input.process_id,
             template_id=input.template.template_id,
@@ -85,26 +120,55 @@ class PartnerProcessWorkflow:
             partner_ids=sorted(set(input.partners.values()), key=str),
             test=input.test,
             started_at=workflow.now(),
-            steps=steps,
+            steps=[
+                StepState(
+                    key=spec.key,
+                    name=spec.name,
+                    assignee=self._resolve(spec.assignee),
+                    requires=spec.requires if spec.requires is not None else [],
+                )
+                for spec in input.template.steps
+            ],
         )
+        for step in self._state.steps:
+            if step.assignee.partner_id and step.assignee.partner_id not in self._state.partner_ids:
+                self._state.partner_ids.append(step.assignee.partner_id)
         # Open the first steps here, not in run(): an update that arrives with the start is
         # handled before run() begins, and must find them open.
         self._note("process_started")
-        self._open_ready_steps()
+        self._advance()
 
     @workflow.run
     async def run(self, input: ProcessInput) -> ProcessState:
-        await self._record()
+        if input.state is None:
+            await self._record()
+        else:
+            self._sync_watchers()
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._outgoing) or self._state.status != "running"
+                lambda: (
+                    bool(self._outgoing)
+                    or self._dirty
+                    or self._state.status != "running"
+                    or workflow.info().is_continue_as_new_suggested()
+                )
             )
-            while self._outgoing:
-                await self._send(self._outgoing.pop(0))
+            await self._flush()
             if self._state.status != "running":
+                self._cancel_watchers()
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._outgoing:
-                    return self._state
+                await self._flush()
+                return self._state
+            if workflow.info().is_continue_as_new_suggested():
+                self._cancel_watchers()
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._dirty:
+                    await self._record()
+                workflow.continue_as_new(
+                    self._input.model_copy(
+                        update={"state": self._state, "outgoing": self._outgoing}
+                    )
+                )
 
     @workflow.query
     def state(self) -> ProcessState:
@@ -115,64 +179,305 @@ class PartnerProcessWorkflow:
         await workflow.wait_condition(lambda: self._recorded_version >= input.version)
         return self._state
 
+    # complete_step ------------------------------------------------------------------------
+
     @workflow.update
     async def complete_step(self, input: CompleteStepInput) -> ProcessState:
-        step = self._step(input.step_key)
+        step = self._open_step(input.step_key, ("active",))
         on_behalf = self._authorize(step, input.actor, "steps:complete")
-        now = workflow.now()
         step.status = "completed"
-        step.completed_at = now
-        step.completed_by = CompletedBy(
-            user_id=input.actor.user_id,
-            name=input.actor.name,
-            partner_id=input.actor.partner_id,
-            on_behalf=on_behalf,
-        )
+        step.completed_at = workflow.now()
+        step.completed_by = self._by(input.actor, on_behalf)
         step.fields = dict(input.fields)
         self._note("step_completed", step.key, input.actor)
-        self._open_ready_steps()
-        if all(s.status in ("completed", "skipped") for s in self._state.steps):
-            self._state.status = "completed"
-            self._state.completed_at = now
-            self._note("process_completed")
+        spec = self._specs[step.key]
+        notify = spec.notify_contact_on_complete
+        if step.assignee.partner_id is not None and (notify is None or notify):
+            self._to_contact(step, "completion", "step_completed", f"{step.key}:completion")
+        self._advance()
         await self._record()
         return self._state
 
     @complete_step.validator
     def _validate_complete_step(self, input: CompleteStepInput) -> None:
-        step = self._open_step(input.step_key)
+        step = self._open_step(input.step_key, ("active",))
         self._authorize(step, input.actor, "steps:complete")
-        problems = field_problems(step.key, self._specs[step.key].fields, input.fields)
+        spec = self._specs[step.key]
+        problems = field_problems(step.key, spec.fields, input.fields)
+        problems += document_problems(step.key, spec.documents, step.documents)
         if problems:
             raise _refuse(INVALID, "; ".join(problems))
 
-    def _resolve(self, spec: StepSpec) -> ResolvedAssignee:
-        assignee = spec.assignee
-        if assignee.type == "partner":
+    # skip_step ----------------------------------------------------------------------------
+
+    @workflow.update
+    async def skip_step(self, input: SkipStepInput) -> ProcessState:
+        step = self._open_step(input.step_key, OPEN_STATUSES)
+        self._authorize_staff(input.actor)
+        step.status = "skipped"
+        step.completed_at = workflow.now()
+        step.completed_by = self._by(input.actor, True)
+        self._note("step_skipped", step.key, input.actor, input.reason or None)
+        self._advance()
+        await self._record()
+        return self._state
+
+    @skip_step.validator
+    def _validate_skip_step(self, input: SkipStepInput) -> None:
+        self._open_step(input.step_key, OPEN_STATUSES)
+        self._authorize_staff(input.actor)
+
+    # set_deadline -------------------------------------------------------------------------
+
+    @workflow.update
+    async def set_deadline(self, input: SetDeadlineInput) -> ProcessState:
+        step = self._open_step(input.step_key, OPEN_STATUSES)
+        on_behalf = self._authorize(step, input.actor, "steps:set_deadline")
+        self._set_due(step, input.due_at, by_hand=True)
+        self._note("deadline_set", step.key, input.actor, input.due_at.isoformat())
+        partner_id = step.assignee.partner_id
+        if step.status == "active" and partner_id is not None and on_behalf:
+            key = f"{step.key}:deadline:{input.due_at.isoformat()}"
+            self._outgoing.append(self._email(step, "deadline_changed", key, partner_id=partner_id))
+        await self._record()
+        return self._state
+
+    @set_deadline.validator
+    def _validate_set_deadline(self, input: SetDeadlineInput) -> None:
+        step = self._open_step(input.step_key, OPEN_STATUSES)
+        self._authorize(step, input.actor, "steps:set_deadline")
+        if input.due_at.tzinfo is None:
+            raise _refuse(INVALID, f"step '{step.key}', due_at: needs a time zone")
+        if input.due_at <= workflow.now():
+            raise _refuse(INVALID, f"step '{step.key}', due_at: lies in the past")
+
+    # reassign -----------------------------------------------------------------------------
+
+    @workflow.update
+    async def reassign(self, input: ReassignInput) -> ProcessState:
+        step = self._open_step(input.step_key, OPEN_STATUSES)
+        self._authorize_staff(input.actor)
+        self._hand_to(step, self._resolve(input.assignee))
+        self._note("step_reassigned", step.key, input.actor)
+        await self._record()
+        return self._state
+
+    @reassign.validator
+    def _validate_reassign(self, input: ReassignInput) -> None:
+        step = self._open_step(input.step_key, OPEN_STATUSES)
+        self._authorize_staff(input.actor)
+        if self._resolve(input.assignee) == step.assignee:
+            raise _refuse(CONFLICT, f"step '{step.key}' is already assigned so")
+
+    # add_document -------------------------------------------------------------------------
+
+    @workflow.update
+    async def add_document(self, input: AddDocumentInput) -> ProcessState:
+        step = self._open_step(input.step_key, ("active",))
+        self._authorize(step, input.actor, "documents:upload")
+        if all(doc.id != input.document.id for doc in step.documents):
+            step.documents.append(input.document)
+            self._note("document_added", step.key, input.actor, input.document.type)
+        await self._record()
+        return self._state
+
+    @add_document.validator
+    def _validate_add_document(self, input: AddDocumentInput) -> None:
+        step = self._open_step(input.step_key, ("active",))
+        self._authorize(step, input.actor, "documents:upload")
+        types = [doc.type for doc in self._specs[step.key].documents]
+        if types and input.document.type not in types:
+            raise _refuse(
+                INVALID,
+                f"step '{step.key}', document type '{input.document.type}': "
+                f"the step takes {', '.join(types)}",
+            )
+
+    # cancel -------------------------------------------------------------------------------
+
+    @workflow.update
+    async def cancel(self, input: CancelInput) -> ProcessState:
+        self._running()
+        self._authorize_staff(input.actor)
+        for step in self._state.steps:
+            if step.status == "active" and step.assignee.partner_id is not None:
+                key = f"{step.key}:cancelled:{step.assignee.partner_id}"
+                self._outgoing.append(
+                    self._email(step, "cancelled", key, partner_id=step.assignee.partner_id)
+                )
+            if step.status in OPEN_STATUSES:
+                step.status = "cancelled"
+        self._state.status = "cancelled"
+        self._state.cancel_reason = input.reason
+        self._state.completed_at = workflow.now()
+        self._note("process_cancelled", None, input.actor, input.reason)
+        await self._record()
+        return self._state
+
+    @cancel.validator
+    def _validate_cancel(self, input: CancelInput) -> None:
+        self._running()
+        self._authorize_staff(input.actor)
+
+    # transitions --------------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        """Open every step whose requirements are done; complete the process when all are."""
+        done = {s.key for s in self._state.steps if s.status in DONE_STATUSES}
+        for step in self._state.steps:
+            if step.status == "pending" and set(step.requires) <= done:
+                step.status = "active"
+                step.activated_at = workflow.now()
+                self._note("step_activated", step.key)
+                if not step.due_set_by_hand:
+                    self._set_due(step, self._rule_due(step), by_hand=False)
+                self._hand_over(step)
+        if all(s.status in DONE_STATUSES for s in self._state.steps):
+            self._state.status = "completed"
+            self._state.completed_at = workflow.now()
+            self._note("process_completed")
+
+    def _rule_due(self, step: StepState) -> datetime | None:
+        rule = self._specs[step.key].deadline
+        if rule is None:
+            return None
+        if isinstance(rule, AfterDeadline | BusinessDaysDeadline):
+            base = step.activated_at if rule.from_ == "activation" else self._state.started_at
+            assert base is not None
+            if isinstance(rule, AfterDeadline):
+                return shift(base, parse_duration(rule.after), self._tz)
+            return add_business_days(base, rule.business_days, self._tz, rule.region)
+        value = self._step(rule.from_field.step).fields.get(rule.from_field.field)
+        if not isinstance(value, str):
+            return None  # an optional date left empty: the step has no deadline
+        return shift(moment_from_value(value, self._tz), parse_duration(rule.offset), self._tz)
+
+    def _set_due(self, step: StepState, due_at: datetime | None, *, by_hand: bool) -> None:
+        step.due_at = due_at
+        step.due_set_by_hand = step.due_set_by_hand or by_hand
+        step.overdue = False
+        step.reminders_sent = []
+
+    def _hand_over(self, step: StepState) -> None:
+        """Tell the assignee the step is theirs: the hand-over e-mail for partners."""
+        step.assignments += 1
+        assignee = step.assignee
+        key = f"{step.key}:handover:{step.assignments}"
+        message = notices.assigned(self._template.language, step.name)
+        if assignee.partner_id is not None:
+            self._outgoing.append(
+                self._email(step, "handover", key, partner_id=assignee.partner_id)
+            )
+            self._outgoing.append(
+                self._notice(step, "step_assigned", key, message, partner_id=assignee.partner_id)
+            )
+        elif assignee.user_id is not None:
+            if self._specs[step.key].on_activate_email is not None:
+                self._outgoing.append(self._email(step, "handover", key, user_id=assignee.user_id))
+            self._outgoing.append(
+                self._notice(step, "step_assigned", key, message, user_id=assignee.user_id)
+            )
+
+    def _hand_to(self, step: StepState, assignee: ResolvedAssignee) -> None:
+        previous = step.assignee.partner_id
+        if step.status == "active" and previous is not None:
+            key = f"{step.key}:reassigned:{step.assignments}"
+            self._outgoing.append(self._email(step, "reassigned", key, partner_id=previous))
+        step.assignee = assignee
+        if assignee.partner_id and assignee.partner_id not in self._state.partner_ids:
+            self._state.partner_ids.append(assignee.partner_id)
+        if step.status == "active":
+            self._hand_over(step)
+
+    # deadlines ----------------------------------------------------------------------------
+
+    def _sync_watchers(self) -> None:
+        """One watcher per open step with a deadline; a moved deadline gets a new one."""
+        for step in self._state.steps:
+            watcher = self._watchers.get(step.key)
+            wanted = step.status == "active" and step.due_at is not None
+            if watcher is not None and (not wanted or watcher.due_at != step.due_at):
+                watcher.task.cancel()  # its timers are cancelled: nothing for the old date fires
+                del self._watchers[step.key]
+                watcher = None
+            if wanted and watcher is None:
+                assert step.due_at is not None
+                task = asyncio.create_task(self._watch(step.key, step.due_at))
+                self._watchers[step.key] = _Watcher(due_at=step.due_at, task=task)
+
+    def _cancel_watchers(self) -> None:
+        for watcher in self._watchers.values():
+            watcher.task.cancel()
+        self._watchers.clear()
+
+    async def _watch(self, key: str, due_at: datetime) -> None:
+        step = self._step(key)
+        spec = self._specs[key]
+        events: list[tuple[datetime, str, str]] = []
+        for offset in spec.reminders:
+            at = shift(due_at, parse_duration(offset), self._tz, sign=-1)
+            if offset not in step.reminders_sent and at > workflow.now():
+                events.append((at, "reminder", offset))
+        if not step.overdue:
+            events.append((due_at, "overdue", ""))
+        escalation = spec.escalation
+        if escalation is not None and escalation.reassign_to is not None and not step.escalated:
+            grace = parse_duration(escalation.grace) if escalation.grace else parse_duration("PT0S")
+            events.append((shift(due_at, grace, self._tz), "reassign", ""))
+        for at, event, offset in sorted(events, key=lambda e: e[0]):
+            delay = at - workflow.now()
+            if delay > timedelta(0):
+                await workflow.sleep(delay, summary=f"{event} {key}")
+            if step.status != "active" or step.due_at != due_at:
+                return
+            if event == "reminder":
+                self._remind(step, offset)
+            elif event == "overdue":
+                self._mark_overdue(step)
+            else:
+                self._escalate(step)
+            self._dirty = True
+
+    def _remind(self, step: StepState, offset: str) -> None:
+        step.reminders_sent.append(offset)
+        self._note("reminder_sent", step.key, detail=offset)
+        key = f"{step.key}:reminder:{step.due_at.isoformat() if step.due_at else ''}:{offset}"
+        assignee = step.assignee
+        self._outgoing.append(
+            self._email(
+                step, "reminder", key, partner_id=assignee.partner_id, user_id=assignee.user_id
+            )
+        )
+
+    def _mark_overdue(self, step: StepState) -> None:
+        step.overdue = True
+        self._note("step_overdue", step.key)
+        escalation = self._specs[step.key].escalation
+        if escalation is None or escalation.notify_contact:
+            due = step.due_at.isoformat() if step.due_at else ""
+            self._to_contact(step, "overdue", "step_overdue", f"{step.key}:overdue:{due}")
+
+    def _escalate(self, step: StepState) -> None:
+        escalation = self._specs[step.key].escalation
+        assert escalation is not None and escalation.reassign_to is not None
+        step.escalated = True
+        self._hand_to(step, self._resolve(escalation.reassign_to))
+        self._note("step_escalated", step.key)
+
+    # people -------------------------------------------------------------------------------
+
+    def _resolve(self, assignee: AnyAssignee) -> ResolvedAssignee:
+        if isinstance(assignee, PartnerAssignee):
             return ResolvedAssignee(type="partner", partner_id=assignee.partner_id)
-        if assignee.type == "partner_slot":
+        if isinstance(assignee, PartnerSlotAssignee):
             return ResolvedAssignee(
                 type="partner_slot",
                 slot=assignee.slot,
                 partner_id=self._input.partners.get(assignee.slot),
             )
-        if assignee.type == "user":
+        if isinstance(assignee, UserAssignee):
             return ResolvedAssignee(type="user", user_id=assignee.user_id)
         return ResolvedAssignee(type="contact", user_id=self._input.contact_user_id)
-
-    def _step(self, key: str) -> StepState:
-        for step in self._state.steps:
-            if step.key == key:
-                return step
-        raise _refuse(NOT_FOUND, f"step '{key}': the process has no such step")
-
-    def _open_step(self, key: str) -> StepState:
-        step = self._step(key)
-        if self._state.status != "running":
-            raise _refuse(CONFLICT, f"the process is {self._state.status}")
-        if step.status != "active":
-            raise _refuse(CONFLICT, f"step '{key}' is {step.status}, not open")
-        return step
 
     def _authorize(self, step: StepState, actor: Actor, permission: str) -> bool:
         """May `actor` act on `step`? Answers whether they act for the assignee."""
@@ -187,54 +492,125 @@ class PartnerProcessWorkflow:
             return True
         raise _refuse(FORBIDDEN, f"step '{step.key}' is not assigned to you")
 
-    def _open_ready_steps(self) -> None:
-        done = {s.key for s in self._state.steps if s.status in ("completed", "skipped")}
-        for step in self._state.steps:
-            if step.status != "pending" or not set(step.requires) <= done:
-                continue
-            step.status = "active"
-            step.activated_at = workflow.now()
-            self._note("step_activated", step.key)
-            if step.assignee.partner_id is not None:
-                self._outgoing.append(self._handover_email(step, step.assignee.partner_id))
+    def _authorize_staff(self, actor: Actor) -> None:
+        if actor.role != "admin" and actor.user_id != self._state.contact_user_id:
+            raise _refuse(FORBIDDEN, "only the contact person or an admin may do this")
 
-    def _handover_email(self, step: StepState, partner_id: UUID) -> StepEmailRequest:
+    def _by(self, actor: Actor, on_behalf: bool) -> CompletedBy:
+        return CompletedBy(
+            user_id=actor.user_id, name=actor.name, partner_id=actor.partner_id, on_behalf=on_behalf
+        )
+
+    # lookups ------------------------------------------------------------------------------
+
+    def _step(self, key: str) -> StepState:
+        for step in self._state.steps:
+            if step.key == key:
+                return step
+        raise _refuse(NOT_FOUND, f"step '{key}': the process has no such step")
+
+    def _running(self) -> None:
+        if self._state.status != "running":
+            raise _refuse(CONFLICT, f"the process is {self._state.status}")
+
+    def _open_step(self, key: str, statuses: tuple[str, ...]) -> StepState:
+        step = self._step(key)
+        self._running()
+        if step.status not in statuses:
+            raise _refuse(CONFLICT, f"step '{key}' is {step.status}, not open")
+        return step
+
+    # outgoing -----------------------------------------------------------------------------
+
+    def _email(
+        self,
+        step: StepState,
+        kind: str,
+        key: str,
+        *,
+        partner_id: UUID | None = None,
+        user_id: UUID | None = None,
+    ) -> EmailRequest:
         spec = self._specs[step.key]
-        template = self._input.template
-        return StepEmailRequest(
+        return EmailRequest(
             process_id=self._state.process_id,
             opportunity_id=self._state.opportunity_id,
             contact_user_id=self._state.contact_user_id,
-            partner_id=partner_id,
-            kind="handover",
-            language=template.language,
-            timezone=template.timezone,
+            to_partner_id=partner_id,
+            to_user_id=user_id if partner_id is None else None,
+            kind=kind,
+            language=self._template.language,
+            timezone=self._template.timezone,
             step_key=step.key,
             step_name=step.name,
             instructions=spec.instructions,
-            email_template_id=spec.on_activate_email,
+            due_at=step.due_at,
+            email_template_id=spec.on_activate_email if kind == "handover" else None,
             fields={s.key: s.fields for s in self._state.steps if s.fields},
             test=self._state.test,
-            idempotency_key=f"{self._state.process_id}:{step.key}:handover",
+            idempotency_key=f"{self._state.process_id}:{key}",
         )
 
-    def _note(self, event: str, step_key: str | None = None, actor: Actor | None = None) -> None:
+    def _notice(
+        self,
+        step: StepState,
+        kind: str,
+        key: str,
+        message: str,
+        *,
+        partner_id: UUID | None = None,
+        user_id: UUID | None = None,
+    ) -> NotificationRequest:
+        return NotificationRequest(
+            process_id=self._state.process_id,
+            to_partner_id=partner_id,
+            to_user_id=user_id if partner_id is None else None,
+            kind=kind,
+            step_key=step.key,
+            message=message,
+            idempotency_key=f"{self._state.process_id}:{key}:notice",
+        )
+
+    def _to_contact(self, step: StepState, email_kind: str, notice_kind: str, key: str) -> None:
+        contact = self._state.contact_user_id
+        language = self._template.language
+        message = (
+            notices.completed(language, step.name)
+            if notice_kind == "step_completed"
+            else notices.overdue(language, step.name)
+        )
+        self._outgoing.append(self._email(step, email_kind, key, user_id=contact))
+        self._outgoing.append(self._notice(step, notice_kind, key, message, user_id=contact))
+
+    def _note(
+        self,
+        event: str,
+        step_key: str | None = None,
+        actor: Actor | None = None,
+        detail: str | None = None,
+    ) -> None:
         self._state.timeline.append(
             TimelineEntry(
                 at=workflow.now(),
                 event=event,
                 step_key=step_key,
                 user_id=actor.user_id if actor else None,
+                detail=detail,
             )
         )
 
     async def _record(self) -> None:
+        self._dirty = False
+        self._sync_watchers()
         self._state.version += 1
         snapshot = self._state.model_copy(deep=True)
+        next_due = snapshot.next_due_at
         workflow.upsert_search_attributes(
             [
                 PF_STATUS.value_set(snapshot.status),
                 PF_ACTIVE_STEPS.value_set([s.key for s in snapshot.steps if s.status == "active"]),
+                PF_PARTNERS.value_set([str(p) for p in snapshot.partner_ids]),
+                PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
             ]
         )
         await workflow.execute_activity_method(
@@ -245,18 +621,35 @@ class PartnerProcessWorkflow:
         )
         self._recorded_version = max(self._recorded_version, snapshot.version)
 
-    async def _send(self, request: StepEmailRequest) -> None:
-        try:
-            await workflow.execute_activity_method(
-                EmailActivities.send_step_email,
-                request,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=EMAIL_RETRY,
-            )
-        except ActivityError as error:
-            # An e-mail that cannot go out must not stop the process; the failure is recorded.
-            workflow.logger.warning(
-                "%s e-mail for step %s failed: %s", request.kind, request.step_key, error.cause
-            )
-            self._note(f"{request.kind}_email_failed", request.step_key)
+    async def _flush(self) -> None:
+        """Record what the timers changed, then send what is queued, oldest first."""
+        if self._dirty:
+            await self._record()
+        while self._outgoing:
+            item = self._outgoing[0]
+            try:
+                if isinstance(item, EmailRequest):
+                    await workflow.execute_activity_method(
+                        EmailActivities.send_email,
+                        item,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=EMAIL_RETRY,
+                    )
+                else:
+                    await workflow.execute_activity_method(
+                        NotificationActivities.notify,
+                        item,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=DB_RETRY,
+                    )
+            except ActivityError as error:
+                # An e-mail that cannot go out must not stop the process: noted, and the
+                # contact person hears of it from the activity.
+                workflow.logger.warning(
+                    "%s for step %s failed: %s", item.kind, item.step_key, error
+                )
+                self._note(f"{item.kind}_failed", item.step_key)
+                self._dirty = True
+            self._outgoing.pop(0)
+        if self._dirty:
             await self._record()

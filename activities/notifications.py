@@ -1,0 +1,49 @@
+"""In-app notices: one row per user, written once however often the activity is retried."""
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from temporalio import activity
+
+from partnerflow.db import session_scope
+from partnerflow.models import Notification, User
+from workflows.messages import NotificationRequest
+
+
+class NotificationActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    def notify(self, request: NotificationRequest) -> int:
+        """Answers how many users were notified."""
+        with session_scope(self._engine) as session:
+            if request.to_user_id is not None:
+                user_ids = [request.to_user_id]
+            else:
+                user_ids = list(
+                    session.exec(
+                        select(User.id).where(
+                            User.partner_id == request.to_partner_id,
+                            User.active == True,  # noqa: E712
+                        )
+                    )
+                )
+            written = 0
+            for user_id in user_ids:
+                key = f"{request.idempotency_key}:{user_id}"
+                if session.exec(
+                    select(Notification.id).where(Notification.idempotency_key == key)
+                ).first():
+                    continue
+                session.add(
+                    Notification(
+                        idempotency_key=key,
+                        user_id=user_id,
+                        kind=request.kind,
+                        process_id=request.process_id,
+                        step_key=request.step_key,
+                        message=request.message,
+                    )
+                )
+                written += 1
+            return written

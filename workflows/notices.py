@@ -1,0 +1,24 @@
+"""The short in-app notices a process leaves for people, in the template's language."""
+
+_TEXTS = {
+    "assigned": {"de": "Neue Aufgabe: {step}", "en": "New task: {step}"},
+    "completed": {"de": "Erledigt: {step}", "en": "Done: {step}"},
+    "overdue": {"de": "Frist überschritten: {step}", "en": "Overdue: {step}"},
+}
+
+
+def _text(kind: str, language: str, step: str) -> str:
+    texts = _TEXTS[kind]
+    return texts.get(language, texts["en"]).format(step=step)
+
+
+def assigned(language: str, step: str) -> str:
+    return _text("assigned", language, step)
+
+
+def completed(language: str, step: str) -> str:
+    return _text("completed", language, step)
+
+
+def overdue(language: str, step: str) -> str:
+    return _text("overdue", language, step)
