@@ -3,6 +3,7 @@
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio import activity
 
@@ -17,6 +18,17 @@ class ReadModelActivities:
 
     @activity.defn
     def record_process_state(self, state: ProcessState) -> None:
+        # Two transitions can race to insert a new process's row; the loser tries again at
+        # once and then finds the row (and a version to compare with).
+        for attempt in range(3):
+            try:
+                self._record(state)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    def _record(self, state: ProcessState) -> None:
         with session_scope(self._engine) as session:
             process = session.exec(
                 select(Process).where(Process.id == state.process_id).with_for_update()

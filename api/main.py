@@ -13,11 +13,13 @@ from api.routes import (
     email_templates,
     health,
     my,
+    notifications,
     opportunities,
     outbox,
     partners,
     process_templates,
     processes,
+    steps,
     users,
 )
 from partnerflow.db import make_engine
@@ -49,7 +51,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         process_templates,
         opportunities,
         processes,
+        steps,
         my,
+        notifications,
         outbox,
     ):
         app.include_router(module.router)

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     mail_transport: Literal["outbox"] = "outbox"
     mail_from: str = "Partnerflow <noreply@partnerflow.localhost>"
     mail_reply_to: str | None = None
+    # Uploaded documents: stored under generated names in this folder.
+    storage_dir: str = ".data/documents"
+    max_upload_bytes: int = 25 * 1024 * 1024
     # The first admin's token; generated and shown once when unset.
     admin_token: SecretStr | None = None
 

@@ -148,7 +148,7 @@ async def test_missing_or_mistyped_field_is_422_naming_step_and_field(
     assert "field 'installed_on'" in response.json()["detail"]
 
 
-async def test_other_partner_sees_404_and_owner_partner_cannot_touch_internal_step(
+async def test_other_partner_sees_404_and_owner_partner_gets_403_on_internal_step(
     stack: Stack, running: dict[str, Any]
 ) -> None:
     http, admin = stack.http, stack.admin
@@ -166,7 +166,7 @@ async def test_other_partner_sees_404_and_owner_partner_cannot_touch_internal_st
     response = await http.post(
         f"/api/processes/{process_id}/steps/commission_partner/complete", json={}, headers=own
     )
-    assert response.status_code == 404
+    assert response.status_code == 403
 
 
 async def test_missing_or_wrong_token_is_401(stack: Stack) -> None:

@@ -47,6 +47,19 @@ def parse_duration(text: str) -> Duration:
     return duration
 
 
+Zone = ZoneInfo | str
+
+
+@lru_cache(maxsize=32)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _zone(tz: Zone) -> ZoneInfo:
+    # Workflows pass the name: a ZoneInfo made inside the sandbox is a restricted proxy.
+    return zone(tz) if isinstance(tz, str) else tz
+
+
 def _local(moment: datetime, tz: ZoneInfo) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a deadline needs a timezone-aware moment")
@@ -70,8 +83,9 @@ def _add_months(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-def shift(moment: datetime, duration: Duration, tz: ZoneInfo, sign: int = 1) -> datetime:
+def shift(moment: datetime, duration: Duration, tz: Zone, sign: int = 1) -> datetime:
     """`moment` moved by `duration` (backwards with sign=-1), as an aware UTC datetime."""
+    tz = _zone(tz)
     local = _local(moment, tz)
     day = _add_months(local.date(), sign * (duration.years * 12 + duration.months))
     day = day + timedelta(days=sign * duration.days)
@@ -107,8 +121,9 @@ def is_business_day(day: date, region: str) -> bool:
     return day.weekday() < 5 and day not in _holidays(region, day.year)
 
 
-def add_business_days(moment: datetime, count: int, tz: ZoneInfo, region: str) -> datetime:
+def add_business_days(moment: datetime, count: int, tz: Zone, region: str) -> datetime:
     """The same wall-clock time on the `count`-th business day after `moment`'s local date."""
+    tz = _zone(tz)
     local = _local(moment, tz)
     day = local.date()
     remaining = count
@@ -119,12 +134,14 @@ def add_business_days(moment: datetime, count: int, tz: ZoneInfo, region: str) -
     return _on_wall_clock(day, local.time().replace(tzinfo=None), tz).astimezone(UTC)
 
 
-def end_of_day(day: date, tz: ZoneInfo) -> datetime:
+def end_of_day(day: date, tz: Zone) -> datetime:
+    tz = _zone(tz)
     return datetime.combine(day, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
 
 
-def moment_from_value(value: str, tz: ZoneInfo) -> datetime:
+def moment_from_value(value: str, tz: Zone) -> datetime:
     """A recorded date or datetime as a deadline: a bare date is the end of that day, locally."""
+    tz = _zone(tz)
     if len(value) == 10:
         return end_of_day(date.fromisoformat(value), tz)
     parsed = datetime.fromisoformat(value)

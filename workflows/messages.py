@@ -158,7 +158,8 @@ class SkipStepInput(BaseModel):
 class SetDeadlineInput(BaseModel):
     step_key: str
     actor: Actor
-    due_at: datetime
+    # ISO date (the end of that day in the template's time zone) or datetime
+    due: str
 
 
 class ReassignInput(BaseModel):

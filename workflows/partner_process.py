@@ -30,8 +30,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from zoneinfo import ZoneInfo
-
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
@@ -89,6 +87,15 @@ def _refuse(error_type: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
 
 
+def _explicit_requires(input: ProcessInput) -> list[list[str]]:
+    """Each step's requirements; absent means the step before it."""
+    steps = input.template.steps
+    return [
+        step.requires if step.requires is not None else ([steps[i - 1].key] if i else [])
+        for i, step in enumerate(steps)
+    ]
+
+
 @dataclass
 class _Watcher:
     due_at: datetime
@@ -102,7 +109,7 @@ class PartnerProcessWorkflow:
         self._input = input
         self._template = input.template
         self._specs = {spec.key: spec for spec in input.template.steps}
-        self._tz = ZoneInfo(input.template.timezone)
+        self._tz = input.template.timezone
         self._watchers: dict[str, _Watcher] = {}
         self._outgoing: list[Outgoing] = list(input.outgoing)
         self._dirty = False
@@ -125,9 +132,11 @@ class PartnerProcessWorkflow:
                     key=spec.key,
                     name=spec.name,
                     assignee=self._resolve(spec.assignee),
-                    requires=spec.requires if spec.requires is not None else [],
+                    requires=requires,
                 )
-                for spec in input.template.steps
+                for spec, requires in zip(
+                    input.template.steps, _explicit_requires(input), strict=True
+                )
             ],
         )
         for step in self._state.steps:
@@ -233,11 +242,12 @@ class PartnerProcessWorkflow:
     async def set_deadline(self, input: SetDeadlineInput) -> ProcessState:
         step = self._open_step(input.step_key, OPEN_STATUSES)
         on_behalf = self._authorize(step, input.actor, "steps:set_deadline")
-        self._set_due(step, input.due_at, by_hand=True)
-        self._note("deadline_set", step.key, input.actor, input.due_at.isoformat())
+        due_at = moment_from_value(input.due, self._tz)
+        self._set_due(step, due_at, by_hand=True)
+        self._note("deadline_set", step.key, input.actor, due_at.isoformat())
         partner_id = step.assignee.partner_id
         if step.status == "active" and partner_id is not None and on_behalf:
-            key = f"{step.key}:deadline:{input.due_at.isoformat()}"
+            key = f"{step.key}:deadline:{due_at.isoformat()}"
             self._outgoing.append(self._email(step, "deadline_changed", key, partner_id=partner_id))
         await self._record()
         return self._state
@@ -246,9 +256,11 @@ class PartnerProcessWorkflow:
     def _validate_set_deadline(self, input: SetDeadlineInput) -> None:
         step = self._open_step(input.step_key, OPEN_STATUSES)
         self._authorize(step, input.actor, "steps:set_deadline")
-        if input.due_at.tzinfo is None:
-            raise _refuse(INVALID, f"step '{step.key}', due_at: needs a time zone")
-        if input.due_at <= workflow.now():
+        try:
+            due_at = moment_from_value(input.due, self._tz)
+        except ValueError as error:
+            raise _refuse(INVALID, f"step '{step.key}', due_at: not a date or datetime") from error
+        if due_at <= workflow.now():
             raise _refuse(INVALID, f"step '{step.key}', due_at: lies in the past")
 
     # reassign -----------------------------------------------------------------------------

@@ -1,31 +1,28 @@
-"""Processes: start one (a Temporal workflow), read it from the read model, complete its steps."""
+"""Processes: start one (a Temporal workflow), list and read them from the read model, cancel."""
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import (
-    Caller,
-    CurrentCaller,
-    PageDep,
-    SessionDep,
-    SettingsDep,
-    StaffCaller,
-    TemporalDep,
-)
-from api.errors import conflict, invalid, not_found
+from api.deps import CurrentCaller, PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
+from api.errors import conflict, invalid
+from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
+from api.process_view import (
+    ProcessDetail,
+    ProcessSummary,
+    process_detail,
+    run_update,
+    steps_of,
+    summary,
+    visible_process,
+)
 from partnerflow.models import (
     Opportunity,
     Partner,
@@ -35,22 +32,13 @@ from partnerflow.models import (
     ProcessTemplateVersion,
     User,
 )
-from partnerflow.settings import Settings
 from workflows import search_attributes
-from workflows.messages import AwaitRecordedInput, CompleteStepInput, ProcessInput, TemplateSnapshot
+from workflows.messages import AwaitRecordedInput, CancelInput, ProcessInput, TemplateSnapshot
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 router = APIRouter(prefix="/api/processes", tags=["processes"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7a52-4d0e-4c55-9a34-7d0f3c1b2e90")
-
-_REFUSALS = {
-    "NotFound": status.HTTP_404_NOT_FOUND,
-    "Forbidden": status.HTTP_403_FORBIDDEN,
-    "Conflict": status.HTTP_409_CONFLICT,
-    "Invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
-}
 
 
 class ProcessStart(BaseModel):
@@ -62,107 +50,8 @@ class ProcessStart(BaseModel):
     test: bool = False
 
 
-class StepComplete(BaseModel):
-    fields: dict[str, Any] = Field(default_factory=dict)
-
-
-class OpenStep(BaseModel):
-    key: str
-    name: str
-    due_at: datetime | None = None
-
-
-class ProcessSummary(BaseModel):
-    id: uuid.UUID
-    template_id: uuid.UUID
-    template_version: int
-    opportunity_id: uuid.UUID
-    contact_user_id: uuid.UUID
-    status: str
-    test: bool
-    started_at: datetime
-    completed_at: datetime | None
-    open_steps: list[OpenStep]
-    next_due_at: datetime | None = None
-
-
-class StepPublic(BaseModel):
-    key: str
-    name: str
-    status: str
-    assignee: dict[str, Any]
-    due_at: datetime | None = None
-    overdue: bool = False
-    activated_at: datetime | None
-    completed_by: dict[str, Any] | None
-    completed_at: datetime | None
-    fields: dict[str, Any]
-    documents: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class ProcessDetail(ProcessSummary):
-    steps: list[StepPublic]
-    timeline: list[dict[str, Any]]
-    temporal_url: str | None = None
-
-
-def _visible(session: Session, caller: Caller, process_id: uuid.UUID) -> Process:
-    """The process, if the caller may see it; a partner sees only processes with its steps."""
-    process = session.get(Process, process_id)
-    if process is None:
-        not_found("process")
-    if caller.partner_id is not None and not _partner_steps(session, process.id, caller.partner_id):
-        not_found("process")
-    return process
-
-
-def _partner_steps(
-    session: Session, process_id: uuid.UUID, partner_id: uuid.UUID
-) -> list[ProcessStep]:
-    return list(
-        session.exec(
-            select(ProcessStep).where(
-                ProcessStep.process_id == process_id, ProcessStep.assignee_partner_id == partner_id
-            )
-        )
-    )
-
-
-def _steps(session: Session, process_id: uuid.UUID) -> list[ProcessStep]:
-    return list(
-        session.exec(
-            select(ProcessStep)
-            .where(ProcessStep.process_id == process_id)
-            .order_by(col(ProcessStep.position))
-        )
-    )
-
-
-def _summary(process: Process, steps: list[ProcessStep]) -> dict[str, Any]:
-    return {
-        **process.model_dump(exclude={"timeline"}),
-        "open_steps": [OpenStep(key=s.key, name=s.name) for s in steps if s.status == "active"],
-    }
-
-
-def _detail(
-    session: Session, caller: Caller, process: Process, settings: Settings
-) -> ProcessDetail:
-    steps = _steps(session, process.id)
-    visible = [
-        s for s in steps if caller.partner_id is None or s.assignee_partner_id == caller.partner_id
-    ]
-    return ProcessDetail(
-        **_summary(process, steps),
-        steps=[StepPublic(**s.model_dump()) for s in visible],
-        timeline=process.timeline if caller.is_staff else [],
-        temporal_url=(
-            f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"
-            f"/workflows/{workflow_id_for(process.id)}"
-            if caller.is_staff
-            else None
-        ),
-    )
+class ProcessCancel(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 def _snapshot(session: Session, body: ProcessStart) -> tuple[ProcessTemplate, TemplateSnapshot]:
@@ -206,7 +95,7 @@ def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) 
     return sorted(str(i) for i in ids)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProcessDetail)
 async def start_process(
     body: ProcessStart,
     session: SessionDep,
@@ -214,54 +103,57 @@ async def start_process(
     settings: SettingsDep,
     caller: StaffCaller,
     idempotency_key: IdempotencyKey = None,
-) -> ProcessDetail:
-    template, snapshot = _snapshot(session, body)
-    opportunity = session.get(Opportunity, body.opportunity_id)
-    if opportunity is None:
-        invalid("opportunity_id", "no opportunity with this id")
-    contact = session.get(User, body.contact_user_id or template.contact_user_id)
-    if contact is None or contact.partner_id is not None or not contact.active:
-        invalid("contact_user_id", "no active user of the company with this id")
-    _check_bindings(session, snapshot, body.partners)
-    session.rollback()  # release SQLite's read snapshot while the workflow writes
+) -> JSONResponse:
+    async def start() -> ProcessDetail:
+        template, snapshot = _snapshot(session, body)
+        opportunity = session.get(Opportunity, body.opportunity_id)
+        if opportunity is None:
+            invalid("opportunity_id", "no opportunity with this id")
+        contact = session.get(User, body.contact_user_id or template.contact_user_id)
+        if contact is None or contact.partner_id is not None or not contact.active:
+            invalid("contact_user_id", "no active user of the company with this id")
+        _check_bindings(session, snapshot, body.partners)
+        session.rollback()  # release SQLite's read snapshot while the workflow writes
 
-    # The same key from the same caller names the same process: a retried call starts nothing new.
-    process_id = (
-        uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller.user.id}:{idempotency_key}")
-        if idempotency_key
-        else uuid.uuid4()
-    )
-    test = body.test or opportunity.test
-    partners = _bound_partners(snapshot, body.partners)
-    start = WithStartWorkflowOperation(
-        PartnerProcessWorkflow.run,
-        ProcessInput(
-            process_id=process_id,
-            template=snapshot,
-            opportunity_id=opportunity.id,
-            contact_user_id=contact.id,
-            partners=body.partners,
-            test=test,
-        ),
-        id=workflow_id_for(process_id),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=search_attributes.at_start(
-            template_id=str(snapshot.template_id),
-            opportunity_id=str(opportunity.id),
-            partner_ids=partners,
-            test=test,
-        ),
-    )
-    await temporal.execute_update_with_start_workflow(
-        PartnerProcessWorkflow.await_recorded,
-        AwaitRecordedInput(version=1),
-        start_workflow_operation=start,
-    )
-    process = session.get(Process, process_id)
-    if process is None:  # the workflow answers only after its first write, so this is a bug
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the process is not recorded yet")
-    return _detail(session, caller, process, settings)
+        # The same key from the same caller names the same process: one workflow, however
+        # often the call is retried.
+        process_id = (
+            uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller.user.id}:{idempotency_key}")
+            if idempotency_key
+            else uuid.uuid4()
+        )
+        test = body.test or opportunity.test
+        start_operation = WithStartWorkflowOperation(
+            PartnerProcessWorkflow.run,
+            ProcessInput(
+                process_id=process_id,
+                template=snapshot,
+                opportunity_id=opportunity.id,
+                contact_user_id=contact.id,
+                partners=body.partners,
+                test=test,
+            ),
+            id=workflow_id_for(process_id),
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=search_attributes.at_start(
+                template_id=str(snapshot.template_id),
+                opportunity_id=str(opportunity.id),
+                partner_ids=_bound_partners(snapshot, body.partners),
+                test=test,
+            ),
+        )
+        await temporal.execute_update_with_start_workflow(
+            PartnerProcessWorkflow.await_recorded,
+            AwaitRecordedInput(version=1),
+            start_workflow_operation=start_operation,
+        )
+        process = session.get(Process, process_id)
+        if process is None:  # the workflow answers only after its first write
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the process is not recorded")
+        return process_detail(session, caller, process, settings)
+
+    return await once(session, caller, idempotency_key, "POST /api/processes", 201, start)
 
 
 @router.get("")
@@ -269,13 +161,18 @@ def list_processes(
     session: SessionDep,
     caller: CurrentCaller,
     page: PageDep,
-    status_filter: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+    status_filter: Annotated[
+        Literal["running", "completed", "cancelled"] | None, Query(alias="status")
+    ] = None,
     template_id: uuid.UUID | None = None,
     opportunity_id: uuid.UUID | None = None,
     partner_id: uuid.UUID | None = None,
+    overdue: bool | None = None,
     test: bool = False,
+    sort: Literal["started_at", "-started_at", "next_due_at"] = "-started_at",
 ) -> Page[ProcessSummary]:
-    statement = select(Process).where(Process.test == test).order_by(col(Process.started_at).desc())
+    """Test runs are left out unless `test=true` asks for them (and only them)."""
+    statement = select(Process).where(Process.test == test)
     if status_filter:
         statement = statement.where(Process.status == status_filter)
     if template_id:
@@ -289,66 +186,48 @@ def list_processes(
                     select(ProcessStep.process_id).where(ProcessStep.assignee_partner_id == pid)
                 )
             )
+    if overdue is not None:
+        late = select(ProcessStep.process_id).where(
+            ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
+        )
+        statement = statement.where(
+            col(Process.id).in_(late) if overdue else col(Process.id).not_in(late)
+        )
+    if sort == "next_due_at":
+        statement = statement.order_by(col(Process.next_due_at).is_(None), col(Process.next_due_at))
+    else:
+        started = col(Process.started_at)
+        statement = statement.order_by(started.desc() if sort.startswith("-") else started)
     rows, count = fetch_page(session, statement, page)
-    summaries = [ProcessSummary(**_summary(p, _steps(session, p.id))) for p in rows]
-    return Page(data=summaries, count=count)
+    return Page(data=[summary(p, steps_of(session, p.id)) for p in rows], count=count)
 
 
 @router.get("/{process_id}")
 def get_process(
     process_id: uuid.UUID, session: SessionDep, caller: CurrentCaller, settings: SettingsDep
 ) -> ProcessDetail:
-    return _detail(session, caller, _visible(session, caller, process_id), settings)
+    return process_detail(session, caller, visible_process(session, caller, process_id), settings)
 
 
-@router.post("/{process_id}/steps/{step_key}/complete")
-async def complete_step(
+@router.post("/{process_id}/cancel")
+async def cancel_process(
     process_id: uuid.UUID,
-    step_key: str,
-    body: StepComplete,
+    body: ProcessCancel,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    caller: CurrentCaller,
-    idempotency_key: IdempotencyKey = None,
+    caller: StaffCaller,
 ) -> ProcessDetail:
-    process = _visible(session, caller, process_id)
-    step = session.exec(
-        select(ProcessStep).where(ProcessStep.process_id == process_id, ProcessStep.key == step_key)
-    ).first()
-    if step is None or (
-        caller.partner_id is not None and step.assignee_partner_id != caller.partner_id
-    ):
-        not_found("step")
+    process = visible_process(session, caller, process_id)
     if process.status != "running":
         conflict(f"the process is {process.status}")
     session.rollback()
-    handle = temporal.get_workflow_handle_for(
-        PartnerProcessWorkflow.run, workflow_id_for(process_id)
+    await run_update(
+        temporal,
+        process_id,
+        lambda handle: handle.execute_update(
+            PartnerProcessWorkflow.cancel, CancelInput(actor=caller.actor(), reason=body.reason)
+        ),
     )
-    update_id = (
-        f"complete:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
-    )
-    try:
-        await handle.execute_update(
-            PartnerProcessWorkflow.complete_step,
-            CompleteStepInput(step_key=step_key, actor=caller.actor(), fields=body.fields),
-            id=update_id,
-        )
-    except WorkflowUpdateFailedError as error:
-        raise _refusal(error) from error
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            conflict("the process is no longer running")
-        raise
     session.expire_all()
-    return _detail(session, caller, _visible(session, caller, process_id), settings)
-
-
-def _refusal(error: WorkflowUpdateFailedError) -> HTTPException:
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
-        return HTTPException(_REFUSALS[cause.type], detail=cause.message)
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, detail="the process could not take the update"
-    )
+    return process_detail(session, caller, visible_process(session, caller, process_id), settings)

@@ -1,0 +1,186 @@
+"""What processes look like over HTTP, who may see them, and how updates reach the workflow."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import HTTPException, status
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Caller
+from api.errors import conflict, not_found
+from partnerflow.models import Document, Process, ProcessStep
+from partnerflow.settings import Settings
+from workflows.messages import ProcessState
+from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+
+_REFUSALS = {
+    "NotFound": status.HTTP_404_NOT_FOUND,
+    "Forbidden": status.HTTP_403_FORBIDDEN,
+    "Conflict": status.HTTP_409_CONFLICT,
+    "Invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+class OpenStep(BaseModel):
+    key: str
+    name: str
+    due_at: datetime | None = None
+    overdue: bool = False
+
+
+class ProcessSummary(BaseModel):
+    id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    opportunity_id: uuid.UUID
+    contact_user_id: uuid.UUID
+    status: str
+    test: bool
+    started_at: datetime
+    completed_at: datetime | None
+    cancel_reason: str | None = None
+    open_steps: list[OpenStep]
+    next_due_at: datetime | None = None
+
+
+class DocumentPublic(BaseModel):
+    id: uuid.UUID
+    step_key: str
+    type: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: uuid.UUID
+    created_at: datetime
+
+
+class StepPublic(BaseModel):
+    key: str
+    name: str
+    status: str
+    assignee: dict[str, Any]
+    due_at: datetime | None = None
+    overdue: bool = False
+    activated_at: datetime | None
+    completed_by: dict[str, Any] | None
+    completed_at: datetime | None
+    fields: dict[str, Any]
+    documents: list[DocumentPublic] = Field(default_factory=list)
+
+
+class ProcessDetail(ProcessSummary):
+    steps: list[StepPublic]
+    timeline: list[dict[str, Any]]
+    temporal_url: str | None = None
+
+
+def visible_process(session: Session, caller: Caller, process_id: uuid.UUID) -> Process:
+    """The process, if the caller may see it: a partner sees only processes with its steps."""
+    process = session.get(Process, process_id)
+    if process is None:
+        not_found("process")
+    if caller.partner_id is not None:
+        mine = session.exec(
+            select(ProcessStep.id).where(
+                ProcessStep.process_id == process_id,
+                ProcessStep.assignee_partner_id == caller.partner_id,
+            )
+        ).first()
+        if mine is None:
+            not_found("process")
+    return process
+
+
+def visible_step(session: Session, caller: Caller, process_id: uuid.UUID, key: str) -> ProcessStep:
+    """The step, if the caller may see it: a partner sees only its own organisation's steps."""
+    visible_process(session, caller, process_id)
+    step = session.exec(
+        select(ProcessStep).where(ProcessStep.process_id == process_id, ProcessStep.key == key)
+    ).first()
+    if step is None or (
+        caller.partner_id is not None and step.assignee_partner_id != caller.partner_id
+    ):
+        not_found("step")
+    return step
+
+
+def steps_of(session: Session, process_id: uuid.UUID) -> list[ProcessStep]:
+    return list(
+        session.exec(
+            select(ProcessStep)
+            .where(ProcessStep.process_id == process_id)
+            .order_by(col(ProcessStep.position))
+        )
+    )
+
+
+def summary(process: Process, steps: list[ProcessStep]) -> ProcessSummary:
+    return ProcessSummary(
+        **process.model_dump(exclude={"timeline"}),
+        open_steps=[
+            OpenStep(key=s.key, name=s.name, due_at=s.due_at, overdue=s.overdue)
+            for s in steps
+            if s.status == "active"
+        ],
+    )
+
+
+def process_detail(
+    session: Session, caller: Caller, process: Process, settings: Settings
+) -> ProcessDetail:
+    steps = steps_of(session, process.id)
+    visible = [
+        s for s in steps if caller.partner_id is None or s.assignee_partner_id == caller.partner_id
+    ]
+    documents: dict[str, list[DocumentPublic]] = {}
+    if caller.partner_id is None or "documents:view" in caller.permissions:
+        for document in session.exec(
+            select(Document)
+            .where(Document.process_id == process.id)
+            .order_by(col(Document.created_at))
+        ):
+            documents.setdefault(document.step_key, []).append(
+                DocumentPublic(**document.model_dump())
+            )
+    return ProcessDetail(
+        **summary(process, steps).model_dump(),
+        steps=[StepPublic(**s.model_dump(), documents=documents.get(s.key, [])) for s in visible],
+        timeline=process.timeline if caller.is_staff else [],
+        temporal_url=(
+            f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"
+            f"/workflows/{workflow_id_for(process.id)}"
+            if caller.is_staff
+            else None
+        ),
+    )
+
+
+async def run_update(
+    temporal: Client,
+    process_id: uuid.UUID,
+    call: Callable[[Any], Awaitable[ProcessState]],
+) -> ProcessState:
+    """Send an update to the process's workflow; refusals become the HTTP status they mean."""
+    handle = temporal.get_workflow_handle_for(
+        PartnerProcessWorkflow.run, workflow_id_for(process_id)
+    )
+    try:
+        return await call(handle)
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
+            raise HTTPException(_REFUSALS[cause.type], detail=cause.message) from error
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail="the process could not take the update"
+        ) from error
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            conflict("the process is no longer running")
+        raise
