@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format worker api clean
+.PHONY: up test lint format histories clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Re-record the workflow histories that tests/test_replay.py replays (commit the result).
+histories: $(STAMP)
+	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q -k "sqlite and (articles_installation or moved_deadline or end_to_end)"
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -33,7 +33,12 @@ def my_tasks(session: SessionDep, caller: CurrentCaller, page: PageDep) -> Page[
         .join(Process, col(Process.id) == ProcessStep.process_id)
         .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
         .where(ProcessStep.status == "active", Process.status == "running")
-        .order_by(col(ProcessStep.activated_at))
+        # soonest deadline first; steps without one after them, oldest first
+        .order_by(
+            col(ProcessStep.due_at).is_(None),
+            col(ProcessStep.due_at),
+            col(ProcessStep.activated_at),
+        )
     )
     if caller.partner_id is not None:
         statement = statement.where(ProcessStep.assignee_partner_id == caller.partner_id)
@@ -45,6 +50,8 @@ def my_tasks(session: SessionDep, caller: CurrentCaller, page: PageDep) -> Page[
             process_id=step.process_id,
             step_key=step.key,
             step_name=step.name,
+            due_at=step.due_at,
+            overdue=step.overdue,
             activated_at=step.activated_at,
             customer_name=opportunity.customer.get("name"),
             customer_address=opportunity.customer.get("address"),

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
@@ -72,3 +73,26 @@ def create_partner_user(
     token = issue_token(session, user.id)
     session.commit()
     return UserWithToken(**user.model_dump(), token=token)
+
+
+PERMISSIONS = ("steps:complete", "steps:set_deadline", "documents:upload", "documents:view")
+
+
+class PermissionsUpdate(BaseModel):
+    permissions: list[
+        Literal["steps:complete", "steps:set_deadline", "documents:upload", "documents:view"]
+    ]
+
+
+@router.put("/{partner_id}/permissions")
+def set_permissions(
+    partner_id: uuid.UUID, body: PermissionsUpdate, session: SessionDep, _: AdminCaller
+) -> PartnerPublic:
+    """The partner's rights, granted by the owner; the set given replaces the old one."""
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        not_found("partner")
+    partner.permissions = [p for p in PERMISSIONS if p in body.permissions]
+    session.add(partner)
+    session.commit()
+    return PartnerPublic(**partner.model_dump())

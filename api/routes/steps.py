@@ -249,6 +249,7 @@ async def upload_document(
     )
     session.add(document)
     session.commit()
+    public = DocumentPublic(**document.model_dump())
     ref = DocumentRef(id=document.id, type=document.type, filename=document.filename)
     try:
         await _updated(
@@ -263,7 +264,7 @@ async def upload_document(
         session.commit()
         storage.delete(stored.storage_key)
         raise
-    return DocumentPublic(**document.model_dump())
+    return public
 
 
 @router.get("/steps/{step_key}/documents")
