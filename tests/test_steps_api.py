@@ -1,5 +1,6 @@
 """Steps over the HTTP API: refusals, documents, deadlines, reassignment, idempotent retries."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -197,8 +198,6 @@ async def test_documents_are_checked_stored_and_required(
     for _ in range(100):
         if any(n["kind"] == "step_completed" for n in notices):
             break
-        import asyncio
-
         await asyncio.sleep(0.05)
         notices = (await http.get("/api/notifications", headers=admin)).json()["data"]
     done = next(n for n in notices if n["kind"] == "step_completed")
@@ -227,6 +226,18 @@ async def test_the_partner_records_the_deadline(stack: Stack, two_partners: dict
     assert step["due_at"] == "2099-12-11T22:59:59Z"  # the end of that day in Berlin
     tasks = (await http.get("/api/my/tasks", headers=two_partners["b"])).json()["data"]
     assert [(t["step_key"], t["due_at"]) for t in tasks] == [("inspection", "2099-12-11T22:59:59Z")]
+    # Operators find it in Temporal by partner and due date.
+    query = (
+        f"PfPartners = '{two_partners['b_partner']['id']}' "
+        "AND PfNextDue > '2099-12-01T00:00:00Z' AND PfStatus = 'running'"
+    )
+    found: list[str] = []
+    for _ in range(100):
+        found = [w.id async for w in stack.env.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.05)
+    assert found == [f"process-{two_partners['process_id']}"]
     assert (
         await http.put(url, json={"due_at": "2001-01-01"}, headers=two_partners["b"])
     ).status_code == 422
