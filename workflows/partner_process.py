@@ -27,13 +27,13 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
-    from workflows import notices
+    from workflows import notices, outgoing
     from workflows.deadlines import add_business_days, moment_from_value, parse_duration, shift
     from workflows.fields import document_problems, field_problems
     from workflows.messages import (
@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         AwaitRecordedInput,
         BusinessDaysDeadline,
         CancelInput,
-        CompletedBy,
         CompleteStepInput,
         ContactAssignee,
         EmailRequest,
@@ -62,13 +61,18 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         UserAssignee,
     )
+    from workflows.rules import (
+        CONFLICT,
+        INVALID,
+        authorize,
+        authorize_staff,
+        completed_by,
+        find_step,
+        open_step,
+        refuse,
+        require_running,
+    )
     from workflows.search_attributes import PF_ACTIVE_STEPS, PF_NEXT_DUE, PF_PARTNERS, PF_STATUS
-
-# Error types the API turns into HTTP statuses.
-NOT_FOUND = "NotFound"
-FORBIDDEN = "Forbidden"
-CONFLICT = "Conflict"
-INVALID = "Invalid"
 
 DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 EMAIL_RETRY = RetryPolicy(
@@ -81,10 +85,6 @@ AnyAssignee = PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssi
 
 def workflow_id_for(process_id: object) -> str:
     return f"process-{process_id}"
-
-
-def _refuse(error_type: str, message: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)
 
 
 def _explicit_requires(input: ProcessInput) -> list[list[str]]:
@@ -192,11 +192,11 @@ class PartnerProcessWorkflow:
 
     @workflow.update
     async def complete_step(self, input: CompleteStepInput) -> ProcessState:
-        step = self._open_step(input.step_key, ("active",))
-        on_behalf = self._authorize(step, input.actor, "steps:complete")
+        step = open_step(self._state, input.step_key, ("active",))
+        on_behalf = authorize(self._state, step, input.actor, "steps:complete")
         step.status = "completed"
         step.completed_at = workflow.now()
-        step.completed_by = self._by(input.actor, on_behalf)
+        step.completed_by = completed_by(input.actor, on_behalf)
         step.fields = dict(input.fields)
         self._note("step_completed", step.key, input.actor)
         spec = self._specs[step.key]
@@ -209,23 +209,23 @@ class PartnerProcessWorkflow:
 
     @complete_step.validator
     def _validate_complete_step(self, input: CompleteStepInput) -> None:
-        step = self._open_step(input.step_key, ("active",))
-        self._authorize(step, input.actor, "steps:complete")
+        step = open_step(self._state, input.step_key, ("active",))
+        authorize(self._state, step, input.actor, "steps:complete")
         spec = self._specs[step.key]
         problems = field_problems(step.key, spec.fields, input.fields)
         problems += document_problems(step.key, spec.documents, step.documents)
         if problems:
-            raise _refuse(INVALID, "; ".join(problems))
+            raise refuse(INVALID, "; ".join(problems))
 
     # skip_step ----------------------------------------------------------------------------
 
     @workflow.update
     async def skip_step(self, input: SkipStepInput) -> ProcessState:
-        step = self._open_step(input.step_key, OPEN_STATUSES)
-        self._authorize_staff(input.actor)
+        step = open_step(self._state, input.step_key, OPEN_STATUSES)
+        authorize_staff(self._state, input.actor)
         step.status = "skipped"
         step.completed_at = workflow.now()
-        step.completed_by = self._by(input.actor, True)
+        step.completed_by = completed_by(input.actor, True)
         self._note("step_skipped", step.key, input.actor, input.reason or None)
         self._advance()
         await self._record()
@@ -233,42 +233,47 @@ class PartnerProcessWorkflow:
 
     @skip_step.validator
     def _validate_skip_step(self, input: SkipStepInput) -> None:
-        self._open_step(input.step_key, OPEN_STATUSES)
-        self._authorize_staff(input.actor)
+        open_step(self._state, input.step_key, OPEN_STATUSES)
+        authorize_staff(self._state, input.actor)
 
     # set_deadline -------------------------------------------------------------------------
 
     @workflow.update
     async def set_deadline(self, input: SetDeadlineInput) -> ProcessState:
-        step = self._open_step(input.step_key, OPEN_STATUSES)
-        on_behalf = self._authorize(step, input.actor, "steps:set_deadline")
+        step = open_step(self._state, input.step_key, OPEN_STATUSES)
+        on_behalf = authorize(self._state, step, input.actor, "steps:set_deadline")
         due_at = moment_from_value(input.due, self._tz)
         self._set_due(step, due_at, by_hand=True)
         self._note("deadline_set", step.key, input.actor, due_at.isoformat())
         partner_id = step.assignee.partner_id
         if step.status == "active" and partner_id is not None and on_behalf:
             key = f"{step.key}:deadline:{due_at.isoformat()}"
-            self._outgoing.append(self._email(step, "deadline_changed", key, partner_id=partner_id))
+            self._queue_email(
+                step,
+                "deadline_changed",
+                key,
+                partner_id=partner_id,
+            )
         await self._record()
         return self._state
 
     @set_deadline.validator
     def _validate_set_deadline(self, input: SetDeadlineInput) -> None:
-        step = self._open_step(input.step_key, OPEN_STATUSES)
-        self._authorize(step, input.actor, "steps:set_deadline")
+        step = open_step(self._state, input.step_key, OPEN_STATUSES)
+        authorize(self._state, step, input.actor, "steps:set_deadline")
         try:
             due_at = moment_from_value(input.due, self._tz)
         except ValueError as error:
-            raise _refuse(INVALID, f"step '{step.key}', due_at: not a date or datetime") from error
+            raise refuse(INVALID, f"step '{step.key}', due_at: not a date or datetime") from error
         if due_at <= workflow.now():
-            raise _refuse(INVALID, f"step '{step.key}', due_at: lies in the past")
+            raise refuse(INVALID, f"step '{step.key}', due_at: lies in the past")
 
     # reassign -----------------------------------------------------------------------------
 
     @workflow.update
     async def reassign(self, input: ReassignInput) -> ProcessState:
-        step = self._open_step(input.step_key, OPEN_STATUSES)
-        self._authorize_staff(input.actor)
+        step = open_step(self._state, input.step_key, OPEN_STATUSES)
+        authorize_staff(self._state, input.actor)
         self._hand_to(step, self._resolve(input.assignee))
         self._note("step_reassigned", step.key, input.actor)
         await self._record()
@@ -276,17 +281,17 @@ class PartnerProcessWorkflow:
 
     @reassign.validator
     def _validate_reassign(self, input: ReassignInput) -> None:
-        step = self._open_step(input.step_key, OPEN_STATUSES)
-        self._authorize_staff(input.actor)
+        step = open_step(self._state, input.step_key, OPEN_STATUSES)
+        authorize_staff(self._state, input.actor)
         if self._resolve(input.assignee) == step.assignee:
-            raise _refuse(CONFLICT, f"step '{step.key}' is already assigned so")
+            raise refuse(CONFLICT, f"step '{step.key}' is already assigned so")
 
     # add_document -------------------------------------------------------------------------
 
     @workflow.update
     async def add_document(self, input: AddDocumentInput) -> ProcessState:
-        step = self._open_step(input.step_key, ("active",))
-        self._authorize(step, input.actor, "documents:upload")
+        step = open_step(self._state, input.step_key, ("active",))
+        authorize(self._state, step, input.actor, "documents:upload")
         if all(doc.id != input.document.id for doc in step.documents):
             step.documents.append(input.document)
             self._note("document_added", step.key, input.actor, input.document.type)
@@ -295,11 +300,11 @@ class PartnerProcessWorkflow:
 
     @add_document.validator
     def _validate_add_document(self, input: AddDocumentInput) -> None:
-        step = self._open_step(input.step_key, ("active",))
-        self._authorize(step, input.actor, "documents:upload")
+        step = open_step(self._state, input.step_key, ("active",))
+        authorize(self._state, step, input.actor, "documents:upload")
         types = [doc.type for doc in self._specs[step.key].documents]
         if types and input.document.type not in types:
-            raise _refuse(
+            raise refuse(
                 INVALID,
                 f"step '{step.key}', document type '{input.document.type}': "
                 f"the step takes {', '.join(types)}",
@@ -309,13 +314,16 @@ class PartnerProcessWorkflow:
 
     @workflow.update
     async def cancel(self, input: CancelInput) -> ProcessState:
-        self._running()
-        self._authorize_staff(input.actor)
+        require_running(self._state)
+        authorize_staff(self._state, input.actor)
         for step in self._state.steps:
             if step.status == "active" and step.assignee.partner_id is not None:
                 key = f"{step.key}:cancelled:{step.assignee.partner_id}"
-                self._outgoing.append(
-                    self._email(step, "cancelled", key, partner_id=step.assignee.partner_id)
+                self._queue_email(
+                    step,
+                    "cancelled",
+                    key,
+                    partner_id=step.assignee.partner_id,
                 )
             if step.status in OPEN_STATUSES:
                 step.status = "cancelled"
@@ -328,8 +336,8 @@ class PartnerProcessWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, input: CancelInput) -> None:
-        self._running()
-        self._authorize_staff(input.actor)
+        require_running(self._state)
+        authorize_staff(self._state, input.actor)
 
     # transitions --------------------------------------------------------------------------
 
@@ -359,7 +367,7 @@ class PartnerProcessWorkflow:
             if isinstance(rule, AfterDeadline):
                 return shift(base, parse_duration(rule.after), self._tz)
             return add_business_days(base, rule.business_days, self._tz, rule.region)
-        value = self._step(rule.from_field.step).fields.get(rule.from_field.field)
+        value = find_step(self._state, rule.from_field.step).fields.get(rule.from_field.field)
         if not isinstance(value, str):
             return None  # an optional date left empty: the step has no deadline
         return shift(moment_from_value(value, self._tz), parse_duration(rule.offset), self._tz)
@@ -377,24 +385,23 @@ class PartnerProcessWorkflow:
         key = f"{step.key}:handover:{step.assignments}"
         message = notices.assigned(self._template.language, step.name)
         if assignee.partner_id is not None:
-            self._outgoing.append(
-                self._email(step, "handover", key, partner_id=assignee.partner_id)
+            self._queue_email(
+                step,
+                "handover",
+                key,
+                partner_id=assignee.partner_id,
             )
-            self._outgoing.append(
-                self._notice(step, "step_assigned", key, message, partner_id=assignee.partner_id)
-            )
+            self._queue_notice(step, "step_assigned", key, message, partner_id=assignee.partner_id)
         elif assignee.user_id is not None:
             if self._specs[step.key].on_activate_email is not None:
-                self._outgoing.append(self._email(step, "handover", key, user_id=assignee.user_id))
-            self._outgoing.append(
-                self._notice(step, "step_assigned", key, message, user_id=assignee.user_id)
-            )
+                self._queue_email(step, "handover", key, user_id=assignee.user_id)
+            self._queue_notice(step, "step_assigned", key, message, user_id=assignee.user_id)
 
     def _hand_to(self, step: StepState, assignee: ResolvedAssignee) -> None:
         previous = step.assignee.partner_id
         if step.status == "active" and previous is not None:
             key = f"{step.key}:reassigned:{step.assignments}"
-            self._outgoing.append(self._email(step, "reassigned", key, partner_id=previous))
+            self._queue_email(step, "reassigned", key, partner_id=previous)
         step.assignee = assignee
         if assignee.partner_id and assignee.partner_id not in self._state.partner_ids:
             self._state.partner_ids.append(assignee.partner_id)
@@ -423,7 +430,7 @@ class PartnerProcessWorkflow:
         self._watchers.clear()
 
     async def _watch(self, key: str, due_at: datetime) -> None:
-        step = self._step(key)
+        step = find_step(self._state, key)
         spec = self._specs[key]
         events: list[tuple[datetime, str, str]] = []
         for offset in spec.reminders:
@@ -455,10 +462,12 @@ class PartnerProcessWorkflow:
         self._note("reminder_sent", step.key, detail=offset)
         key = f"{step.key}:reminder:{step.due_at.isoformat() if step.due_at else ''}:{offset}"
         assignee = step.assignee
-        self._outgoing.append(
-            self._email(
-                step, "reminder", key, partner_id=assignee.partner_id, user_id=assignee.user_id
-            )
+        self._queue_email(
+            step,
+            "reminder",
+            key,
+            partner_id=assignee.partner_id,
+            user_id=assignee.user_id,
         )
 
     def _mark_overdue(self, step: StepState) -> None:
@@ -491,97 +500,15 @@ class PartnerProcessWorkflow:
             return ResolvedAssignee(type="user", user_id=assignee.user_id)
         return ResolvedAssignee(type="contact", user_id=self._input.contact_user_id)
 
-    def _authorize(self, step: StepState, actor: Actor, permission: str) -> bool:
-        """May `actor` act on `step`? Answers whether they act for the assignee."""
-        assignee = step.assignee
-        if assignee.partner_id is not None and actor.partner_id == assignee.partner_id:
-            if permission not in actor.permissions:
-                raise _refuse(FORBIDDEN, f"step '{step.key}': your organisation lacks {permission}")
-            return False
-        if assignee.user_id is not None and actor.user_id == assignee.user_id:
-            return False
-        if actor.role == "admin" or actor.user_id == self._state.contact_user_id:
-            return True
-        raise _refuse(FORBIDDEN, f"step '{step.key}' is not assigned to you")
-
-    def _authorize_staff(self, actor: Actor) -> None:
-        if actor.role != "admin" and actor.user_id != self._state.contact_user_id:
-            raise _refuse(FORBIDDEN, "only the contact person or an admin may do this")
-
-    def _by(self, actor: Actor, on_behalf: bool) -> CompletedBy:
-        return CompletedBy(
-            user_id=actor.user_id, name=actor.name, partner_id=actor.partner_id, on_behalf=on_behalf
-        )
-
-    # lookups ------------------------------------------------------------------------------
-
-    def _step(self, key: str) -> StepState:
-        for step in self._state.steps:
-            if step.key == key:
-                return step
-        raise _refuse(NOT_FOUND, f"step '{key}': the process has no such step")
-
-    def _running(self) -> None:
-        if self._state.status != "running":
-            raise _refuse(CONFLICT, f"the process is {self._state.status}")
-
-    def _open_step(self, key: str, statuses: tuple[str, ...]) -> StepState:
-        step = self._step(key)
-        self._running()
-        if step.status not in statuses:
-            raise _refuse(CONFLICT, f"step '{key}' is {step.status}, not open")
-        return step
-
     # outgoing -----------------------------------------------------------------------------
 
-    def _email(
-        self,
-        step: StepState,
-        kind: str,
-        key: str,
-        *,
-        partner_id: UUID | None = None,
-        user_id: UUID | None = None,
-    ) -> EmailRequest:
-        spec = self._specs[step.key]
-        return EmailRequest(
-            process_id=self._state.process_id,
-            opportunity_id=self._state.opportunity_id,
-            contact_user_id=self._state.contact_user_id,
-            to_partner_id=partner_id,
-            to_user_id=user_id if partner_id is None else None,
-            kind=kind,
-            language=self._template.language,
-            timezone=self._template.timezone,
-            step_key=step.key,
-            step_name=step.name,
-            instructions=spec.instructions,
-            due_at=step.due_at,
-            email_template_id=spec.on_activate_email if kind == "handover" else None,
-            fields={s.key: s.fields for s in self._state.steps if s.fields},
-            test=self._state.test,
-            idempotency_key=f"{self._state.process_id}:{key}",
-        )
+    def _queue_email(self, step: StepState, kind: str, key: str, **to: UUID | None) -> None:
+        self._outgoing.append(outgoing.email(self._state, self._template, step, kind, key, **to))
 
-    def _notice(
-        self,
-        step: StepState,
-        kind: str,
-        key: str,
-        message: str,
-        *,
-        partner_id: UUID | None = None,
-        user_id: UUID | None = None,
-    ) -> NotificationRequest:
-        return NotificationRequest(
-            process_id=self._state.process_id,
-            to_partner_id=partner_id,
-            to_user_id=user_id if partner_id is None else None,
-            kind=kind,
-            step_key=step.key,
-            message=message,
-            idempotency_key=f"{self._state.process_id}:{key}:notice",
-        )
+    def _queue_notice(
+        self, step: StepState, kind: str, key: str, message: str, **to: UUID | None
+    ) -> None:
+        self._outgoing.append(outgoing.notice(self._state, step, kind, key, message, **to))
 
     def _to_contact(self, step: StepState, email_kind: str, notice_kind: str, key: str) -> None:
         contact = self._state.contact_user_id
@@ -591,8 +518,8 @@ class PartnerProcessWorkflow:
             if notice_kind == "step_completed"
             else notices.overdue(language, step.name)
         )
-        self._outgoing.append(self._email(step, email_kind, key, user_id=contact))
-        self._outgoing.append(self._notice(step, notice_kind, key, message, user_id=contact))
+        self._queue_email(step, email_kind, key, user_id=contact)
+        self._queue_notice(step, notice_kind, key, message, user_id=contact)
 
     def _note(
         self,
