@@ -16,6 +16,7 @@ from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect
+from partnerflow.transports import build_transport
 from workflows.partner_process import PartnerProcessWorkflow
 
 log = logging.getLogger("partnerflow.worker")
@@ -25,7 +26,7 @@ def build_worker(
     client: Client, settings: Settings, engine: Engine, executor: ThreadPoolExecutor
 ) -> Worker:
     read_model = ReadModelActivities(engine)
-    emails = EmailActivities(engine, settings, Mailer(engine, settings))
+    emails = EmailActivities(engine, settings, Mailer(engine, settings, build_transport(settings)))
     notifications = NotificationActivities(engine)
     return Worker(
         client,

@@ -1,5 +1,8 @@
 """The e-mails sent when a step names no template of its own, in German and English."""
 
+from datetime import UTC, datetime
+from typing import Any
+
 from partnerflow.emails import check_template
 
 _LINK_DE = '<p><a href="{{ step.url }}">Zum Schritt im Partnerportal</a></p>'
@@ -121,3 +124,35 @@ HANDOVER = DEFAULTS["handover"]
 for _kind in DEFAULTS.values():
     for _template in _kind.values():
         check_template(_template["subject"], _template["body_html"], None)
+
+
+def sample_context(public_url: str) -> dict[str, Any]:
+    """Made-up data to preview a template with before any process uses it."""
+    base = public_url.rstrip("/")
+    process_id = "00000000-0000-4000-8000-000000000000"
+    return {
+        "customer": {
+            "name": "Jana Becker",
+            "email": "jana.becker@example.com",
+            "phone": "+49 221 555 0100",
+            "address": {
+                "street": "Lindenweg 4",
+                "postal_code": "50667",
+                "city": "Köln",
+                "country": "DE",
+            },
+        },
+        "opportunity": {"title": "PV-Anlage Familie Becker", "product": "pv", "attributes": {}},
+        "process": {"id": process_id, "url": f"{base}/processes/{process_id}"},
+        "step": {
+            "key": "installation",
+            "name": "Installation",
+            "instructions": "Termin mit dem Kunden vereinbaren und die Anlage installieren.",
+            "due_at": datetime(2026, 12, 11, 13, 0, tzinfo=UTC),
+            "url": f"{base}/portal/processes/{process_id}/steps/installation",
+        },
+        "partner": {"name": "Sonnenschein Solar GmbH"},
+        "contact": {"name": "Carla Kontakt", "email": "carla@example.com"},
+        "fields": {"agree_appointment": {"installation_date": "2026-12-11"}},
+        "portal_url": f"{base}/portal",
+    }

@@ -102,9 +102,36 @@ def check_template(subject: str, body_html: str, body_text: str | None) -> None:
         if unknown:
             line = _first_line_naming(tree, unknown[0])
             raise TemplateProblem(part, f"unknown variable '{unknown[0]}'", line)
-        for node in tree.find_all(nodes.Getattr):
-            if node.attr.startswith("_"):
-                raise TemplateProblem(part, f"access to '{node.attr}' is not allowed", node.lineno)
+        _check_nodes(part, tree)
+
+
+_NO_FILES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+
+
+def _check_nodes(part: str, tree: nodes.Template) -> None:
+    """Refuse at save what the sandbox would refuse at render: internals and other files."""
+    for node in tree.find_all(_NO_FILES):
+        raise TemplateProblem(part, "templates cannot load other templates or files", node.lineno)
+    for getattr_node in tree.find_all(nodes.Getattr):
+        if getattr_node.attr.startswith("_"):
+            raise TemplateProblem(
+                part, f"access to '{getattr_node.attr}' is not allowed", getattr_node.lineno
+            )
+    for getitem in tree.find_all(nodes.Getitem):
+        key = getitem.arg
+        if (
+            isinstance(key, nodes.Const)
+            and isinstance(key.value, str)
+            and key.value.startswith("_")
+        ):
+            raise TemplateProblem(part, f"access to '{key.value}' is not allowed", getitem.lineno)
+    for call in tree.find_all(nodes.Filter):
+        if call.name in ("attr", "map", "selectattr", "rejectattr", "sort", "groupby", "sum"):
+            for arg in [*call.args, *(kw.value for kw in call.kwargs)]:
+                if isinstance(arg, nodes.Const) and str(arg.value).startswith("_"):
+                    raise TemplateProblem(
+                        part, f"access to '{arg.value}' is not allowed", call.lineno
+                    )
 
 
 def _first_line_naming(tree: nodes.Template, name: str) -> int | None:

@@ -1,4 +1,9 @@
-"""Delivery of rendered e-mails: one outbox row per e-mail, keyed so nothing goes out twice."""
+"""Delivery of rendered e-mails: one outbox row per e-mail, keyed so nothing goes out twice.
+
+The row is written (`queued`) before the provider is called and marked `sent` or `failed`
+after; a retry finds it and never sends again what the provider accepted. A crash between
+the provider's acceptance and the mark can send once more: at least once, never lost.
+"""
 
 from collections.abc import Sequence
 from uuid import UUID
@@ -11,14 +16,14 @@ from partnerflow.db import session_scope, utcnow
 from partnerflow.emails import RenderedEmail
 from partnerflow.models import OutboxEmail
 from partnerflow.settings import Settings
+from partnerflow.transports import Envelope, PermanentDeliveryError, Transport
 
 
 class Mailer:
-    """Stores every e-mail in the outbox; the `outbox` transport delivers nothing further."""
-
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, transport: Transport | None) -> None:
         self._engine = engine
         self._settings = settings
+        self._transport = transport
 
     def deliver(
         self,
@@ -30,34 +35,76 @@ class Mailer:
         process_id: UUID | None = None,
         test: bool = False,
     ) -> OutboxEmail:
-        """Record and deliver the e-mail once; a repeated key returns the row already written."""
-        with session_scope(self._engine) as session:
-            existing = session.exec(
-                select(OutboxEmail).where(OutboxEmail.idempotency_key == idempotency_key)
-            ).first()
-            if existing is not None:
-                return existing
-            subject = f"[TEST] {email.subject}" if test else email.subject
-            row = OutboxEmail(
+        """Record and deliver the e-mail once. Raises PermanentDeliveryError (recorded as
+        `failed`) or TemporaryDeliveryError (still `queued`, to be retried)."""
+        # Test processes never reach a provider: their e-mails stay in the outbox.
+        transport = None if test else self._transport
+        row = self._claim(
+            OutboxEmail(
                 idempotency_key=idempotency_key,
                 process_id=process_id,
                 kind=kind,
                 to=", ".join(to),
-                subject=subject,
+                subject=f"[TEST] {email.subject}" if test else email.subject,
                 html=email.html,
                 text=email.text,
-                transport=self._settings.mail_transport,
-                # The outbox is the delivery: the e-mail is stored and browsable, and stays here.
-                status="sent",
-                sent_at=utcnow(),
+                transport=transport.name if transport else "outbox",
             )
-            session.add(row)
+        )
+        if row.status == "sent":
+            return row
+        if row.status == "failed":
+            raise PermanentDeliveryError(row.error or "delivery failed")
+        if transport is None:
+            return self._mark(row.id, status="sent")
+        envelope = Envelope(
+            to=row.to.split(", "),
+            email=RenderedEmail(subject=row.subject, html=row.html, text=row.text),
+            sender=self._settings.mail_from,
+            reply_to=self._settings.mail_reply_to,
+            idempotency_key=row.idempotency_key,
+        )
+        try:
+            message_id = transport.send(envelope)
+        except PermanentDeliveryError as error:
+            self._mark(row.id, status="failed", error=str(error))
+            raise
+        return self._mark(row.id, status="sent", provider_message_id=message_id)
+
+    def _claim(self, candidate: OutboxEmail) -> OutboxEmail:
+        """The row for this key: the one a previous attempt wrote, or this new one."""
+        key = candidate.idempotency_key
+        with session_scope(self._engine) as session:
+            existing = session.exec(
+                select(OutboxEmail).where(OutboxEmail.idempotency_key == key)
+            ).first()
+            if existing is not None:
+                return existing
+            session.add(candidate)
             try:
                 session.flush()
             except IntegrityError:
-                # Another attempt with the same key got there first.
-                session.rollback()
+                session.rollback()  # a concurrent attempt with the same key got there first
                 return session.exec(
-                    select(OutboxEmail).where(OutboxEmail.idempotency_key == idempotency_key)
+                    select(OutboxEmail).where(OutboxEmail.idempotency_key == key)
                 ).one()
+            return candidate
+
+    def _mark(
+        self,
+        row_id: UUID,
+        *,
+        status: str,
+        error: str | None = None,
+        provider_message_id: str | None = None,
+    ) -> OutboxEmail:
+        with session_scope(self._engine) as session:
+            row = session.get(OutboxEmail, row_id)
+            assert row is not None
+            row.status = status
+            row.error = error
+            row.provider_message_id = provider_message_id
+            if status == "sent":
+                row.sent_at = utcnow()
+            session.add(row)
             return row

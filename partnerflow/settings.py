@@ -17,10 +17,19 @@ class Settings(BaseSettings):
     temporal_ui_url: str = "http://localhost:8233"
     # Where links in e-mails point to: the address partners reach the portal at.
     public_url: str = "http://localhost:8000"
-    # Only the outbox is built so far: e-mails are stored and browsable, nothing leaves.
-    mail_transport: Literal["outbox"] = "outbox"
+    # outbox: every e-mail is stored and browsable, nothing leaves the machine.
+    # smtp / sendgrid: stored in the outbox too, and delivered through that provider.
+    mail_transport: Literal["outbox", "smtp", "sendgrid"] = "outbox"
     mail_from: str = "Partnerflow <noreply@partnerflow.localhost>"
     mail_reply_to: str | None = None
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = 30.0
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_host: str = "https://api.sendgrid.com"
     # Uploaded documents: stored under generated names in this folder.
     storage_dir: str = ".data/documents"
     max_upload_bytes: int = 25 * 1024 * 1024

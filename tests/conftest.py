@@ -2,11 +2,14 @@
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -93,11 +96,13 @@ class Stack:
     admin: dict[str, str]
 
 
-def settings_for(database_url: str) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     return Settings(
         database_url=database_url,
         task_queue=f"test-{uuid.uuid4()}",
         public_url="http://partnerflow.test",
+        storage_dir=str(Path(tempfile.mkdtemp(prefix="partnerflow-docs-"))),
+        **overrides,
     )
 
 
@@ -105,7 +110,16 @@ def settings_for(database_url: str) -> Settings:
 async def stack(
     temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
 ) -> AsyncIterator[Stack]:
-    settings = settings_for(database_url)
+    async with running_stack(temporal_env, database_url, engine) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_stack(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """API and worker on one database; `overrides` change settings (e.g. the mail transport)."""
+    settings = settings_for(database_url, **overrides)
     seed(engine, ADMIN_TOKEN, demo=False)
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with build_worker(temporal_env.client, settings, engine, executor):

@@ -118,3 +118,51 @@ async def test_publishing_freezes_numbered_versions(stack: Stack) -> None:
         f"/api/process-templates/{template['id']}/versions", headers=stack.admin
     )
     assert [v["version"] for v in versions.json()["data"]] == [1]
+
+
+async def test_email_template_update_preview_and_delete(stack: Stack) -> None:
+    http, admin = stack.http, stack.admin
+    template = await factories.created(await _email(stack))
+    edited = {**template, "subject": "Termin bei {{ customer.name }} am {{ step.due_at | date }}"}
+    response = await http.put(f"/api/email-templates/{template['id']}", json=edited, headers=admin)
+    assert response.status_code == 200, response.text
+    broken = {**template, "body_html": "{% if %}"}
+    response = await http.put(f"/api/email-templates/{template['id']}", json=broken, headers=admin)
+    assert response.status_code == 422
+    preview = await http.post(f"/api/email-templates/{template['id']}/preview", headers=admin)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["subject"] == "Termin bei Jana Becker am Freitag, 11. Dezember 2026"
+    assert preview.json()["text"] == "ok\n"
+
+    # With a real process: its customer and its partner step.
+    partner = await factories.partner(http, admin)
+    process_template = await factories.published_template(
+        http, admin, factories.two_step_template(partner["id"], template["id"])
+    )
+    opportunity = await factories.opportunity(http, admin)
+    process = await factories.created(
+        await http.post(
+            "/api/processes",
+            json={"template_id": process_template["id"], "opportunity_id": opportunity["id"]},
+            headers=admin,
+        )
+    )
+    preview = await http.post(
+        f"/api/email-templates/{template['id']}/preview",
+        json={"process_id": process["id"]},
+        headers=admin,
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["subject"] == "Termin bei Jana Becker am"  # no deadline yet
+
+    # In use by a process template: it cannot be deleted.
+    response = await http.delete(f"/api/email-templates/{template['id']}", headers=admin)
+    assert response.status_code == 409
+    assert process_template["name"] in response.json()["detail"]
+    unused = await factories.created(await _email(stack))
+    assert (
+        await http.delete(f"/api/email-templates/{unused['id']}", headers=admin)
+    ).status_code == 204
+    assert (
+        await http.get(f"/api/email-templates/{unused['id']}", headers=admin)
+    ).status_code == 404

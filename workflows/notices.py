@@ -4,6 +4,10 @@ _TEXTS = {
     "assigned": {"de": "Neue Aufgabe: {step}", "en": "New task: {step}"},
     "completed": {"de": "Erledigt: {step}", "en": "Done: {step}"},
     "overdue": {"de": "Frist überschritten: {step}", "en": "Overdue: {step}"},
+    "delivery_failed": {
+        "de": "E-Mail zu {step} konnte nicht zugestellt werden",
+        "en": "The e-mail about {step} could not be delivered",
+    },
 }
 
 
@@ -22,3 +26,7 @@ def completed(language: str, step: str) -> str:
 
 def overdue(language: str, step: str) -> str:
     return _text("overdue", language, step)
+
+
+def delivery_failed(language: str, step: str) -> str:
+    return _text("delivery_failed", language, step)

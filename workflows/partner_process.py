@@ -582,13 +582,22 @@ class PartnerProcessWorkflow:
                         retry_policy=DB_RETRY,
                     )
             except ActivityError as error:
-                # An e-mail that cannot go out must not stop the process: noted, and the
-                # contact person hears of it from the activity.
+                # An e-mail that cannot go out must not stop the process: it is noted, and
+                # the contact person is told in the app.
                 workflow.logger.warning(
                     "%s for step %s failed: %s", item.kind, item.step_key, error
                 )
                 self._note(f"{item.kind}_failed", item.step_key)
                 self._dirty = True
+                if isinstance(item, EmailRequest):
+                    step = find_step(self._state, item.step_key)
+                    self._queue_notice(
+                        step,
+                        "delivery_failed",
+                        f"{item.step_key}:{item.kind}:failed",
+                        notices.delivery_failed(self._template.language, step.name),
+                        user_id=self._state.contact_user_id,
+                    )
             self._outgoing.pop(0)
         if self._dirty:
             await self._record()

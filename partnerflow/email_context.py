@@ -1,0 +1,61 @@
+"""What an e-mail template sees: the process's customer, step, partner and contact person."""
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from partnerflow.models import Opportunity, Partner, User
+from workflows.messages import EmailRequest
+
+
+def email_context(session: Session, request: EmailRequest, public_url: str) -> dict[str, Any]:
+    """What a template sees: the process's customer, step, partner and contact person."""
+    opportunity = session.get(Opportunity, request.opportunity_id)
+    contact = session.get(User, request.contact_user_id)
+    partner = session.get(Partner, request.to_partner_id) if request.to_partner_id else None
+    base = public_url.rstrip("/")
+    portal_url = f"{base}/portal"
+    return {
+        "customer": customer_context(opportunity.customer if opportunity else {}),
+        "opportunity": {
+            "title": opportunity.title if opportunity else "",
+            "product": opportunity.product if opportunity else None,
+            "attributes": opportunity.attributes if opportunity else {},
+        },
+        "process": {"id": str(request.process_id), "url": f"{base}/processes/{request.process_id}"},
+        "step": {
+            "key": request.step_key,
+            "name": request.step_name,
+            "instructions": request.instructions,
+            "due_at": request.due_at,
+            "url": f"{portal_url}/processes/{request.process_id}/steps/{request.step_key}",
+        },
+        "partner": {"name": partner.name if partner else ""},
+        "contact": {"name": contact.name, "email": contact.email}
+        if contact
+        else {"name": "", "email": ""},
+        "fields": request.fields,
+        "portal_url": portal_url,
+    }
+
+
+def partner_recipients(session: Session, partner: Partner) -> list[str]:
+    """A partner's e-mails go to its address and to its active users."""
+    users = session.exec(
+        select(User).where(User.partner_id == partner.id, User.active == True)  # noqa: E712
+    ).all()
+    addresses = [partner.email] + [user.email for user in users]
+    return list(dict.fromkeys(address.lower() for address in addresses))
+
+
+def customer_context(customer: dict[str, Any]) -> dict[str, Any]:
+    """Every customer key a template may name, present even when the opportunity left it out."""
+    address = customer.get("address") or {}
+    return {
+        "name": customer.get("name") or "",
+        "email": customer.get("email") or "",
+        "phone": customer.get("phone") or "",
+        "address": {
+            key: address.get(key) or "" for key in ("street", "postal_code", "city", "country")
+        },
+    }

@@ -1,0 +1,147 @@
+"""Ways an e-mail leaves the machine: SMTP and SendGrid. The outbox needs no transport.
+
+A transport raises `PermanentDeliveryError` when the provider refused the message for good
+(a 4xx other than 429) and `TemporaryDeliveryError` when trying again may help (429, 5xx,
+a timeout, a dropped connection): the activity retries those with back-off.
+"""
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid, parseaddr
+from typing import Any, Protocol
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from partnerflow.emails import RenderedEmail
+from partnerflow.settings import Settings
+
+
+class PermanentDeliveryError(Exception):
+    pass
+
+
+class TemporaryDeliveryError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Envelope:
+    to: list[str]
+    email: RenderedEmail
+    sender: str
+    reply_to: str | None
+    # The outbox row's key: the provider sees it, so a retry can be traced to one e-mail.
+    idempotency_key: str
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, envelope: Envelope) -> str:
+        """Deliver; answers the provider's message id."""
+        ...
+
+
+class SmtpTransport:
+    name = "smtp"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def send(self, envelope: Envelope) -> str:
+        settings = self._settings
+        message = EmailMessage()
+        message["From"] = envelope.sender
+        message["To"] = ", ".join(envelope.to)
+        if envelope.reply_to:
+            message["Reply-To"] = envelope.reply_to
+        message["Subject"] = envelope.email.subject
+        domain = parseaddr(envelope.sender)[1].rpartition("@")[2] or "partnerflow.localhost"
+        message_id = make_msgid(domain=domain)
+        message["Message-ID"] = message_id
+        message["X-Partnerflow-Key"] = envelope.idempotency_key
+        message.set_content(envelope.email.text)
+        message.add_alternative(envelope.email.html, subtype="html")
+        try:
+            client: smtplib.SMTP
+            if settings.smtp_security == "tls":
+                client = smtplib.SMTP_SSL(
+                    settings.smtp_host,
+                    settings.smtp_port,
+                    timeout=settings.smtp_timeout_seconds,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(
+                    settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds
+                )
+            with client:
+                if settings.smtp_security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if settings.smtp_user and settings.smtp_password:
+                    client.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+                client.send_message(message)
+        except smtplib.SMTPResponseException as error:
+            # 5xx replies are the server's final word; 4xx ones say "try later".
+            if 500 <= error.smtp_code < 600:
+                raise PermanentDeliveryError(
+                    f"SMTP {error.smtp_code}: {error.smtp_error!r}"
+                ) from error
+            raise TemporaryDeliveryError(f"SMTP {error.smtp_code}") from error
+        except smtplib.SMTPRecipientsRefused as error:
+            raise PermanentDeliveryError(f"recipients refused: {list(error.recipients)}") from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise TemporaryDeliveryError(f"SMTP: {error.__class__.__name__}: {error}") from error
+        return message_id
+
+
+class SendGridTransport:
+    name = "sendgrid"
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.sendgrid_api_key is None:
+            raise ValueError("PARTNERFLOW_SENDGRID_API_KEY is required for the sendgrid transport")
+        self._client = SendGridAPIClient(
+            settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host
+        )
+
+    def send(self, envelope: Envelope) -> str:
+        sender_name, sender_address = parseaddr(envelope.sender)
+        payload: dict[str, Any] = {
+            "personalizations": [{"to": [{"email": address} for address in envelope.to]}],
+            "from": {"email": sender_address, **({"name": sender_name} if sender_name else {})},
+            "subject": envelope.email.subject,
+            "content": [
+                {"type": "text/plain", "value": envelope.email.text},
+                {"type": "text/html", "value": envelope.email.html},
+            ],
+            "custom_args": {"partnerflow_key": envelope.idempotency_key},
+        }
+        if envelope.reply_to:
+            payload["reply_to"] = {"email": parseaddr(envelope.reply_to)[1]}
+        try:
+            response = self._client.client.mail.send.post(request_body=payload)
+        except HTTPError as error:
+            status = getattr(error, "status_code", 0) or 0
+            if 400 <= status < 500 and status != 429:
+                body = getattr(error, "body", b"")
+                raise PermanentDeliveryError(f"SendGrid {status}: {body!r:.300}") from error
+            raise TemporaryDeliveryError(f"SendGrid {status}") from error
+        except OSError as error:
+            raise TemporaryDeliveryError(
+                f"SendGrid: {error.__class__.__name__}: {error}"
+            ) from error
+        headers = getattr(response, "headers", {}) or {}
+        return str(headers.get("X-Message-Id", "")) or envelope.idempotency_key
+
+
+def build_transport(settings: Settings) -> Transport | None:
+    """The configured transport; None for the outbox, where storing the e-mail is delivery."""
+    if settings.mail_transport == "smtp":
+        return SmtpTransport(settings)
+    if settings.mail_transport == "sendgrid":
+        return SendGridTransport(settings)
+    return None

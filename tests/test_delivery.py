@@ -1,0 +1,270 @@
+"""Delivery through real transports: an SMTP server (aiosmtpd) and a SendGrid stand-in."""
+
+import asyncio
+import email
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.engine import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from tests import factories
+from tests.conftest import Stack, running_stack
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.original_content, policy=default_policy)
+        self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+async def _handover(stack: Stack, customer_name: str, subject: str) -> dict[str, Any]:
+    """Run a process to its partner step; answers the process."""
+    http, admin = stack.http, stack.admin
+    partner = await factories.partner(http, admin)
+    template = await factories.created(
+        await http.post(
+            "/api/email-templates",
+            json={
+                "name": "Übergabe",
+                "subject": subject,
+                "body_html": "<p>Grüße an {{ customer.name }}: bitte den Termin vereinbaren.</p>",
+            },
+            headers=admin,
+        )
+    )
+    process_template = await factories.published_template(
+        http, admin, factories.two_step_template(partner["id"], template["id"])
+    )
+    opportunity = await factories.created(
+        await http.post(
+            "/api/opportunities",
+            json={"title": "Wärmepumpe", "customer": {"name": customer_name}},
+            headers=admin,
+        )
+    )
+    process = await factories.created(
+        await http.post(
+            "/api/processes",
+            json={"template_id": process_template["id"], "opportunity_id": opportunity["id"]},
+            headers=admin,
+        )
+    )
+    response = await http.post(
+        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    return {"process": process, "partner": partner}
+
+
+async def test_smtp_delivers_multipart_alternative_with_umlauts(
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    engine: Engine,
+    smtp_server: tuple[int, _Inbox],
+) -> None:
+    port, inbox = smtp_server
+    async with running_stack(
+        temporal_env, database_url, engine, mail_transport="smtp", smtp_host="127.0.0.1",
+        smtp_port=port, mail_from="Partnerflow Büro <buero@firma.example.com>",
+    ) as stack:  # fmt: skip
+        run = await _handover(stack, "Jürgen Weiß", "Übergabe für {{ customer.name }} – Größe L")
+        for _ in range(200):
+            if inbox.messages:
+                break
+            await asyncio.sleep(0.05)
+        assert len(inbox.messages) == 1
+        message = inbox.messages[0]
+        assert message.get_content_type() == "multipart/alternative"
+        assert message["Subject"] == "Übergabe für Jürgen Weiß – Größe L"
+        assert "Büro" in message["From"]
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        assert "Grüße an Jürgen Weiß" in text.get_content()
+        assert "Grüße an Jürgen Weiß" in html.get_content()
+        emails = await factories.outbox(stack.http, stack.admin, run["process"]["id"], count=1)
+        assert emails[0]["status"] == "sent"
+        assert emails[0]["transport"] == "smtp"
+        assert emails[0]["provider_message_id"] == message["Message-ID"]
+
+
+class _SendGrid:
+    """A stand-in for SendGrid's v3 API that answers with the statuses it is given."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.requests: list[dict[str, Any]] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                stand_in.requests.append(
+                    {
+                        "path": self.path,
+                        "authorization": self.headers.get("Authorization"),
+                        "body": json.loads(self.rfile.read(length)),
+                    }
+                )
+                status = stand_in.statuses.pop(0) if stand_in.statuses else 202
+                self.send_response(status)
+                if status == 202:
+                    self.send_header("X-Message-Id", f"sg-{len(stand_in.requests)}")
+                body = b"" if status == 202 else b'{"errors": [{"message": "no"}]}'
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
+) -> None:
+    sendgrid = _SendGrid([503, 503, 202])
+    try:
+        async with running_stack(
+            temporal_env, database_url, engine, mail_transport="sendgrid",
+            sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
+            mail_from="Partnerflow <noreply@firma.example.com>",
+        ) as stack:  # fmt: skip
+            run = await _handover(stack, "Jana Becker", "Auftrag für {{ customer.name }}")
+            process_id = run["process"]["id"]
+            for _ in range(300):
+                emails = await factories.outbox(stack.http, stack.admin, process_id, count=1)
+                if emails and emails[0]["status"] == "sent":
+                    break
+                await asyncio.sleep(0.05)
+            assert emails[0]["status"] == "sent"
+            assert emails[0]["provider_message_id"] == "sg-3"
+    finally:
+        sendgrid.close()
+    assert len(sendgrid.requests) == 3  # two refused with 503, the third accepted; no fourth
+    first = sendgrid.requests[0]
+    assert first["path"] == "/v3/mail/send"
+    assert first["authorization"] == "Bearer SG.test-key"
+    payload = first["body"]
+    assert payload["from"] == {"email": "noreply@firma.example.com", "name": "Partnerflow"}
+    assert payload["subject"] == "Auftrag für Jana Becker"
+    assert payload["personalizations"][0]["to"][0]["email"] == run["partner"]["email"]
+    assert [c["type"] for c in payload["content"]] == ["text/plain", "text/html"]
+    assert all(r["body"] == payload for r in sendgrid.requests)
+
+
+async def test_sendgrid_400_is_recorded_as_failed_and_the_contact_is_told(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
+) -> None:
+    sendgrid = _SendGrid([400])
+    try:
+        async with running_stack(
+            temporal_env, database_url, engine, mail_transport="sendgrid",
+            sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
+        ) as stack:  # fmt: skip
+            run = await _handover(stack, "Jana Becker", "Auftrag")
+            process_id = run["process"]["id"]
+            notices: list[dict[str, Any]] = []
+            for _ in range(200):
+                notices = (await stack.http.get("/api/notifications", headers=stack.admin)).json()[
+                    "data"
+                ]
+                if any(n["kind"] == "delivery_failed" for n in notices):
+                    break
+                await asyncio.sleep(0.05)
+            assert [n["step_key"] for n in notices if n["kind"] == "delivery_failed"] == [
+                "installation"
+            ]
+            emails = await factories.outbox(stack.http, stack.admin, process_id, count=1)
+            assert emails[0]["status"] == "failed"
+            assert "400" in emails[0]["error"]
+            # The process goes on: the partner's step is still open.
+            detail = (
+                await stack.http.get(f"/api/processes/{process_id}", headers=stack.admin)
+            ).json()
+            assert detail["status"] == "running"
+            assert detail["steps"][1]["status"] == "active"
+    finally:
+        sendgrid.close()
+    assert len(sendgrid.requests) == 1  # a 4xx is not retried
+
+
+async def test_test_processes_never_reach_the_provider(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
+) -> None:
+    sendgrid = _SendGrid([])
+    try:
+        async with running_stack(
+            temporal_env, database_url, engine, mail_transport="sendgrid",
+            sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
+        ) as stack:  # fmt: skip
+            http, admin = stack.http, stack.admin
+            partner = await factories.partner(http, admin)
+            template = await factories.published_template(
+                http, admin, factories.two_step_template(partner["id"])
+            )
+            opportunity = await factories.opportunity(http, admin, test=True)
+            process = await factories.created(
+                await http.post(
+                    "/api/processes",
+                    json={"template_id": template["id"], "opportunity_id": opportunity["id"]},
+                    headers=admin,
+                )
+            )
+            assert process["test"] is True
+            await http.post(
+                f"/api/processes/{process['id']}/steps/commission_partner/complete",
+                json={},
+                headers=admin,
+            )
+            emails = await factories.outbox(http, admin, process["id"], count=1)
+            assert emails[0]["subject"].startswith("[TEST] ")
+            assert emails[0]["transport"] == "outbox"
+            listed = (await http.get("/api/processes", headers=admin)).json()
+            assert process["id"] not in [p["id"] for p in listed["data"]]
+            tests = (
+                await http.get("/api/processes", params={"test": "true"}, headers=admin)
+            ).json()
+            assert [p["id"] for p in tests["data"]] == [process["id"]]
+    finally:
+        sendgrid.close()
+    assert sendgrid.requests == []
