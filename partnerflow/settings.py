@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
+    # how long SMTP and SendGrid calls may take before they count as failed (and are retried)
     smtp_timeout_seconds: float = 30.0
     sendgrid_api_key: SecretStr | None = None
     sendgrid_host: str = "https://api.sendgrid.com"

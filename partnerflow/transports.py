@@ -107,6 +107,7 @@ class SendGridTransport:
         self._client = SendGridAPIClient(
             settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host
         )
+        self._timeout = settings.smtp_timeout_seconds
 
     def send(self, envelope: Envelope) -> str:
         sender_name, sender_address = parseaddr(envelope.sender)
@@ -123,7 +124,10 @@ class SendGridTransport:
         if envelope.reply_to:
             payload["reply_to"] = {"email": parseaddr(envelope.reply_to)[1]}
         try:
-            response = self._client.client.mail.send.post(request_body=payload)
+            # A timeout is ambiguous (it may have been accepted): retried, so at least once.
+            response = self._client.client.mail.send.post(
+                request_body=payload, timeout=self._timeout
+            )
         except HTTPError as error:
             status = getattr(error, "status_code", 0) or 0
             if 400 <= status < 500 and status != 429:
