@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from api.errors import forbidden
 from partnerflow.auth import hash_token
+from partnerflow.mail import Mailer
 from partnerflow.models import ApiToken, Partner, User
 from partnerflow.settings import Settings
 from workflows.messages import Actor
@@ -34,7 +35,13 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_mailer(request: Request) -> Mailer:
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+MailerDep = Annotated[Mailer, Depends(get_mailer)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 

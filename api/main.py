@@ -9,9 +9,11 @@ from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.rate_limit import RateLimiter
 from api.routes import (
     email_templates,
     health,
+    invitations,
     my,
     notifications,
     opportunities,
@@ -23,8 +25,10 @@ from api.routes import (
     users,
 )
 from partnerflow.db import make_engine
+from partnerflow.mail import Mailer
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect
+from partnerflow.transports import build_transport
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -36,6 +40,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.engine = engine
+        app.state.mailer = Mailer(engine, settings, build_transport(settings))
+        app.state.rate_limiter = RateLimiter(settings.public_rate_limit_per_minute)
         app.state.temporal = temporal or await connect(settings)
         try:
             yield
@@ -47,6 +53,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         health,
         users,
         partners,
+        invitations,
         email_templates,
         process_templates,
         opportunities,

@@ -119,6 +119,25 @@ step's deadline in the partner portal.</p>"""
     },
 }
 
+DEFAULTS["invitation"] = {
+    "de": {
+        "subject": "Einladung zur Zusammenarbeit: {{ partner.name }}",
+        "body_html": "<p>Hallo {{ partner.name }},</p><p>{{ invitation.invited_by }} lädt Sie "
+        "ein, Aufträge über das Partnerportal abzuwickeln: dort sehen Sie auf einen Blick, was "
+        "bis wann zu tun ist.</p>"
+        '<p><a href="{{ invitation.url }}">Einladung annehmen</a></p>'
+        "<p>Der Link gilt bis {{ invitation.expires_at | datetime }} und nur einmal.</p>",
+    },
+    "en": {
+        "subject": "Invitation to work together: {{ partner.name }}",
+        "body_html": "<p>Hello {{ partner.name }},</p><p>{{ invitation.invited_by }} invites "
+        "you to handle assignments in the partner portal, where you see at a glance what is "
+        "due by when.</p>"
+        '<p><a href="{{ invitation.url }}">Accept the invitation</a></p>'
+        "<p>The link works once, until {{ invitation.expires_at | datetime }}.</p>",
+    },
+}
+
 HANDOVER = DEFAULTS["handover"]
 
 for _kind in DEFAULTS.values():

@@ -23,6 +23,7 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "contact": "the contact person: name, email",
     "fields": "what earlier steps recorded, by step key then field key",
     "portal_url": "the partner portal's address",
+    "invitation": "in the partner invitation: url, expires_at, invited_by",
 }
 
 

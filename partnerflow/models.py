@@ -27,7 +27,8 @@ class Partner(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)
-    status: str = Field(default="active", max_length=16)
+    # invited | active | declined | revoked
+    status: str = Field(default="invited", max_length=16)
     permissions: list[str] = _json(default_factory=lambda: list(DEFAULT_PARTNER_PERMISSIONS))
     created_at: datetime = _when()
 
@@ -219,3 +220,18 @@ class IdempotentResponse(SQLModel, table=True):
     status_code: int
     body: dict[str, Any] = _json()
     created_at: datetime = _when()
+
+
+class Invitation(SQLModel, table=True):
+    """A partner's invitation: a single-use, expiring link whose token is kept only hashed."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partner.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    invited_by: uuid.UUID = Field(foreign_key="user.id")
+    language: str = Field(default="de", max_length=2)
+    # pending | accepted | declined | superseded (a newer invitation was sent)
+    status: str = Field(default="pending", max_length=16)
+    created_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = _when(nullable=True)

@@ -52,7 +52,9 @@ def seed(engine: Engine, admin_token: str | None, demo: bool = True) -> SeedResu
 
 
 def _seed_demo(session: Session, admin: User) -> str:
-    partner = Partner(name="Solar Montage Demo GmbH", email="partner@demo.example.com")
+    partner = Partner(
+        name="Solar Montage Demo GmbH", email="partner@demo.example.com", status="active"
+    )
     session.add(partner)
     session.flush()
     partner_user = User(

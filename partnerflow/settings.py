@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # Uploaded documents: stored under generated names in this folder.
     storage_dir: str = ".data/documents"
     max_upload_bytes: int = 25 * 1024 * 1024
+    # How long an invitation link stays valid.
+    invitation_ttl_hours: int = 168
+    # Requests per minute and client address on the public endpoints (invitations).
+    public_rate_limit_per_minute: int = 30
     # The first admin's token; generated and shown once when unset.
     admin_token: SecretStr | None = None
 

@@ -1,6 +1,7 @@
 """Test data made through the API, the way a user would make it."""
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -19,17 +20,42 @@ async def created(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+async def invited_partner(
+    http: httpx.AsyncClient, admin: Headers, name: str = "Sonnenschein Solar GmbH"
+) -> tuple[dict[str, Any], str]:
+    """A partner as created: invited. Answers it and the token of its invitation link."""
+    slug = uuid.uuid4().hex[:8]
+    email = f"office-{slug}@partner.example.com"
+    partner = await created(
+        await http.post("/api/partners", json={"name": name, "email": email}, headers=admin)
+    )
+    invitations = (
+        await http.get("/api/outbox", params={"kind": "invitation", "to": email}, headers=admin)
+    ).json()["data"]
+    match = re.search(r"/invitations/([A-Za-z0-9_-]+)", invitations[0]["text"])
+    assert match, invitations[0]["text"]
+    return partner, match.group(1)
+
+
 async def partner(
     http: httpx.AsyncClient, admin: Headers, name: str = "Sonnenschein Solar GmbH"
 ) -> dict[str, Any]:
-    slug = uuid.uuid4().hex[:8]
-    return await created(
+    """An active partner: invited, and the invitation accepted by its first user."""
+    invited, token = await invited_partner(http, admin, name)
+    accepted = await created(
         await http.post(
-            "/api/partners",
-            json={"name": name, "email": f"office-{slug}@partner.example.com"},
-            headers=admin,
+            f"/api/invitations/{token}/accept",
+            json={
+                "name": "Erika Inhaberin",
+                "email": f"owner-{uuid.uuid4().hex[:8]}@partner.example.com",
+            },
         )
     )
+    response = await http.get(f"/api/partners/{invited['id']}", headers=admin)
+    active: dict[str, Any] = response.json()
+    assert active["status"] == "active"
+    active["owner_token"] = accepted["token"]
+    return active
 
 
 async def partner_user(http: httpx.AsyncClient, admin: Headers, partner_id: str) -> dict[str, Any]:

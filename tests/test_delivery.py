@@ -5,7 +5,7 @@ import email
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,10 +49,15 @@ def smtp_server() -> Iterator[tuple[int, _Inbox]]:
         controller.stop()
 
 
-async def _handover(stack: Stack, customer_name: str, subject: str) -> dict[str, Any]:
-    """Run a process to its partner step; answers the process."""
+async def _handover(
+    stack: Stack, customer_name: str, subject: str, arm: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Run a process to its partner step; answers the process. `arm` runs once the partner
+    has joined (its invitation went through the transport too)."""
     http, admin = stack.http, stack.admin
     partner = await factories.partner(http, admin)
+    if arm is not None:
+        arm()
     template = await factories.created(
         await http.post(
             "/api/email-templates",
@@ -100,12 +105,17 @@ async def test_smtp_delivers_multipart_alternative_with_umlauts(
         smtp_port=port, mail_from="Partnerflow Büro <buero@firma.example.com>",
     ) as stack:  # fmt: skip
         run = await _handover(stack, "Jürgen Weiß", "Übergabe für {{ customer.name }} – Größe L")
+
+        def handovers() -> list[EmailMessage]:
+            return [m for m in inbox.messages if ":handover:" in str(m["X-Partnerflow-Key"])]
+
         for _ in range(200):
-            if inbox.messages:
+            if handovers():
                 break
             await asyncio.sleep(0.05)
-        assert len(inbox.messages) == 1
-        message = inbox.messages[0]
+        assert len(handovers()) == 1
+        assert len(inbox.messages) == 2  # the partner's invitation, then the hand-over
+        message = handovers()[0]
         assert message.get_content_type() == "multipart/alternative"
         assert message["Subject"] == "Übergabe für Jürgen Weiß – Größe L"
         assert "Büro" in message["From"]
@@ -154,6 +164,13 @@ class _SendGrid:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def handovers(self) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.requests
+            if ":handover:" in r["body"].get("custom_args", {}).get("partnerflow_key", "")
+        ]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -162,14 +179,19 @@ class _SendGrid:
 async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
     temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
 ) -> None:
-    sendgrid = _SendGrid([503, 503, 202])
+    sendgrid = _SendGrid([])
     try:
         async with running_stack(
             temporal_env, database_url, engine, mail_transport="sendgrid",
             sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
             mail_from="Partnerflow <noreply@firma.example.com>",
         ) as stack:  # fmt: skip
-            run = await _handover(stack, "Jana Becker", "Auftrag für {{ customer.name }}")
+            run = await _handover(
+                stack,
+                "Jana Becker",
+                "Auftrag für {{ customer.name }}",
+                arm=lambda: sendgrid.statuses.extend([503, 503, 202]),
+            )
             process_id = run["process"]["id"]
             for _ in range(300):
                 emails = await factories.outbox(stack.http, stack.admin, process_id, count=1)
@@ -177,11 +199,12 @@ async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
                     break
                 await asyncio.sleep(0.05)
             assert emails[0]["status"] == "sent"
-            assert emails[0]["provider_message_id"] == "sg-3"
     finally:
         sendgrid.close()
-    assert len(sendgrid.requests) == 3  # two refused with 503, the third accepted; no fourth
-    first = sendgrid.requests[0]
+    handovers = sendgrid.handovers()
+    assert len(handovers) == 3  # two refused with 503, the third accepted; no fourth
+    assert emails[0]["provider_message_id"] == f"sg-{len(sendgrid.requests)}"
+    first = handovers[0]
     assert first["path"] == "/v3/mail/send"
     assert first["authorization"] == "Bearer SG.test-key"
     payload = first["body"]
@@ -189,19 +212,21 @@ async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
     assert payload["subject"] == "Auftrag für Jana Becker"
     assert payload["personalizations"][0]["to"][0]["email"] == run["partner"]["email"]
     assert [c["type"] for c in payload["content"]] == ["text/plain", "text/html"]
-    assert all(r["body"] == payload for r in sendgrid.requests)
+    assert all(r["body"] == payload for r in handovers)
 
 
 async def test_sendgrid_400_is_recorded_as_failed_and_the_contact_is_told(
     temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
 ) -> None:
-    sendgrid = _SendGrid([400])
+    sendgrid = _SendGrid([])
     try:
         async with running_stack(
             temporal_env, database_url, engine, mail_transport="sendgrid",
             sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
         ) as stack:  # fmt: skip
-            run = await _handover(stack, "Jana Becker", "Auftrag")
+            run = await _handover(
+                stack, "Jana Becker", "Auftrag", arm=lambda: sendgrid.statuses.append(400)
+            )
             process_id = run["process"]["id"]
             notices: list[dict[str, Any]] = []
             for _ in range(200):
@@ -225,7 +250,7 @@ async def test_sendgrid_400_is_recorded_as_failed_and_the_contact_is_told(
             assert detail["steps"][1]["status"] == "active"
     finally:
         sendgrid.close()
-    assert len(sendgrid.requests) == 1  # a 4xx is not retried
+    assert len(sendgrid.handovers()) == 1  # a 4xx is not retried
 
 
 async def test_test_processes_never_reach_the_provider(
@@ -267,4 +292,4 @@ async def test_test_processes_never_reach_the_provider(
             assert [p["id"] for p in tests["data"]] == [process["id"]]
     finally:
         sendgrid.close()
-    assert sendgrid.requests == []
+    assert sendgrid.handovers() == []  # only the partner's invitation went out

@@ -6,14 +6,23 @@ from typing import Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
-from sqlmodel import select
+from sqlmodel import col, select
 
-from api.deps import AdminCaller, CurrentCaller, PageDep, SessionDep, StaffCaller
-from api.errors import not_found
+from api.deps import (
+    AdminCaller,
+    CurrentCaller,
+    MailerDep,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    StaffCaller,
+)
+from api.errors import conflict, forbidden, not_found
 from api.listing import Page, fetch_page
 from api.routes.users import UserWithToken
+from partnerflow import invitations
 from partnerflow.auth import issue_token
-from partnerflow.models import Partner, User
+from partnerflow.models import Notification, Partner, Process, ProcessStep, User
 
 router = APIRouter(prefix="/api/partners", tags=["partners"])
 
@@ -21,6 +30,12 @@ router = APIRouter(prefix="/api/partners", tags=["partners"])
 class PartnerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
+    # the language of the invitation e-mail
+    language: Literal["de", "en"] = "de"
+
+
+class InviteAgain(BaseModel):
+    language: Literal["de", "en"] = "de"
 
 
 class PartnerPublic(BaseModel):
@@ -30,6 +45,8 @@ class PartnerPublic(BaseModel):
     status: str
     permissions: list[str]
     created_at: datetime
+    # the invitation e-mail's delivery, when this call sent one
+    invitation: str | None = None
 
 
 class PartnerUserCreate(BaseModel):
@@ -38,12 +55,21 @@ class PartnerUserCreate(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_partner(body: PartnerCreate, session: SessionDep, _: AdminCaller) -> PartnerPublic:
-    # Active at once for now; invitations come with the partners issue.
-    partner = Partner(name=body.name, email=body.email.lower(), status="active")
+def create_partner(
+    body: PartnerCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    caller: AdminCaller,
+) -> PartnerPublic:
+    """The partner starts `invited`: the invitation e-mail carries a single-use link."""
+    partner = Partner(name=body.name, email=body.email.lower())
     session.add(partner)
+    session.flush()
+    token = invitations.invite(session, partner, caller.user, settings, body.language)
     session.commit()
-    return PartnerPublic(**partner.model_dump())
+    delivery = invitations.send_invitation(session, mailer, settings, partner, token)
+    return PartnerPublic(**partner.model_dump(), invitation=delivery)
 
 
 @router.get("")
@@ -62,17 +88,78 @@ def get_partner(partner_id: uuid.UUID, session: SessionDep, caller: CurrentCalle
 
 @router.post("/{partner_id}/users", status_code=status.HTTP_201_CREATED)
 def create_partner_user(
-    partner_id: uuid.UUID, body: PartnerUserCreate, session: SessionDep, _: AdminCaller
+    partner_id: uuid.UUID, body: PartnerUserCreate, session: SessionDep, caller: CurrentCaller
 ) -> UserWithToken:
+    """More users for an active partner: added by an admin, or by one of the partner's own."""
     partner = session.get(Partner, partner_id)
-    if partner is None:
+    if partner is None or not (caller.is_staff or caller.partner_id == partner_id):
         not_found("partner")
+    if not (caller.is_admin or caller.partner_id == partner_id):
+        forbidden("only an admin or the partner's own users may add its users")
+    if partner.status != "active":
+        conflict(f"the partner is {partner.status}")
     user = User(name=body.name, email=body.email.lower(), role="partner", partner_id=partner.id)
     session.add(user)
     session.flush()
     token = issue_token(session, user.id)
     session.commit()
     return UserWithToken(**user.model_dump(), token=token)
+
+
+@router.post("/{partner_id}/invite")
+def resend_invitation(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    caller: AdminCaller,
+    body: InviteAgain | None = None,
+) -> PartnerPublic:
+    """A new link (the old one stops working) for a partner that has not joined."""
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        not_found("partner")
+    if partner.status not in ("invited", "declined"):
+        conflict(f"the partner is {partner.status}; only invited or declined partners are invited")
+    language = body.language if body else "de"
+    token = invitations.invite(session, partner, caller.user, settings, language)
+    session.commit()
+    delivery = invitations.send_invitation(session, mailer, settings, partner, token)
+    return PartnerPublic(**partner.model_dump(), invitation=delivery)
+
+
+@router.post("/{partner_id}/revoke")
+def revoke_partner(partner_id: uuid.UUID, session: SessionDep, _: AdminCaller) -> PartnerPublic:
+    """The partner's tokens stop working; the contact persons of its open steps are told."""
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        not_found("partner")
+    if partner.status == "revoked":
+        return PartnerPublic(**partner.model_dump())
+    partner.status = "revoked"
+    session.add(partner)
+    open_steps = session.exec(
+        select(ProcessStep, Process)
+        .join(Process, col(Process.id) == ProcessStep.process_id)
+        .where(
+            ProcessStep.assignee_partner_id == partner_id,
+            ProcessStep.status == "active",
+            Process.status == "running",
+        )
+    ).all()
+    for step, process in open_steps:
+        session.add(
+            Notification(
+                idempotency_key=f"revoked:{partner_id}:{process.id}:{step.key}",
+                user_id=process.contact_user_id,
+                kind="partner_revoked",
+                process_id=process.id,
+                step_key=step.key,
+                message=f"{partner.name}: access revoked; step '{step.name}' needs a new assignee",
+            )
+        )
+    session.commit()
+    return PartnerPublic(**partner.model_dump())
 
 
 PERMISSIONS = ("steps:complete", "steps:set_deadline", "documents:upload", "documents:view")

@@ -1,0 +1,78 @@
+"""Public: a partner looks at its invitation, accepts it (naming its first user) or declines."""
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, EmailStr, Field
+
+from api.deps import SessionDep
+from api.errors import not_found
+from api.rate_limit import PublicLimit
+from partnerflow import invitations
+from partnerflow.models import User
+
+router = APIRouter(prefix="/api/invitations", tags=["invitations"])
+
+
+class InvitationPublic(BaseModel):
+    partner_name: str
+    invited_by: str
+    expires_at: datetime
+
+
+class InvitationAccept(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class Accepted(BaseModel):
+    partner_id: uuid.UUID
+    user_id: uuid.UUID
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+def _gone(error: invitations.InvitationGone) -> HTTPException:
+    return HTTPException(status.HTTP_410_GONE, detail=str(error))
+
+
+@router.get("/{token}")
+def show_invitation(token: str, session: SessionDep, _: PublicLimit) -> InvitationPublic:
+    try:
+        invitation, partner = invitations.usable(session, token)
+    except LookupError:
+        not_found("invitation")
+    except invitations.InvitationGone as error:
+        raise _gone(error) from error
+    inviter = session.get(User, invitation.invited_by)
+    return InvitationPublic(
+        partner_name=partner.name,
+        invited_by=inviter.name if inviter else "",
+        expires_at=invitation.expires_at,
+    )
+
+
+@router.post("/{token}/accept", status_code=status.HTTP_201_CREATED)
+def accept_invitation(
+    token: str, body: InvitationAccept, session: SessionDep, _: PublicLimit
+) -> Accepted:
+    try:
+        accepted = invitations.accept(session, token, body.name, body.email)
+    except LookupError:
+        not_found("invitation")
+    except invitations.InvitationGone as error:
+        raise _gone(error) from error
+    session.commit()
+    return Accepted(partner_id=accepted.partner.id, user_id=accepted.user.id, token=accepted.token)
+
+
+@router.post("/{token}/decline")
+def decline_invitation(token: str, session: SessionDep, _: PublicLimit) -> dict[str, str]:
+    try:
+        partner = invitations.decline(session, token)
+    except LookupError:
+        not_found("invitation")
+    except invitations.InvitationGone as error:
+        raise _gone(error) from error
+    session.commit()
+    return {"status": partner.status}

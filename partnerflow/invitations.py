@@ -1,0 +1,127 @@
+"""Partner invitations: a single-use, expiring link; only the token's hash is stored."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from partnerflow.auth import hash_token, issue_token
+from partnerflow.db import utcnow
+from partnerflow.default_emails import DEFAULTS
+from partnerflow.emails import render
+from partnerflow.mail import Mailer
+from partnerflow.models import Invitation, Partner, User
+from partnerflow.settings import Settings
+from partnerflow.transports import PermanentDeliveryError, TemporaryDeliveryError
+
+
+class InvitationGone(Exception):
+    """Used, declined, replaced by a newer one, or expired: answered with 410."""
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    partner: Partner
+    user: User
+    token: str
+
+
+def invite(
+    session: Session, partner: Partner, inviter: User, settings: Settings, language: str
+) -> str:
+    """A new invitation for the partner (older pending ones stop working); the token, in clear."""
+    for pending in session.exec(
+        select(Invitation).where(
+            Invitation.partner_id == partner.id, Invitation.status == "pending"
+        )
+    ):
+        pending.status = "superseded"
+        session.add(pending)
+    token = secrets.token_urlsafe(32)
+    session.add(
+        Invitation(
+            partner_id=partner.id,
+            token_hash=hash_token(token),
+            invited_by=inviter.id,
+            language=language,
+            expires_at=utcnow() + timedelta(hours=settings.invitation_ttl_hours),
+        )
+    )
+    partner.status = "invited"
+    session.add(partner)
+    return token
+
+
+def send_invitation(
+    session: Session, mailer: Mailer, settings: Settings, partner: Partner, token: str
+) -> str:
+    """E-mail the link; answers the outbox status (`sent`, or `queued`/`failed` to re-send)."""
+    invitation = find(session, token)
+    inviter = session.get(User, invitation.invited_by)
+    url = f"{settings.public_url.rstrip('/')}/invitations/{token}"
+    source = DEFAULTS["invitation"][invitation.language]
+    email = render(
+        source["subject"],
+        source["body_html"],
+        None,
+        {
+            "partner": {"name": partner.name},
+            "invitation": {
+                "url": url,
+                "expires_at": invitation.expires_at,
+                "invited_by": inviter.name if inviter else "",
+            },
+        },
+        language=invitation.language,
+    )
+    try:
+        row = mailer.deliver(
+            idempotency_key=f"invitation:{invitation.id}",
+            kind="invitation",
+            to=[partner.email],
+            email=email,
+        )
+    except (PermanentDeliveryError, TemporaryDeliveryError):
+        return "failed"
+    return row.status
+
+
+def find(session: Session, token: str) -> Invitation:
+    invitation = session.exec(
+        select(Invitation).where(Invitation.token_hash == hash_token(token))
+    ).first()
+    if invitation is None:
+        raise LookupError("no such invitation")
+    return invitation
+
+
+def usable(session: Session, token: str) -> tuple[Invitation, Partner]:
+    invitation = find(session, token)
+    partner = session.get(Partner, invitation.partner_id)
+    if invitation.status != "pending" or partner is None or partner.status != "invited":
+        raise InvitationGone("this invitation was already used or replaced")
+    if invitation.expires_at <= utcnow():
+        raise InvitationGone("this invitation has expired")
+    return invitation, partner
+
+
+def accept(session: Session, token: str, name: str, email: str) -> Acceptance:
+    invitation, partner = usable(session, token)
+    user = User(name=name, email=email.lower(), role="partner", partner_id=partner.id)
+    session.add(user)
+    session.flush()
+    invitation.status = "accepted"
+    invitation.used_at = utcnow()
+    partner.status = "active"
+    session.add_all([invitation, partner])
+    return Acceptance(partner=partner, user=user, token=issue_token(session, user.id))
+
+
+def decline(session: Session, token: str) -> Partner:
+    invitation, partner = usable(session, token)
+    invitation.status = "declined"
+    invitation.used_at = utcnow()
+    partner.status = "declined"
+    session.add_all([invitation, partner])
+    return partner
