@@ -1,0 +1,256 @@
+"""Who may call what: every route of the app × every kind of caller → the expected status.
+
+The table is checked against the app's own routes, so a new route without a rule here
+fails this test. Requests are chosen to change nothing that matters to the next one: a
+valid body where the answer depends on who asks, a refused one (or an unknown id) where
+the call would otherwise destroy something.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from partnerflow.models import Notification, User
+from tests import factories
+from tests.conftest import Stack
+
+CALLERS = ("anonymous", "admin", "member", "partner_a", "partner_b", "revoked")
+UNKNOWN = str(uuid.UUID(int=7))
+PDF = b"%PDF-1.7\n%%EOF\n"
+
+
+@dataclass
+class Rule:
+    admin: int
+    member: int
+    partner_a: int
+    partner_b: int
+    public: bool = False
+    body: Any = None
+    params: dict[str, str] = field(default_factory=dict)
+    files: bool = False
+
+    def expected(self, caller: str) -> int:
+        if caller in ("anonymous", "revoked"):
+            return self.admin if self.public else 401
+        return int(getattr(self, caller))
+
+
+def admin_only(ok: int, **kw: Any) -> Rule:
+    return Rule(ok, 403, 403, 403, **kw)
+
+
+def staff(ok: int, **kw: Any) -> Rule:
+    return Rule(ok, ok, 403, 403, **kw)
+
+
+def anyone(ok: int, **kw: Any) -> Rule:
+    return Rule(ok, ok, ok, ok, **kw)
+
+
+def public(status: int, **kw: Any) -> Rule:
+    return Rule(status, status, status, status, public=True, **kw)
+
+
+P = "/api/processes/{process_id}"
+PT = "/api/process-templates/{template_id}"
+ET = "/api/email-templates/{template_id}"
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): public(200),
+    ("GET", "/readyz"): public(200),
+    # users and tokens
+    ("POST", "/api/users"): admin_only(422, body={}),
+    ("GET", "/api/users"): admin_only(200),
+    ("GET", "/api/me"): anyone(200),
+    ("GET", "/api/me/tokens"): anyone(200),
+    ("POST", "/api/me/tokens"): anyone(201),
+    ("DELETE", "/api/me/tokens/{token_id}"): anyone(404, params={"token_id": UNKNOWN}),
+    # partners
+    ("POST", "/api/partners"): admin_only(422, body={}),
+    ("GET", "/api/partners"): staff(200),
+    ("GET", "/api/partners/{partner_id}"): Rule(200, 200, 200, 404),
+    ("POST", "/api/partners/{partner_id}/users"): Rule(
+        201, 403, 201, 404, body={"name": "Kai", "email": "kai@partner.example.com"}
+    ),
+    ("PUT", "/api/partners/{partner_id}/permissions"): admin_only(422, body={}),
+    ("POST", "/api/partners/{partner_id}/revoke"): admin_only(404, params={"partner_id": UNKNOWN}),
+    ("POST", "/api/partners/{partner_id}/invite"): admin_only(409),  # A has joined already
+    ("GET", "/api/invitations/{token}"): public(404),
+    ("POST", "/api/invitations/{token}/accept"): public(
+        404, body={"name": "E", "email": "e@example.com"}
+    ),
+    ("POST", "/api/invitations/{token}/decline"): public(404),
+    # e-mail templates
+    ("GET", "/api/email-templates/variables"): staff(200),
+    ("POST", "/api/email-templates"): staff(422, body={}),
+    ("GET", "/api/email-templates"): staff(200),
+    ("GET", ET): staff(200),
+    ("PUT", ET): staff(422, body={}),
+    ("DELETE", ET): staff(404, params={"template_id": UNKNOWN}),
+    ("POST", ET + "/preview"): staff(200),
+    # process templates
+    ("POST", "/api/process-templates"): staff(422, body={}),
+    ("GET", "/api/process-templates"): staff(200),
+    ("GET", PT): staff(200),
+    ("PUT", PT): staff(422, body={}),
+    ("DELETE", PT): staff(404, params={"template_id": UNKNOWN}),
+    ("POST", PT + "/publish"): staff(200),
+    ("POST", PT + "/archive"): staff(404, params={"template_id": UNKNOWN}),
+    ("POST", PT + "/duplicate"): staff(201),
+    ("GET", PT + "/versions"): staff(200),
+    ("GET", PT + "/versions/{version}"): staff(200),
+    # opportunities
+    ("POST", "/api/opportunities"): staff(422, body={}),
+    ("GET", "/api/opportunities"): staff(200),
+    ("GET", "/api/opportunities/{opportunity_id}"): staff(200),
+    # processes: partner B has no step in A's process, so it does not exist for B
+    ("POST", "/api/processes"): staff(422, body={}),
+    ("GET", "/api/processes"): anyone(200),
+    ("GET", P): Rule(200, 200, 200, 404),
+    ("POST", P + "/cancel"): staff(422, body={}),
+    # the installation step is open; its required field is missing, so nothing completes
+    ("POST", P + "/steps/{step_key}/complete"): Rule(422, 403, 422, 404, body={"fields": {}}),
+    ("POST", P + "/steps/{step_key}/skip"): Rule(
+        409, 409, 403, 403, body={}, params={"step_key": "commission_partner"}
+    ),
+    ("PUT", P + "/steps/{step_key}/deadline"): Rule(
+        422, 403, 422, 404, body={"due_at": "2001-01-01"}
+    ),
+    ("POST", P + "/steps/{step_key}/reassign"): staff(
+        422, body={"assignee": {"type": "partner", "partner_id": UNKNOWN}}
+    ),
+    ("POST", P + "/steps/{step_key}/documents"): Rule(415, 415, 415, 404, files=True),
+    ("GET", P + "/steps/{step_key}/documents"): Rule(200, 200, 200, 404),
+    ("GET", P + "/documents/{document_id}"): Rule(200, 200, 200, 404),
+    ("POST", P + "/steps/{step_key}/comments"): Rule(201, 201, 201, 404, body={"body": "Hallo"}),
+    ("GET", P + "/steps/{step_key}/comments"): Rule(200, 200, 200, 404),
+    ("GET", "/api/my/tasks"): anyone(200),
+    ("GET", "/api/notifications"): anyone(200),
+    ("POST", "/api/notifications/{notification_id}/read"): Rule(200, 404, 404, 404),
+    ("GET", "/api/outbox"): admin_only(200),
+}
+
+
+async def _world(stack: Stack) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The callers' headers, and the ids the route paths are filled with."""
+    http, admin = stack.http, stack.admin
+    member = await factories.member(http, admin)
+    a = await factories.partner(http, admin, name="Partner A")
+    b = await factories.partner(http, admin, name="Partner B")
+    revoked = await factories.partner(http, admin, name="Partner R")
+    await http.put(
+        f"/api/partners/{a['id']}/permissions",
+        json={
+            "permissions": [
+                "steps:complete",
+                "steps:set_deadline",
+                "documents:upload",
+                "documents:view",
+            ]
+        },
+        headers=admin,
+    )
+    await http.post(f"/api/partners/{revoked['id']}/revoke", headers=admin)
+    email = await factories.email_template(http, admin)
+    template = await factories.published_template(
+        http, admin, factories.two_step_template(a["id"], email["id"])
+    )
+    opportunity = await factories.opportunity(http, admin)
+    process = await factories.created(
+        await http.post(
+            "/api/processes",
+            json={"template_id": template["id"], "opportunity_id": opportunity["id"]},
+            headers=admin,
+        )
+    )
+    await http.post(
+        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
+    )
+    document = await factories.created(
+        await http.post(
+            f"/api/processes/{process['id']}/steps/installation/documents",
+            files={"file": ("r.pdf", PDF, "application/pdf")},
+            data={"type": "invoice"},
+            headers=admin,
+        )
+    )
+    with Session(stack.engine) as session:
+        admin_id = session.exec(select(User.id).where(User.role == "admin")).one()
+        notification = Notification(
+            idempotency_key="matrix", user_id=admin_id, kind="step_completed", message="x"
+        )
+        session.add(notification)
+        session.commit()
+        notification_id = str(notification.id)
+    headers = {
+        "anonymous": {},
+        "admin": admin,
+        "member": factories.bearer(member["token"]),
+        "partner_a": factories.bearer(a["owner_token"]),
+        "partner_b": factories.bearer(b["owner_token"]),
+        "revoked": factories.bearer(revoked["owner_token"]),
+    }
+    ids = {
+        "process_id": process["id"],
+        "step_key": "installation",
+        "partner_id": a["id"],
+        "opportunity_id": opportunity["id"],
+        "document_id": document["id"],
+        "notification_id": notification_id,
+        "token": "no-such-invitation",
+        "token_id": UNKNOWN,
+        "version": "1",
+    }
+    return headers, {**ids, "process_template_id": template["id"], "email_template_id": email["id"]}
+
+
+def _url(path: str, ids: dict[str, str], rule: Rule) -> str:
+    values = {**ids, **rule.params}
+    if "{template_id}" in path and "template_id" not in rule.params:
+        kind = (
+            "email_template_id"
+            if path.startswith("/api/email-templates")
+            else "process_template_id"
+        )
+        values["template_id"] = ids[kind]
+    return path.format(**values)
+
+
+def _routes(stack: Stack) -> set[tuple[str, str]]:
+    app = stack.http._transport.app  # type: ignore[attr-defined]
+    return {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+
+
+async def test_every_route_has_a_rule(stack: Stack) -> None:
+    routes = _routes(stack)
+    assert routes - RULES.keys() == set(), "routes without an authorisation rule"
+    assert RULES.keys() - routes == set(), "rules for routes that do not exist"
+
+
+async def test_authorisation_matrix(stack: Stack) -> None:
+    headers, ids = await _world(stack)
+    mismatches = []
+    for (method, path), rule in sorted(RULES.items()):
+        url = _url(path, ids, rule)
+        for caller in CALLERS:
+            kwargs: dict[str, Any] = {"headers": headers[caller]}
+            if rule.files:
+                kwargs["files"] = {"file": ("x.pdf", b"just text", "application/pdf")}
+                kwargs["data"] = {"type": "invoice"}
+            elif rule.body is not None:
+                kwargs["json"] = rule.body
+            response = await stack.http.request(method, url, **kwargs)
+            if response.status_code != rule.expected(caller):
+                mismatches.append(
+                    f"{method} {path} as {caller}: {response.status_code}, "
+                    f"expected {rule.expected(caller)} ({response.text[:120]})"
+                )
+            assert response.status_code < 500, f"{method} {path} as {caller}: {response.text}"
+    assert mismatches == []
