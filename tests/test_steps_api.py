@@ -146,7 +146,9 @@ async def test_documents_are_checked_stored_and_required(
         stack, url, a, name="invoice.pdf", data=b"<html><script>x</script></html>"
     )
     assert response.status_code == 415
-    response = await _upload(stack, url, a, name="notes.txt", data=b"MZ\x90\x00 pretend exe")
+    response = await _upload(stack, url, a, name="invoice.pdf", data=b"MZ\x90\x00 pretend exe")
+    assert response.status_code == 415
+    response = await _upload(stack, url, a, name="../../etc/passwd", data=b"root:x:0:0::/root")
     assert response.status_code == 415
     # A type the step does not take.
     response = await _upload(stack, url, a, type="photo")
@@ -167,6 +169,8 @@ async def test_documents_are_checked_stored_and_required(
     assert download.status_code == 200
     assert download.content == PDF
     assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"] == 'attachment; filename="2026.pdf"'
+    assert download.headers["x-content-type-options"] == "nosniff"
     # Viewing needs documents:view, which partners lack until it is granted.
     assert (
         await http.get(f"/api/processes/{pid}/documents/{document['id']}", headers=a)
