@@ -6,9 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
-from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from sqlmodel import col, select
 
 from api.deps import CurrentCaller, PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
 from api.errors import conflict, invalid
@@ -23,18 +21,15 @@ from api.process_view import (
     summary,
     visible_process,
 )
+from api.starting import StartRefused, check_bindings, choose_snapshot, launch
 from partnerflow.models import (
     Opportunity,
-    Partner,
     Process,
     ProcessStep,
-    ProcessTemplate,
-    ProcessTemplateVersion,
     User,
 )
-from workflows import search_attributes
-from workflows.messages import AwaitRecordedInput, CancelInput, ProcessInput, TemplateSnapshot
-from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.messages import CancelInput
+from workflows.partner_process import PartnerProcessWorkflow
 
 router = APIRouter(prefix="/api/processes", tags=["processes"])
 
@@ -54,47 +49,6 @@ class ProcessCancel(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _snapshot(session: Session, body: ProcessStart) -> tuple[ProcessTemplate, TemplateSnapshot]:
-    template = session.get(ProcessTemplate, body.template_id)
-    if template is None:
-        invalid("template_id", "no process template with this id")
-    if template.archived:
-        conflict("the process template is archived and starts nothing")
-    version = body.version or template.published_version
-    if version is None:
-        conflict("the process template is not published")
-    row = session.exec(
-        select(ProcessTemplateVersion).where(
-            ProcessTemplateVersion.template_id == template.id,
-            ProcessTemplateVersion.version == version,
-        )
-    ).first()
-    if row is None:
-        invalid("version", f"the process template has no published version {version}")
-    return template, TemplateSnapshot.model_validate(row.snapshot)
-
-
-def _check_bindings(
-    session: Session, snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]
-) -> None:
-    slots = {s.assignee.slot for s in snapshot.steps if s.assignee.type == "partner_slot"}
-    for slot in sorted(slots - partners.keys()):
-        invalid(["partners", slot], f"the template's slot '{slot}' needs a partner")
-    for slot, partner_id in partners.items():
-        if slot not in slots:
-            invalid(["partners", slot], f"the template has no partner slot '{slot}'")
-        partner = session.get(Partner, partner_id)
-        if partner is None or partner.status != "active":
-            invalid(["partners", slot], "no active partner with this id")
-
-
-def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) -> list[str]:
-    ids = set(partners.values()) | {
-        s.assignee.partner_id for s in snapshot.steps if s.assignee.type == "partner"
-    }
-    return sorted(str(i) for i in ids)
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProcessDetail)
 async def start_process(
     body: ProcessStart,
@@ -105,16 +59,20 @@ async def start_process(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def start() -> ProcessDetail:
-        template, snapshot = _snapshot(session, body)
         opportunity = session.get(Opportunity, body.opportunity_id)
         if opportunity is None:
             invalid("opportunity_id", "no opportunity with this id")
+        test = body.test or opportunity.test
+        try:
+            template, snapshot = choose_snapshot(session, body.template_id, body.version, test)
+            check_bindings(session, snapshot, body.partners)
+        except StartRefused as refused:
+            if refused.status == 409:
+                conflict(refused.message)
+            invalid(refused.loc, refused.message)
         contact = session.get(User, body.contact_user_id or template.contact_user_id)
         if contact is None or contact.partner_id is not None or not contact.active:
             invalid("contact_user_id", "no active user of the company with this id")
-        _check_bindings(session, snapshot, body.partners)
-        session.rollback()  # release SQLite's read snapshot while the workflow writes
-
         # The same key from the same caller names the same process: one workflow, however
         # often the call is retried.
         process_id = (
@@ -122,33 +80,11 @@ async def start_process(
             if idempotency_key
             else uuid.uuid4()
         )
-        test = body.test or opportunity.test
-        start_operation = WithStartWorkflowOperation(
-            PartnerProcessWorkflow.run,
-            ProcessInput(
-                process_id=process_id,
-                template=snapshot,
-                opportunity_id=opportunity.id,
-                contact_user_id=contact.id,
-                partners=body.partners,
-                test=test,
-            ),
-            id=workflow_id_for(process_id),
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=search_attributes.at_start(
-                template_id=str(snapshot.template_id),
-                opportunity_id=str(opportunity.id),
-                partner_ids=_bound_partners(snapshot, body.partners),
-                test=test,
-            ),
-        )
-        await temporal.execute_update_with_start_workflow(
-            PartnerProcessWorkflow.await_recorded,
-            AwaitRecordedInput(version=1),
-            start_workflow_operation=start_operation,
-        )
-        process = session.get(Process, process_id)
+        process = await launch(
+            session, temporal, settings,
+            process_id=process_id, snapshot=snapshot, opportunity_id=opportunity.id,
+            contact_user_id=contact.id, partners=body.partners, test=test,
+        )  # fmt: skip
         if process is None:  # the workflow answers only after its first write
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the process is not recorded")
         return process_detail(session, caller, process, settings)

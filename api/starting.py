@@ -1,0 +1,123 @@
+"""Starting a process: the frozen template version, the partner bindings, the workflow.
+
+Used by `POST /api/processes` and by automations; refusals are `StartRefused`, which the
+route answers as 409/422 and an automation records as the reason it started nothing.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from partnerflow.models import Partner, Process, ProcessTemplate, ProcessTemplateVersion
+from partnerflow.process_templates import snapshot as draft_snapshot
+from partnerflow.settings import Settings
+from workflows import search_attributes
+from workflows.messages import AwaitRecordedInput, ProcessInput, TemplateSnapshot
+from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+
+# A test run of an unpublished draft carries version 0.
+DRAFT_VERSION = 0
+
+
+@dataclass
+class StartRefused(Exception):
+    status: int  # 409 or 422
+    loc: list[str | int]
+    message: str
+
+
+def choose_snapshot(
+    session: Session, template_id: uuid.UUID, version: int | None, test: bool
+) -> tuple[ProcessTemplate, TemplateSnapshot]:
+    """The version a process runs on: the named one, else the latest published; a test run
+    of a template with a pending draft runs the draft."""
+    template = session.get(ProcessTemplate, template_id)
+    if template is None:
+        raise StartRefused(422, ["template_id"], "no process template with this id")
+    if template.archived:
+        raise StartRefused(409, ["template_id"], "the process template is archived")
+    if version is None and test and template.draft_pending:
+        return template, draft_snapshot(template, DRAFT_VERSION)
+    version = version or template.published_version
+    if version is None:
+        raise StartRefused(
+            409, ["template_id"], "the process template is not published (a test run may try it)"
+        )
+    row = session.exec(
+        select(ProcessTemplateVersion).where(
+            ProcessTemplateVersion.template_id == template.id,
+            ProcessTemplateVersion.version == version,
+        )
+    ).first()
+    if row is None:
+        raise StartRefused(422, ["version"], f"the process template has no version {version}")
+    return template, TemplateSnapshot.model_validate(row.snapshot)
+
+
+def check_bindings(
+    session: Session, snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]
+) -> None:
+    slots = {s.assignee.slot for s in snapshot.steps if s.assignee.type == "partner_slot"}
+    for slot in sorted(slots - partners.keys()):
+        raise StartRefused(422, ["partners", slot], f"the template's slot '{slot}' needs a partner")
+    for slot, partner_id in partners.items():
+        if slot not in slots:
+            raise StartRefused(
+                422, ["partners", slot], f"the template has no partner slot '{slot}'"
+            )
+        partner = session.get(Partner, partner_id)
+        if partner is None or partner.status != "active":
+            raise StartRefused(422, ["partners", slot], "no active partner with this id")
+
+
+def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) -> list[str]:
+    ids = set(partners.values()) | {
+        s.assignee.partner_id for s in snapshot.steps if s.assignee.type == "partner"
+    }
+    return sorted(str(i) for i in ids)
+
+
+async def launch(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    *,
+    process_id: uuid.UUID,
+    snapshot: TemplateSnapshot,
+    opportunity_id: uuid.UUID,
+    contact_user_id: uuid.UUID,
+    partners: dict[str, uuid.UUID],
+    test: bool,
+) -> Process | None:
+    """Start the workflow (or find the one with this id) and answer once it is recorded."""
+    session.rollback()  # release SQLite's read snapshot while the workflow writes
+    operation = WithStartWorkflowOperation(
+        PartnerProcessWorkflow.run,
+        ProcessInput(
+            process_id=process_id,
+            template=snapshot,
+            opportunity_id=opportunity_id,
+            contact_user_id=contact_user_id,
+            partners=partners,
+            test=test,
+        ),
+        id=workflow_id_for(process_id),
+        task_queue=settings.task_queue,
+        # The same process id is the same process: a retried start finds the running one.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=search_attributes.at_start(
+            template_id=str(snapshot.template_id),
+            opportunity_id=str(opportunity_id),
+            partner_ids=_bound_partners(snapshot, partners),
+            test=test,
+        ),
+    )
+    await temporal.execute_update_with_start_workflow(
+        PartnerProcessWorkflow.await_recorded,
+        AwaitRecordedInput(version=1),
+        start_workflow_operation=operation,
+    )
+    return session.get(Process, process_id)
