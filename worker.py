@@ -4,6 +4,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -34,6 +35,8 @@ def build_worker(
         workflows=[PartnerProcessWorkflow],
         activities=[read_model.record_process_state, emails.send_email, notifications.notify],
         activity_executor=executor,
+        # After a crash, hand a process's next task to another worker within seconds.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )
 
 

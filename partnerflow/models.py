@@ -235,3 +235,35 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = _when()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = _when(nullable=True)
+
+
+class Automation(SQLModel, table=True):
+    """When an opportunity event matches the filter, start a process of a template."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    enabled: bool = True
+    # opportunity.created | opportunity.updated
+    event: str = Field(max_length=32, index=True)
+    filter: dict[str, Any] = _json(default_factory=dict)
+    template_id: uuid.UUID = Field(foreign_key="processtemplate.id", index=True)
+    partners: dict[str, str] = _json(default_factory=dict)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class AutomationRun(SQLModel, table=True):
+    """One automation meeting one opportunity event: the process it started, or why not."""
+
+    __table_args__ = (UniqueConstraint("automation_id", "event_key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    automation_id: uuid.UUID = Field(foreign_key="automation.id", index=True)
+    opportunity_id: uuid.UUID = Field(foreign_key="opportunity.id")
+    event: str = Field(max_length=32)
+    event_key: str = Field(max_length=200)
+    # started | skipped | failed
+    outcome: str = Field(max_length=16)
+    process_id: uuid.UUID | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = _when()

@@ -555,7 +555,7 @@ class PartnerProcessWorkflow:
         await workflow.execute_activity_method(
             ReadModelActivities.record_process_state,
             snapshot,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=DB_RETRY,
         )
         self._recorded_version = max(self._recorded_version, snapshot.version)
@@ -578,7 +578,7 @@ class PartnerProcessWorkflow:
                     await workflow.execute_activity_method(
                         NotificationActivities.notify,
                         item,
-                        start_to_close_timeout=timedelta(seconds=30),
+                        start_to_close_timeout=timedelta(seconds=10),
                         retry_policy=DB_RETRY,
                     )
             except ActivityError as error:
