@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 
 from api.rate_limit import RateLimiter
 from api.routes import (
+    automations,
     email_templates,
     health,
     invitations,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         email_templates,
         process_templates,
         opportunities,
+        automations,
         processes,
         steps,
         my,

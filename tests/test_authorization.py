@@ -102,10 +102,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", PT + "/duplicate"): staff(201),
     ("GET", PT + "/versions"): staff(200),
     ("GET", PT + "/versions/{version}"): staff(200),
+    ("POST", PT + "/replace"): staff(422, body={}),
     # opportunities
     ("POST", "/api/opportunities"): staff(422, body={}),
     ("GET", "/api/opportunities"): staff(200),
     ("GET", "/api/opportunities/{opportunity_id}"): staff(200),
+    ("PATCH", "/api/opportunities/{opportunity_id}"): staff(422, body={"title": ""}),
+    # automations
+    ("POST", "/api/automations"): staff(422, body={}),
+    ("GET", "/api/automations"): staff(200),
+    ("GET", "/api/automations/{automation_id}"): staff(404),
+    ("PUT", "/api/automations/{automation_id}"): staff(422, body={}),
+    ("DELETE", "/api/automations/{automation_id}"): staff(404),
+    ("GET", "/api/automations/{automation_id}/runs"): staff(404),
     # processes: partner B has no step in A's process, so it does not exist for B
     ("POST", "/api/processes"): staff(422, body={}),
     ("GET", "/api/processes"): anyone(200),
@@ -202,6 +211,7 @@ async def _world(stack: Stack) -> tuple[dict[str, dict[str, str]], dict[str, str
         "notification_id": notification_id,
         "token": "no-such-invitation",
         "token_id": UNKNOWN,
+        "automation_id": UNKNOWN,
         "version": "1",
     }
     return headers, {**ids, "process_template_id": template["id"], "email_template_id": email["id"]}

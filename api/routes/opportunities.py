@@ -5,12 +5,16 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import select
 
-from api.deps import PageDep, SessionDep, StaffCaller
-from api.errors import not_found
+from api.automation_runs import fire
+from api.deps import PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
+from api.errors import invalid, not_found
+from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
+from partnerflow.db import utcnow
 from partnerflow.models import Opportunity
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
@@ -44,14 +48,27 @@ class OpportunityPublic(OpportunityCreate):
     updated_at: datetime
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create_opportunity(
-    body: OpportunityCreate, session: SessionDep, _: StaffCaller
-) -> OpportunityPublic:
-    opportunity = Opportunity(**body.model_dump(mode="json"))
-    session.add(opportunity)
-    session.commit()
-    return OpportunityPublic.model_validate(opportunity.model_dump())
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=OpportunityPublic)
+async def create_opportunity(
+    body: OpportunityCreate,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: StaffCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Creates the opportunity, then starts what automations ask for (`opportunity.created`).
+    Retried with the same `Idempotency-Key`, it answers the first result and starts nothing."""
+
+    async def create() -> OpportunityPublic:
+        opportunity = Opportunity(**body.model_dump(mode="json"))
+        session.add(opportunity)
+        session.commit()
+        answer = OpportunityPublic.model_validate(opportunity.model_dump())
+        await fire(session, temporal, settings, "opportunity.created", opportunity)
+        return answer
+
+    return await once(session, caller, idempotency_key, "POST /api/opportunities", 201, create)
 
 
 @router.get("")
@@ -71,3 +88,39 @@ def get_opportunity(
     if opportunity is None:
         not_found("opportunity")
     return OpportunityPublic.model_validate(opportunity.model_dump())
+
+
+class OpportunityUpdate(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    customer: Customer | None = None
+    product: str | None = Field(default=None, max_length=200)
+    attributes: dict[str, Any] | None = None
+    test: bool | None = None
+
+
+@router.patch("/{opportunity_id}")
+async def update_opportunity(
+    opportunity_id: uuid.UUID,
+    body: OpportunityUpdate,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    _: StaffCaller,
+) -> OpportunityPublic:
+    """Changes the given fields; automations on `opportunity.updated` fire only when a field
+    they filter on actually changed."""
+    opportunity = session.get(Opportunity, opportunity_id)
+    if opportunity is None:
+        not_found("opportunity")
+    before = opportunity.model_dump(mode="json")
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name in ("title", "customer", "attributes", "test"):
+            invalid(name, "may not be null")
+        setattr(opportunity, name, value)
+    opportunity.updated_at = utcnow()
+    session.add(opportunity)
+    session.commit()
+    answer = OpportunityPublic.model_validate(opportunity.model_dump())
+    await fire(session, temporal, settings, "opportunity.updated", opportunity, before)
+    return answer

@@ -13,7 +13,7 @@ from api.deps import PageDep, SessionDep, StaffCaller
 from api.errors import conflict, invalid, not_found
 from api.listing import Page, fetch_page
 from partnerflow.db import utcnow
-from partnerflow.models import Process, ProcessTemplate, ProcessTemplateVersion, User
+from partnerflow.models import Automation, Process, ProcessTemplate, ProcessTemplateVersion, User
 from partnerflow.process_templates import StepProblem, check_steps, check_timezone, snapshot
 from workflows.messages import StepSpec
 
@@ -268,4 +268,59 @@ def get_version(
         not_found("version")
     return VersionDetail(
         version=row.version, created_at=row.created_at, steps=row.snapshot["steps"]
+    )
+
+
+class ReplaceRequest(BaseModel):
+    replacement_id: uuid.UUID
+    archive_old: bool = False
+
+
+class ReplaceResult(BaseModel):
+    replaced_automations: list[uuid.UUID]
+    running_processes: int = Field(
+        description="real (not test) processes of the old template still running; they "
+        "finish on their version"
+    )
+    archived: bool
+
+
+@router.post("/{template_id}/replace")
+def replace_process_template(
+    template_id: uuid.UUID, body: ReplaceRequest, session: SessionDep, _: StaffCaller
+) -> ReplaceResult:
+    """Point every automation that starts this template at the replacement, in one go."""
+    old = _get(session, template_id)
+    if body.replacement_id == template_id:
+        invalid("replacement_id", "a template cannot replace itself")
+    replacement = session.get(ProcessTemplate, body.replacement_id)
+    if replacement is None:
+        invalid("replacement_id", "no process template with this id")
+    if replacement.archived or replacement.published_version is None:
+        conflict("the replacement must be published (and not archived)")
+    automations = session.exec(
+        select(Automation).where(Automation.template_id == template_id)
+    ).all()
+    for automation in automations:
+        automation.template_id = replacement.id
+        automation.updated_at = utcnow()
+        session.add(automation)
+    if body.archive_old:
+        old.archived = True
+        old.updated_at = utcnow()
+        session.add(old)
+    running = session.exec(
+        select(func.count())
+        .select_from(Process)
+        .where(
+            Process.template_id == template_id,
+            Process.status == "running",
+            col(Process.test).is_(False),
+        )
+    ).one()
+    session.commit()
+    return ReplaceResult(
+        replaced_automations=[a.id for a in automations],
+        running_processes=running,
+        archived=old.archived,
     )
