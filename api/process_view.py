@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Caller
 from api.errors import conflict, not_found
-from partnerflow.models import Document, Process, ProcessStep
+from partnerflow.models import Document, Opportunity, Process, ProcessStep
 from partnerflow.settings import Settings
 from workflows.messages import ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
@@ -76,9 +76,14 @@ class StepPublic(BaseModel):
 
 
 class ProcessDetail(ProcessSummary):
+    # the customer, for the work: partners see name, phone and address, not more
+    customer: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepPublic]
     timeline: list[dict[str, Any]]
     temporal_url: str | None = None
+
+
+PARTNER_CUSTOMER_FIELDS = ("name", "phone", "address")
 
 
 def visible_process(session: Session, caller: Caller, process_id: uuid.UUID) -> Process:
@@ -149,8 +154,13 @@ def process_detail(
             documents.setdefault(document.step_key, []).append(
                 DocumentPublic(**document.model_dump())
             )
+    opportunity = session.get(Opportunity, process.opportunity_id)
+    customer = dict(opportunity.customer) if opportunity else {}
+    if caller.partner_id is not None:
+        customer = {k: v for k, v in customer.items() if k in PARTNER_CUSTOMER_FIELDS}
     return ProcessDetail(
         **summary(process, steps).model_dump(),
+        customer=customer,
         steps=[StepPublic(**s.model_dump(), documents=documents.get(s.key, [])) for s in visible],
         timeline=process.timeline if caller.is_staff else [],
         temporal_url=(

@@ -163,6 +163,11 @@ async def test_other_partner_sees_404_and_owner_partner_gets_403_on_internal_ste
     own = factories.bearer(own_user["token"])
     detail = (await http.get(f"/api/processes/{process_id}", headers=own)).json()
     assert [s["key"] for s in detail["steps"]] == ["installation"]
+    # The customer data the work needs, and no more.
+    assert detail["customer"]["name"] == "Jana Becker"
+    assert detail["customer"]["address"]["city"] == "Köln"
+    assert "email" not in detail["customer"]
+    assert detail["timeline"] == [] and detail["temporal_url"] is None
     response = await http.post(
         f"/api/processes/{process_id}/steps/commission_partner/complete", json={}, headers=own
     )
