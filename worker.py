@@ -13,10 +13,11 @@ from temporalio.worker import Worker
 from activities.emails import EmailActivities
 from activities.notifications import NotificationActivities
 from activities.read_model import ReadModelActivities
+from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
 from partnerflow.settings import Settings, get_settings
-from partnerflow.temporal import connect
+from partnerflow.temporal import connect, metrics_runtime
 from partnerflow.transports import build_transport
 from workflows.partner_process import PartnerProcessWorkflow
 
@@ -41,10 +42,15 @@ def build_worker(
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
+    logs.configure(settings.log_format)
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
+    runtime = (
+        metrics_runtime(settings.worker_metrics_address)
+        if settings.worker_metrics_address
+        else None
+    )
+    client = await connect(settings, runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

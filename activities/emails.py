@@ -22,6 +22,10 @@ def _permanent(message: str) -> ApplicationError:
     return ApplicationError(message, type="PermanentDeliveryError", non_retryable=True)
 
 
+def _count(name: str, description: str) -> None:
+    activity.metric_meter().create_counter(name, description).add(1)
+
+
 class EmailActivities:
     def __init__(self, engine: Engine, settings: Settings, mailer: Mailer) -> None:
         self._engine = engine
@@ -59,7 +63,9 @@ class EmailActivities:
                 test=request.test,
             )
         except PermanentDeliveryError as error:
+            _count("partnerflow_emails_failed", "e-mails a provider refused for good")
             raise _permanent(str(error)) from error
+        _count("partnerflow_emails_sent", "e-mails delivered (to the outbox or a provider)")
         # TemporaryDeliveryError propagates: the activity is retried with back-off.
 
     def _recipients(self, session: Session, request: EmailRequest) -> list[str]:

@@ -4,11 +4,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.metrics import ApiMetrics
 from api.rate_limit import RateLimiter
 from api.routes import (
     automations,
@@ -25,6 +26,7 @@ from api.routes import (
     steps,
     users,
 )
+from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
 from partnerflow.settings import Settings, get_settings
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.log_format)
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.engine = engine
@@ -50,6 +53,13 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             engine.dispose()
 
     app = FastAPI(title="Partnerflow", version="0.1.0", lifespan=lifespan)
+    metrics = ApiMetrics()
+    app.middleware("http")(metrics.middleware)
+
+    @app.get("/metrics", include_in_schema=True, tags=["health"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        return metrics.render()
+
     for module in (
         health,
         users,

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     invitation_ttl_hours: int = 168
     # Requests per minute and client address on the public endpoints (invitations).
     public_rate_limit_per_minute: int = 30
+    # text, or json: one object per line with the process id where there is one
+    log_format: Literal["text", "json"] = "text"
+    # host:port for the worker's Prometheus endpoint (SDK and process metrics); off if unset
+    worker_metrics_address: str | None = None
     # The first admin's token; generated and shown once when unset.
     admin_token: SecretStr | None = None
 

@@ -7,6 +7,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from partnerflow.settings import Settings
@@ -15,11 +16,17 @@ from workflows.search_attributes import ALL
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(settings: Settings) -> Client:
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A runtime whose SDK metrics (and the workflows' own) are served for Prometheus."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
+        runtime=runtime,
     )
 
 

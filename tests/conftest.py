@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -116,13 +117,18 @@ async def stack(
 
 @asynccontextmanager
 async def running_stack(
-    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, **overrides: Any
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    engine: Engine,
+    worker_client: Client | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """API and worker on one database; `overrides` change settings (e.g. the mail transport)."""
+    """API and worker on one database; `overrides` change settings (e.g. the mail transport),
+    `worker_client` gives the worker a client of its own (e.g. one that serves metrics)."""
     settings = settings_for(database_url, **overrides)
     seed(engine, ADMIN_TOKEN, demo=False)
     with ThreadPoolExecutor(max_workers=8) as executor:
-        async with build_worker(temporal_env.client, settings, engine, executor):
+        async with build_worker(worker_client or temporal_env.client, settings, engine, executor):
             app = create_app(settings, temporal=temporal_env.client)
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)

@@ -61,6 +61,7 @@ ET = "/api/email-templates/{template_id}"
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): public(200),
     ("GET", "/readyz"): public(200),
+    ("GET", "/metrics"): public(200),
     # users and tokens
     ("POST", "/api/users"): admin_only(422, body={}),
     ("GET", "/api/users"): admin_only(200),

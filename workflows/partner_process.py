@@ -96,6 +96,11 @@ def _explicit_requires(input: ProcessInput) -> list[list[str]]:
     ]
 
 
+def _count(name: str, description: str) -> None:
+    # Workflow metrics are not emitted while a history replays, so each counts once.
+    workflow.metric_meter().create_counter(name, description).add(1)
+
+
 @dataclass
 class _Watcher:
     due_at: datetime
@@ -150,6 +155,7 @@ class PartnerProcessWorkflow:
     @workflow.run
     async def run(self, input: ProcessInput) -> ProcessState:
         if input.state is None:
+            _count("partnerflow_processes_started", "processes started")
             await self._record()
         else:
             self._sync_watchers()
@@ -356,6 +362,7 @@ class PartnerProcessWorkflow:
             self._state.status = "completed"
             self._state.completed_at = workflow.now()
             self._note("process_completed")
+            _count("partnerflow_processes_completed", "processes completed")
 
     def _rule_due(self, step: StepState) -> datetime | None:
         rule = self._specs[step.key].deadline
@@ -471,6 +478,7 @@ class PartnerProcessWorkflow:
         )
 
     def _mark_overdue(self, step: StepState) -> None:
+        _count("partnerflow_steps_overdue", "steps whose deadline passed")
         step.overdue = True
         self._note("step_overdue", step.key)
         escalation = self._specs[step.key].escalation
