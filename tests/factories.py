@@ -179,3 +179,30 @@ async def outbox(
             emails: list[dict[str, Any]] = body["data"]
             return emails
         await asyncio.sleep(0.05)
+
+
+async def started(
+    http: httpx.AsyncClient, admin: Headers, template_id: str, **body: Any
+) -> dict[str, Any]:
+    """A process of the template, started on a new opportunity unless one is given."""
+    if "opportunity_id" not in body:
+        body["opportunity_id"] = (await opportunity(http, admin))["id"]
+    return await created(
+        await http.post("/api/processes", json={"template_id": template_id, **body}, headers=admin)
+    )
+
+
+async def commissioned(
+    http: httpx.AsyncClient, admin: Headers, partner_id: str, email_template_id: str | None = None
+) -> dict[str, Any]:
+    """A two-step process whose internal step is done: the partner's installation is open."""
+    template = await published_template(
+        http, admin, two_step_template(partner_id, email_template_id)
+    )
+    process = await started(http, admin, template["id"])
+    response = await http.post(
+        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail

@@ -165,20 +165,7 @@ async def _world(stack: Stack) -> tuple[dict[str, dict[str, str]], dict[str, str
     )
     await http.post(f"/api/partners/{revoked['id']}/revoke", headers=admin)
     email = await factories.email_template(http, admin)
-    template = await factories.published_template(
-        http, admin, factories.two_step_template(a["id"], email["id"])
-    )
-    opportunity = await factories.opportunity(http, admin)
-    process = await factories.created(
-        await http.post(
-            "/api/processes",
-            json={"template_id": template["id"], "opportunity_id": opportunity["id"]},
-            headers=admin,
-        )
-    )
-    await http.post(
-        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
-    )
+    process = await factories.commissioned(http, admin, a["id"], email["id"])
     document = await factories.created(
         await http.post(
             f"/api/processes/{process['id']}/steps/installation/documents",
@@ -207,7 +194,7 @@ async def _world(stack: Stack) -> tuple[dict[str, dict[str, str]], dict[str, str
         "process_id": process["id"],
         "step_key": "installation",
         "partner_id": a["id"],
-        "opportunity_id": opportunity["id"],
+        "opportunity_id": process["opportunity_id"],
         "document_id": document["id"],
         "notification_id": notification_id,
         "token": "no-such-invitation",
@@ -215,7 +202,11 @@ async def _world(stack: Stack) -> tuple[dict[str, dict[str, str]], dict[str, str
         "automation_id": UNKNOWN,
         "version": "1",
     }
-    return headers, {**ids, "process_template_id": template["id"], "email_template_id": email["id"]}
+    return headers, {
+        **ids,
+        "process_template_id": process["template_id"],
+        "email_template_id": email["id"],
+    }
 
 
 def _url(path: str, ids: dict[str, str], rule: Rule) -> str:

@@ -76,20 +76,7 @@ async def test_a_revoked_partner_is_locked_out_and_its_open_steps_flagged(stack:
     http, admin = stack.http, stack.admin
     partner = await factories.partner(http, admin)
     colleague = await factories.partner_user(http, admin, partner["id"])
-    template = await factories.published_template(
-        http, admin, factories.two_step_template(partner["id"])
-    )
-    opportunity = await factories.opportunity(http, admin)
-    process = await factories.created(
-        await http.post(
-            "/api/processes",
-            json={"template_id": template["id"], "opportunity_id": opportunity["id"]},
-            headers=admin,
-        )
-    )
-    await http.post(
-        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
-    )
+    process = await factories.commissioned(http, admin, partner["id"])
     token = factories.bearer(colleague["token"])
     assert (await http.get("/api/my/tasks", headers=token)).status_code == 200
 
