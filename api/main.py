@@ -5,10 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.limits import BodyLimit
 from api.metrics import ApiMetrics
 from api.rate_limit import RateLimiter
 from api.routes import (
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app = FastAPI(title="Partnerflow", version="0.1.0", lifespan=lifespan)
     metrics = ApiMetrics()
     app.middleware("http")(metrics.middleware)
+    app.add_middleware(BodyLimit, upload_limit=lambda: settings.max_upload_bytes)
 
     @app.get("/metrics", include_in_schema=True, tags=["health"], response_class=Response)
     def prometheus_metrics() -> Response:
@@ -82,6 +84,20 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         return JSONResponse(
             {"detail": f"Temporal did not answer: {error.status.name}"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable_text(_: Request, error: UnicodeEncodeError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "text must be valid Unicode: a lone surrogate cannot be stored"},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(_: Request, error: DataError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "a value cannot be stored (e.g. a NUL character in a text)"},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
 
     @app.exception_handler(OperationalError)
