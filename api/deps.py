@@ -136,7 +136,8 @@ class Pagination:
 
 def get_pagination(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # bounded: a database integer must hold it
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 

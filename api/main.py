@@ -9,6 +9,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.errors import ERROR_RESPONSES
 from api.limits import BodyLimit
 from api.metrics import ApiMetrics
 from api.rate_limit import RateLimiter
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         notifications,
         outbox,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
+from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, func, select
 
@@ -256,7 +257,10 @@ def list_versions(
 
 @router.get("/{template_id}/versions/{version}")
 def get_version(
-    template_id: uuid.UUID, version: int, session: SessionDep, _: StaffCaller
+    template_id: uuid.UUID,
+    version: Annotated[int, FastAPIPath(ge=0, le=2**31 - 1)],
+    session: SessionDep,
+    _: StaffCaller,
 ) -> VersionDetail:
     row = session.exec(
         select(ProcessTemplateVersion).where(

@@ -38,7 +38,7 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7a52-4d0e-4c55-9a34-7d0f3c1b2e90")
 
 class ProcessStart(BaseModel):
     template_id: uuid.UUID
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
     opportunity_id: uuid.UUID
     contact_user_id: uuid.UUID | None = None
     partners: dict[str, uuid.UUID] = Field(default_factory=dict)
