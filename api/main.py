@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.errors import ERROR_RESPONSES
@@ -84,6 +84,14 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     async def temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:
         return JSONResponse(
             {"detail": f"Temporal did not answer: {error.status.name}"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
+    async def update_not_answered(_: Request, error: Exception) -> JSONResponse:
+        # Nothing is lost: a retry with the same Idempotency-Key finds what was accepted.
+        return JSONResponse(
+            {"detail": "Temporal did not answer in time; try again"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
