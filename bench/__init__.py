@@ -1,0 +1,1 @@
+"""Partnerflow's benchmark: `make bench` (see bench/run.py). Not collected by pytest."""

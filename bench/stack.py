@@ -1,0 +1,123 @@
+"""The parts the benchmark runs: a Temporal dev server, workers and the API, each a process."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from workflows.search_attributes import dev_server_args
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+RESERVED = {7233, 8233, 8000}  # `make up`'s ports: never ours
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in RESERVED:
+            return port
+
+
+def wait_for_port(name: str, port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{name}: nothing answered on 127.0.0.1:{port} after {seconds:.0f}s")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def running(
+    name: str, args: list[str], env: dict[str, str], log: Path, port: int | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process (its output in `log`), stopped with SIGINT when the block ends."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 (our own binaries)
+            args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        if port is not None:
+            wait_for_port(name, port, process, 60)
+        yield process
+    finally:
+        stop(process)
+
+
+def temporal_args(db_file: Path | None) -> tuple[list[str], int, int]:
+    """`temporal server start-dev` on free ports: file-backed, or in memory without a file.
+    Answers the arguments, the frontend's port and the Prometheus port."""
+    port, metrics = free_port(), free_port()
+    args = [
+        str(BIN / "temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", str(port),
+        "--ui-port", str(free_port()), "--http-port", str(free_port()),
+        "--metrics-port", str(metrics),
+        "--headless", "--log-level", "error",
+        *dev_server_args(),
+    ]  # fmt: skip
+    if db_file is not None:
+        args += ["--db-filename", str(db_file)]
+    return args, port, metrics
+
+
+_COUNTER = re.compile(r"^(persistence_requests|service_requests)\{(.*)\} ([0-9.e+]+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def temporal_requests(metrics_port: int) -> dict[str, float]:
+    """The dev server's request counters: RPCs by operation, persistence calls by operation."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _COUNTER.match(line)
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match.group(2)))
+        kind = "rpc" if match.group(1) == "service_requests" else "db"
+        key = f"{kind} {labels.get('service_name', '?')} {labels.get('operation', '?')}"
+        counts[key] = counts.get(key, 0.0) + float(match.group(3))
+    return counts
+
+
+def memory(pid: int) -> dict[str, float]:
+    """Resident memory of a process in MB: now (VmRSS) and its peak so far (VmHWM)."""
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
