@@ -1,6 +1,6 @@
 """The FastAPI application: one DB engine and one Temporal client for its lifetime."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
@@ -87,33 +87,26 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
-    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
-    async def update_not_answered(_: Request, error: Exception) -> JSONResponse:
-        # Nothing is lost: a retry with the same Idempotency-Key finds what was accepted.
-        return JSONResponse(
-            {"detail": "Temporal did not answer in time; try again"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
-
-    @app.exception_handler(UnicodeEncodeError)
-    async def unencodable_text(_: Request, error: UnicodeEncodeError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "text must be valid Unicode: a lone surrogate cannot be stored"},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
-
-    @app.exception_handler(DataError)
-    async def unstorable_value(_: Request, error: DataError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "a value cannot be stored (e.g. a NUL character in a text)"},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
-
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(_: Request, error: OperationalError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "the database did not answer"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+    for error_type, (status_code, message) in _ANSWERS.items():
+        app.add_exception_handler(error_type, _answer(status_code, message))
 
     return app
+
+
+# Errors from below the routes, answered without a 500. Nothing accepted is lost: an update
+# Temporal did not answer is found again by a retry with the same Idempotency-Key.
+_ANSWERS: dict[type[Exception], tuple[int, str]] = {
+    WorkflowUpdateRPCTimeoutOrCancelledError: (503, "Temporal did not answer in time; try again"),
+    UnicodeEncodeError: (422, "text must be valid Unicode: a lone surrogate cannot be stored"),
+    DataError: (422, "a value cannot be stored (e.g. a NUL character in a text)"),
+    OperationalError: (503, "the database did not answer"),
+}
+
+
+def _answer(
+    status_code: int, message: str
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status_code)
+
+    return handler
