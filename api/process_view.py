@@ -126,6 +126,21 @@ def steps_of(session: Session, process_id: uuid.UUID) -> list[ProcessStep]:
     )
 
 
+def steps_by_process(
+    session: Session, process_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[ProcessStep]]:
+    """The steps of many processes in one query, each process's in template order."""
+    grouped: dict[uuid.UUID, list[ProcessStep]] = {pid: [] for pid in process_ids}
+    if process_ids:
+        for step in session.exec(
+            select(ProcessStep)
+            .where(col(ProcessStep.process_id).in_(process_ids))
+            .order_by(col(ProcessStep.position))
+        ):
+            grouped[step.process_id].append(step)
+    return grouped
+
+
 def summary(process: Process, steps: list[ProcessStep]) -> ProcessSummary:
     return ProcessSummary(
         **process.model_dump(exclude={"timeline"}),

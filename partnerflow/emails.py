@@ -3,12 +3,13 @@
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes, pass_context
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -71,6 +72,12 @@ def _environment_for(autoescape: bool) -> SandboxedEnvironment:
 
 _environment = _environment_for(autoescape=True)
 _text_environment = _environment_for(autoescape=False)
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str, *, autoescape: bool) -> Template:
+    """A template compiled once: every e-mail of a kind shares the same source."""
+    return (_environment if autoescape else _text_environment).from_string(source)
 
 
 class TemplateProblem(ValueError):
@@ -153,10 +160,10 @@ def render(
 ) -> RenderedEmail:
     context = {**context, _LANGUAGE: language, _TIMEZONE: timezone}
     try:
-        rendered_subject = _text_environment.from_string(subject).render(context)
-        html = _environment.from_string(body_html).render(context)
+        rendered_subject = _compiled(subject, autoescape=False).render(context)
+        html = _compiled(body_html, autoescape=True).render(context)
         text = (
-            _text_environment.from_string(body_text).render(context)
+            _compiled(body_text, autoescape=False).render(context)
             if body_text
             else html_to_text(html)
         )

@@ -1,6 +1,7 @@
 """Real parts for every test: a Temporal dev server, SQLite per test, PostgreSQL when configured."""
 
 import os
+import socket
 import sys
 import tempfile
 import uuid
@@ -30,6 +31,14 @@ from workflows.search_attributes import dev_server_args
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("PARTNERFLOW_TEST_DATABASE_URL")
 ADMIN_TOKEN = "pf_test_admin_token"
+
+
+def free_port() -> int:
+    """A port nobody listens on now: tests never take the ports of `make up`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 import asyncio
 import email
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -17,14 +16,7 @@ from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
-from tests.conftest import Stack, running_stack
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.conftest import Stack, free_port, running_stack
 
 
 class _Inbox:
@@ -40,7 +32,7 @@ class _Inbox:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[int, _Inbox]]:
     inbox = _Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
+from tests.conftest import free_port
 from workflows.search_attributes import dev_server_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,13 +49,6 @@ class Live:
     base_url: str
     admin: dict[str, str]
     partner: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -82,7 +76,7 @@ def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("fuzz")
-    temporal_port, api_port = _free_port(), _free_port()
+    temporal_port, api_port = free_port(), free_port()
     env = {
         **os.environ,
         "PARTNERFLOW_DATABASE_URL": f"sqlite:///{folder / 'partnerflow.db'}",
@@ -105,8 +99,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         temporal = start(
             [
                 str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-                "--port", str(temporal_port), "--http-port", str(_free_port()),
-                "--metrics-port", str(_free_port()), "--log-level", "error", *dev_server_args(),
+                "--port", str(temporal_port), "--http-port", str(free_port()),
+                "--metrics-port", str(free_port()), "--log-level", "error", *dev_server_args(),
             ]
         )  # fmt: skip
         _wait_port(temporal_port, temporal)

@@ -1,7 +1,6 @@
 """Metrics: the API's and the worker's Prometheus endpoints move when a process runs."""
 
 import re
-import socket
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -9,14 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from partnerflow.temporal import DATA_CONVERTER, metrics_runtime
 from tests import factories
-from tests.conftest import running_stack
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.conftest import free_port, running_stack
 
 
 def _value(text: str, name: str, **labels: str) -> float:
@@ -35,7 +27,7 @@ def _value(text: str, name: str, **labels: str) -> float:
 async def test_process_counters_move_on_the_api_and_the_worker(
     temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
 ) -> None:
-    port = _free_port()
+    port = free_port()
     client = await type(temporal_env.client).connect(
         temporal_env.client.service_client.config.target_host,
         data_converter=DATA_CONVERTER,

@@ -17,7 +17,7 @@ from api.process_view import (
     ProcessSummary,
     process_detail,
     run_update,
-    steps_of,
+    steps_by_process,
     summary,
     visible_process,
 )
@@ -135,7 +135,8 @@ def list_processes(
         started = col(Process.started_at)
         statement = statement.order_by(started.desc() if sort.startswith("-") else started)
     rows, count = fetch_page(session, statement, page)
-    return Page(data=[summary(p, steps_of(session, p.id)) for p in rows], count=count)
+    steps = steps_by_process(session, [p.id for p in rows])
+    return Page(data=[summary(p, steps[p.id]) for p in rows], count=count)
 
 
 @router.get("/{process_id}")
