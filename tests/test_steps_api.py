@@ -1,12 +1,15 @@
 """Steps over the HTTP API: refusals, documents, deadlines, reassignment, idempotent retries."""
 
 import asyncio
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests import factories
 from tests.conftest import Stack
+from workflows.deadlines import add_business_days
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -300,3 +303,33 @@ async def test_retried_completion_with_the_same_key_gets_the_first_answer(
     assert first.json() == second.json()
     # Without the key, the repeat is what it is: the step is no longer open.
     assert (await stack.http.post(url, json={}, headers=two_partners["b"])).status_code == 409
+
+
+async def test_a_business_day_deadline_is_set_by_the_running_process(stack: Stack) -> None:
+    # Regression: `holidays` loads its tables lazily; inside the workflow sandbox that failed
+    # the workflow task, and the process never opened the step.
+    template = await factories.published_template(
+        stack.http,
+        stack.admin,
+        {
+            "name": "Business days",
+            "timezone": "Europe/Berlin",
+            "steps": [
+                {
+                    "key": "check",
+                    "name": "Check the documents",
+                    "assignee": {"type": "contact"},
+                    "deadline": {"business_days": 5, "region": "DE-NW"},
+                }
+            ],
+        },
+    )
+    process = await factories.started(stack.http, stack.admin, template["id"])
+    step = process["steps"][0]
+    assert step["status"] == "active"
+    activated = datetime.fromisoformat(step["activated_at"])
+    due = datetime.fromisoformat(step["due_at"])
+    berlin = ZoneInfo("Europe/Berlin")
+    assert due == add_business_days(activated, 5, berlin, "DE-NW")
+    assert due.astimezone(berlin).weekday() < 5
+    assert 5 <= (due - activated).days <= 11

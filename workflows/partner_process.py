@@ -373,7 +373,10 @@ class PartnerProcessWorkflow:
             assert base is not None
             if isinstance(rule, AfterDeadline):
                 return shift(base, parse_duration(rule.after), self._tz)
-            return add_business_days(base, rule.business_days, self._tz, rule.region)
+            # `holidays` reads its translations through `locale` while it builds a year's
+            # table: deterministic for a given package version, but the sandbox forbids it.
+            with workflow.unsafe.sandbox_unrestricted():
+                return add_business_days(base, rule.business_days, self._tz, rule.region)
         value = find_step(self._state, rule.from_field.step).fields.get(rule.from_field.field)
         if not isinstance(value, str):
             return None  # an optional date left empty: the step has no deadline
