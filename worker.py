@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.emails import EmailActivities
 from activities.notifications import NotificationActivities
@@ -23,6 +24,12 @@ from workflows.partner_process import PartnerProcessWorkflow
 
 log = logging.getLogger("partnerflow.worker")
 
+# `holidays` loads its country tables lazily, from inside the deadline arithmetic: shared
+# with the sandbox (deterministic data), it is not imported again in every workflow run.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays", "dateutil")
+)
+
 
 def build_worker(
     client: Client, settings: Settings, engine: Engine, executor: ThreadPoolExecutor
@@ -34,6 +41,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[PartnerProcessWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[read_model.record_process_state, emails.send_email, notifications.notify],
         activity_executor=executor,
         # After a crash, hand a process's next task to another worker within seconds.
