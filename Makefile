@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format histories bench clean
+.PHONY: up test lint format histories screenshots bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(STAMP)
 # Re-record the workflow histories that tests/test_replay.py replays (commit the result).
 histories: $(STAMP)
 	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q -k "sqlite and (articles_installation or moved_deadline or end_to_end)"
+
+# The browser tests, keeping their screenshots of the main pages for the README (commit them).
+screenshots: $(STAMP)
+	PARTNERFLOW_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/test_browser.py
 
 # The benchmark (bench/): one run on a dev server of its own; results in bench/results/.
 bench: $(STAMP)

@@ -28,6 +28,7 @@ from api.routes import (
     steps,
     users,
 )
+from api.web import install as web
 from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         outbox,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+
+    web.install(app)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(_: Request, error: RPCError) -> JSONResponse:

@@ -138,6 +138,25 @@ DEFAULTS["invitation"] = {
     },
 }
 
+DEFAULTS["magic_link"] = {
+    "de": {
+        "subject": "Ihr Anmeldelink für das Partnerportal",
+        "body_html": "<p>Hallo,</p><p>mit diesem Link melden Sie sich für "
+        "{{ partner.name }} im Partnerportal an:</p>"
+        '<p><a href="{{ link.url }}">Anmelden</a></p>'
+        "<p>Der Link gilt bis {{ link.expires_at | datetime }} und nur einmal. Wenn Sie ihn "
+        "nicht angefordert haben, können Sie diese E-Mail ignorieren.</p>",
+    },
+    "en": {
+        "subject": "Your sign-in link for the partner portal",
+        "body_html": "<p>Hello,</p><p>this link signs you in to the partner "
+        "portal for {{ partner.name }}:</p>"
+        '<p><a href="{{ link.url }}">Sign in</a></p>'
+        "<p>The link works once, until {{ link.expires_at | datetime }}. If you did not ask "
+        "for it, you can ignore this e-mail.</p>",
+    },
+}
+
 HANDOVER = DEFAULTS["handover"]
 
 for _kind in DEFAULTS.values():

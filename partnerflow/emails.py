@@ -25,6 +25,7 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "fields": "what earlier steps recorded, by step key then field key",
     "portal_url": "the partner portal's address",
     "invitation": "in the partner invitation: url, expires_at, invited_by",
+    "link": "in a partner's sign-in e-mail: url, expires_at",
 }
 
 

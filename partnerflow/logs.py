@@ -1,7 +1,7 @@
 """Logging for the API and the worker: plain text or one JSON object per line, never a secret.
 
-A line logged inside a workflow or activity carries the process id. Invitation tokens
-travel in URL paths, so access-log lines have them masked.
+A line logged inside a workflow or activity carries the process id. Invitation and sign-in
+tokens travel in URL paths, so access-log lines have them masked.
 """
 
 import json
@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-_TOKEN_IN_PATH = re.compile(r"(/invitations/)[^/\s?\"]+")
+_TOKEN_IN_PATH = re.compile(r"(/invitations/|/portal/sign-in/)[^/\s?\"]+")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 

@@ -267,3 +267,27 @@ class AutomationRun(SQLModel, table=True):
     process_id: uuid.UUID | None = None
     reason: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _when()
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, this row only its hash."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    created_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ended_at: datetime | None = _when(nullable=True)
+
+
+class MagicLink(SQLModel, table=True):
+    """A partner user's sign-in link sent by e-mail: single use, expiring, stored hashed."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    # where the link leads after sign-in: a path inside the portal
+    next_path: str = Field(default="/portal", max_length=500)
+    created_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = _when(nullable=True)

@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 25 * 1024 * 1024
     # How long an invitation link stays valid.
     invitation_ttl_hours: int = 168
-    # Requests per minute and client address on the public endpoints (invitations).
+    # The language of e-mails that belong to no process (partners' sign-in links).
+    default_language: Literal["de", "en"] = "de"
+    # How long a browser stays signed in, and how long a partner's sign-in link works.
+    session_ttl_hours: int = 12
+    magic_link_ttl_minutes: int = 30
+    # Requests per minute and client address on the public endpoints (invitations, sign-in).
     public_rate_limit_per_minute: int = 30
     # text, or json: one object per line with the process id where there is one
     log_format: Literal["text", "json"] = "text"

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from temporalio.client import Client
@@ -104,13 +105,14 @@ class Stack:
     settings: Settings
     env: WorkflowEnvironment
     admin: dict[str, str]
+    app: FastAPI
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
+    overrides.setdefault("public_url", "http://partnerflow.test")
     return Settings(
         database_url=database_url,
         task_queue=f"test-{uuid.uuid4()}",
-        public_url="http://partnerflow.test",
         storage_dir=str(Path(tempfile.mkdtemp(prefix="partnerflow-docs-"))),
         **overrides,
     )
@@ -150,4 +152,5 @@ async def running_stack(
                         settings=settings,
                         env=temporal_env,
                         admin={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                        app=app,
                     )

@@ -98,3 +98,15 @@ def test_json_logs_carry_the_process_id_and_no_invitation_token() -> None:
     line = formatter.format(access)
     assert "s3cr3t" not in line
     assert "/api/invitations/***/accept" in json.loads(line)["message"]
+    sign_in = logging.makeLogRecord(
+        {
+            "name": "uvicorn.access",
+            "levelname": "INFO",
+            "msg": '%s - "%s %s HTTP/%s" %d',
+            "args": ("127.0.0.1", "POST", "/portal/sign-in/m4g1c-Link_y", "1.1", 303),
+        }
+    )
+    MaskSecrets().filter(sign_in)
+    line = formatter.format(sign_in)
+    assert "m4g1c" not in line
+    assert "/portal/sign-in/***" in json.loads(line)["message"]

@@ -1,0 +1,363 @@
+"""The process builder's pages: the templates, one template's settings and steps, publishing.
+
+Every change goes through the JSON API's route functions; a refusal is shown beside the
+input it names, or above the form.
+"""
+
+import re
+import unicodedata
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData
+
+from api.deps import Caller, Pagination, SessionDep
+from api.routes import process_templates
+from api.routes.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
+from api.web import builder_steps
+from api.web.builder_steps import company_users, save_steps, step_position, template_of
+from api.web.refusals import FormErrors, Loc, PostedForm, context, refusals, sorted_out, text
+from api.web.session import CsrfChecked, WebStaff
+from api.web.templating import page
+from partnerflow.models import Partner, User
+from workflows.deadlines import parse_duration
+from workflows.messages import (
+    AfterDeadline,
+    BusinessDaysDeadline,
+    ContactAssignee,
+    FromFieldDeadline,
+    StepSpec,
+)
+
+router = APIRouter(include_in_schema=False)
+router.include_router(builder_steps.router)
+
+# Fixed texts: a flash is chosen by key, never taken from the address.
+FLASHES = {
+    "created": "Process created. Add its steps, then publish it.",
+    "duplicated": "This is the copy, a new draft: change it and publish it when it is ready.",
+    "archived": "Archived: it starts no new processes; running ones finish on their version.",
+    "saved": "Settings saved.",
+    "step_saved": "Step saved.",
+    "step_deleted": "Step deleted.",
+    "step_moved": "Step moved up.",
+    "published": "Published version {version}.",
+    "unchanged": "Nothing changed since version {version}: there is nothing new to publish.",
+}
+SETTINGS = ("name", "description", "language", "timezone", "contact_user_id")
+
+
+@router.get("/builder")
+def builder_list(
+    request: Request,
+    session: SessionDep,
+    caller: WebStaff,
+    archived: str = "",
+    flash: str | None = None,
+) -> HTMLResponse:
+    listing = process_templates.list_process_templates(
+        session, caller, Pagination(limit=500, offset=0)
+    )
+    with_archived = archived == "1"
+    rows = [t for t in listing.data if with_archived or t.status != "archived"]
+    return page(
+        request,
+        "builder_list.html",
+        caller=caller,
+        section="builder",
+        flash=FLASHES.get(flash or ""),
+        rows=rows,
+        with_archived=with_archived,
+        archived_count=sum(t.status == "archived" for t in listing.data),
+        more=listing.count - len(listing.data),
+    )
+
+
+@router.post("/builder/{template_id}/duplicate", dependencies=[CsrfChecked])
+def duplicate(template_id: str, session: SessionDep, caller: WebStaff) -> Response:
+    original = template_of(session, caller, template_id)
+    duplicated = process_templates.duplicate_process_template(original.id, session, caller, None)
+    return RedirectResponse(f"/builder/{duplicated.id}?flash=duplicated", status_code=303)
+
+
+@router.post("/builder/{template_id}/archive", dependencies=[CsrfChecked])
+def archive(template_id: str, session: SessionDep, caller: WebStaff) -> Response:
+    template = template_of(session, caller, template_id)
+    process_templates.archive_process_template(template.id, session, caller)
+    return RedirectResponse("/builder?flash=archived", status_code=303)
+
+
+@router.get("/builder/new")
+def new_form(request: Request, session: SessionDep, caller: WebStaff) -> HTMLResponse:
+    settings = {
+        "name": "",
+        "description": "",
+        "language": "de",
+        "timezone": "Europe/Berlin",
+        "contact_user_id": str(caller.user.id),
+    }
+    return _new_page(request, session, caller, settings, "")
+
+
+@router.post("/builder/new", dependencies=[CsrfChecked])
+def create(request: Request, session: SessionDep, caller: WebStaff, posted: PostedForm) -> Response:
+    settings = _posted_settings(posted)
+    first_step = text(posted, "first_step").strip()
+    try:
+        step = {"key": _key_of(first_step), "name": first_step, "assignee": {"type": "contact"}}
+        body = ProcessTemplateCreate.model_validate({**_settings_body(settings), "steps": [step]})
+        created = process_templates.create_process_template(body, session, caller)
+    except (HTTPException, ValidationError) as error:
+
+        def input_for(loc: Loc) -> str | None:
+            return "first_step" if loc[:1] == ("steps",) else _settings_input(loc)
+
+        errors = sorted_out(refusals(error), input_for)
+        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return _new_page(request, session, caller, settings, first_step, errors, code)
+    return RedirectResponse(f"/builder/{created.id}?flash=created", status_code=303)
+
+
+@router.get("/builder/{template_id}")
+def editor(
+    request: Request,
+    template_id: str,
+    session: SessionDep,
+    caller: WebStaff,
+    flash: str | None = None,
+) -> HTMLResponse:
+    template = template_of(session, caller, template_id)
+    message = FLASHES.get(flash or "", "").format(version=template.published_version or 0) or None
+    return _editor(request, session, caller, template, _settings_of(template), flash=message)
+
+
+@router.post("/builder/{template_id}", dependencies=[CsrfChecked])
+def save_settings(
+    request: Request, template_id: str, session: SessionDep, caller: WebStaff, posted: PostedForm
+) -> Response:
+    template = template_of(session, caller, template_id)
+    settings = _posted_settings(posted)
+    try:
+        body = ProcessTemplateCreate.model_validate(
+            {**_settings_body(settings), "steps": template.steps}
+        )
+        process_templates.update_process_template(template.id, body, session, caller)
+    except (HTTPException, ValidationError) as error:
+        errors = sorted_out(refusals(error), _settings_input)
+        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return _editor(request, session, caller, template, settings, errors, code)
+    return RedirectResponse(f"/builder/{template.id}?flash=saved", status_code=303)
+
+
+@router.post("/builder/{template_id}/steps", dependencies=[CsrfChecked])
+def add_step(request: Request, template_id: str, session: SessionDep, caller: WebStaff) -> Response:
+    """A step named "New step" at the end, for the contact person; its editor opens."""
+    template = template_of(session, caller, template_id)
+    keys = {step.key for step in template.steps}
+    number = len(template.steps) + 1
+    while f"step_{number}" in keys:
+        number += 1
+    step = StepSpec(key=f"step_{number}", name="New step", assignee=ContactAssignee(type="contact"))
+    refused = _saved(session, caller, template, [*template.steps, step])
+    if refused:
+        return _editor(request, session, caller, template, _settings_of(template), *refused)
+    location = f"/builder/{template.id}/steps/{len(template.steps)}?flash=added"
+    return RedirectResponse(location, status_code=303)
+
+
+@router.post("/builder/{template_id}/steps/{index}/move-up", dependencies=[CsrfChecked])
+def move_up(
+    request: Request, template_id: str, index: str, session: SessionDep, caller: WebStaff
+) -> Response:
+    template = template_of(session, caller, template_id)
+    position = step_position(template, index)
+    if position == 0:
+        return RedirectResponse(f"/builder/{template.id}", status_code=303)
+    steps = list(template.steps)
+    steps[position - 1], steps[position] = steps[position], steps[position - 1]
+    refused = _saved(session, caller, template, steps)
+    if refused:
+        return _editor(request, session, caller, template, _settings_of(template), *refused)
+    return RedirectResponse(f"/builder/{template.id}?flash=step_moved", status_code=303)
+
+
+@router.post("/builder/{template_id}/publish", dependencies=[CsrfChecked])
+def publish(request: Request, template_id: str, session: SessionDep, caller: WebStaff) -> Response:
+    template = template_of(session, caller, template_id)
+    try:
+        process_templates.publish_process_template(template.id, session, caller)
+    except HTTPException as error:
+        errors = sorted_out(refusals(error), lambda _: None)
+        settings = _settings_of(template)
+        return _editor(request, session, caller, template, settings, errors, error.status_code)
+    # The API publishes nothing new when the draft is the published version.
+    flash = "published" if template.draft_pending else "unchanged"
+    return RedirectResponse(f"/builder/{template.id}?flash={flash}", status_code=303)
+
+
+def _saved(
+    session: Session, caller: Caller, template: ProcessTemplatePublic, steps: list[StepSpec]
+) -> tuple[FormErrors, int] | None:
+    """None when saved; else what the API said (above the form) and its status."""
+    try:
+        save_steps(session, caller, template, steps)
+    except (HTTPException, ValidationError) as error:
+        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return sorted_out(refusals(error), lambda _: None), code
+    return None
+
+
+def _posted_settings(posted: FormData) -> dict[str, str]:
+    return {name: text(posted, name) for name in SETTINGS}
+
+
+def _settings_of(template: ProcessTemplatePublic) -> dict[str, str]:
+    return {name: str(getattr(template, name)) for name in SETTINGS}
+
+
+def _settings_body(settings: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": settings["name"].strip(),
+        "description": settings["description"].strip(),
+        "language": settings["language"],
+        "timezone": settings["timezone"].strip(),
+        "contact_user_id": settings["contact_user_id"] or None,
+    }
+
+
+def _settings_input(loc: Loc) -> str | None:
+    return str(loc[0]) if loc[:1] and loc[0] in SETTINGS else None
+
+
+def _key_of(name: str) -> str:
+    """A step key from its name: "Termin vereinbaren" → "termin_vereinbaren"."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    key = re.sub(r"[^a-z0-9]+", "_", plain).strip("_")[:64].rstrip("_")
+    return key or "step_1"
+
+
+def _new_page(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    settings: dict[str, str],
+    first_step: str,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "builder_new.html",
+        status_code,
+        caller=caller,
+        section="builder",
+        settings=settings,
+        first_step=first_step,
+        users=_contacts(session, settings["contact_user_id"]),
+        **context(errors),
+    )
+
+
+def _contacts(session: Session, chosen: str) -> list[tuple[str, str]]:
+    """The company's active users; the chosen one stays offered when no longer active."""
+    users = [(str(u.id), u.name) for u in company_users(session)]
+    if chosen and chosen not in dict(users):
+        users.append((chosen, "(no longer active)"))
+    return users
+
+
+def _editor(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    template: ProcessTemplatePublic,
+    settings: dict[str, str],
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+    flash: str | None = None,
+) -> HTMLResponse:
+    return page(
+        request,
+        "builder_editor.html",
+        status_code,
+        caller=caller,
+        section="builder",
+        flash=flash,
+        template=template,
+        settings=settings,
+        users=_contacts(session, settings["contact_user_id"]),
+        steps=_in_words(session, template.steps),
+        **context(errors),
+    )
+
+
+def _in_words(session: Session, steps: list[StepSpec]) -> list[dict[str, Any]]:
+    """Each step as the editor's list says it: who does it, by when, after what."""
+    partner_ids = {s.assignee.partner_id for s in steps if s.assignee.type == "partner"}
+    user_ids = {s.assignee.user_id for s in steps if s.assignee.type == "user"}
+    names: dict[uuid.UUID, str] = {}
+    if partner_ids:
+        rows = session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))
+        names.update({p.id: p.name for p in rows})
+    if user_ids:
+        users = session.exec(select(User).where(col(User.id).in_(user_ids)))
+        names.update({u.id: u.name for u in users})
+    described = []
+    for position, step in enumerate(steps):
+        assignee = step.assignee
+        if assignee.type == "partner_slot":
+            who = f"partner slot “{assignee.slot}”"
+        elif assignee.type == "partner":
+            who = names.get(assignee.partner_id, "an unknown partner")
+        elif assignee.type == "user":
+            who = names.get(assignee.user_id, "an unknown user")
+        else:
+            who = "the contact person"
+        if step.requires is None:
+            after = "the step before" if position else "nothing: opens at the start"
+        else:
+            after = ", ".join(step.requires) or "nothing: opens at the start"
+        due = _deadline_words(step)
+        described.append(
+            {"name": step.name, "key": step.key, "who": who, "due": due, "after": after}
+        )
+    return described
+
+
+def _deadline_words(step: StepSpec) -> str:
+    deadline = step.deadline
+    if isinstance(deadline, AfterDeadline):
+        since = "the step opens" if deadline.from_ == "activation" else "the process starts"
+        return f"{_duration_words(deadline.after)} after {since}"
+    if isinstance(deadline, BusinessDaysDeadline):
+        since = "the step opens" if deadline.from_ == "activation" else "the process starts"
+        days = "business day" if deadline.business_days == 1 else "business days"
+        return f"{deadline.business_days} {days} ({deadline.region}) after {since}"
+    if isinstance(deadline, FromFieldDeadline):
+        source = f"the date {deadline.from_field.step}.{deadline.from_field.field}"
+        offset = _duration_words(deadline.offset)
+        return source if offset == "no time" else f"{source} + {offset}"
+    return "none"
+
+
+def _duration_words(duration: str) -> str:
+    """ "P1DT12H" → "1 day 12 hours"; what does not parse is shown as it is."""
+    try:
+        parsed = parse_duration(duration)
+    except ValueError:
+        return duration
+    hours, seconds = divmod(round(parsed.seconds), 3600)
+    parts = [
+        (parsed.years, "year"),
+        (parsed.months, "month"),
+        (parsed.days, "day"),
+        (hours, "hour"),
+        (seconds // 60, "minute"),
+        (seconds % 60, "second"),
+    ]
+    words = [f"{amount} {unit}{'' if amount == 1 else 's'}" for amount, unit in parts if amount]
+    return " ".join(words) or "no time"

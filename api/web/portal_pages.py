@@ -1,0 +1,210 @@
+"""The partner portal: my tasks by deadline, and the step page where the work is recorded."""
+
+import uuid
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
+from api.process_view import process_detail, visible_process, visible_step
+from api.routes import my, steps
+from api.web.session import CsrfChecked, WebPartner
+from api.web.templating import page
+from api.web.views import (
+    comments_by_step,
+    opportunity_of,
+    refusal,
+    step_specs,
+    template_of,
+    uploaded_counts,
+)
+from api.web.work import StepWork
+from partnerflow.models import ProcessStep
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+FLASHES = {
+    "welcome": "Welcome! Your tasks appear here as soon as a process hands you a step.",
+    "appointment": "The appointment is recorded as the step's deadline.",
+    "uploaded": "The document is uploaded.",
+    "finished": "Done: the step is finished and the contact person is told.",
+    "commented": "Your comment is added.",
+}
+
+
+@router.get("")
+def my_tasks(
+    request: Request, session: SessionDep, caller: WebPartner, flash: str | None = None
+) -> HTMLResponse:
+    tasks = my.my_tasks(session, caller, Pagination(limit=500, offset=0)).data
+    return page(
+        request, "portal_tasks.html",
+        caller=caller, section="tasks", tasks=tasks, flash=FLASHES.get(flash or ""),
+    )  # fmt: skip
+
+
+def _step_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebPartner,
+    process_id: uuid.UUID,
+    step_key: str,
+    *,
+    status_code: int = 200,
+    problem: str | None = None,
+    flash: str | None = None,
+    entered: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    session.expire_all()
+    step: ProcessStep = visible_step(session, caller, process_id, step_key)
+    process = visible_process(session, caller, process_id)
+    detail = process_detail(session, caller, process, settings)
+    shown = next(s for s in detail.steps if s.key == step_key)
+    template = template_of(session, process)
+    opportunity = opportunity_of(session, process)
+    return page(
+        request,
+        "portal_step.html",
+        status_code,
+        caller=caller,
+        section="tasks",
+        process=detail,
+        title=opportunity.title if opportunity else "",
+        step=shown,
+        spec=step_specs(session, process).get(step.key),
+        timezone=template.timezone if template else "Europe/Berlin",
+        zone=ZoneInfo(template.timezone if template else "Europe/Berlin"),
+        comments=comments_by_step(session, process_id).get(step_key, []),
+        # how many of each type are there, even for a partner that may not open documents
+        uploaded=uploaded_counts(session, process_id, step_key),
+        may=caller.permissions,
+        problem=problem,
+        flash=FLASHES.get(flash or ""),
+        entered=entered or {},
+    )
+
+
+@router.get("/processes/{process_id}/steps/{step_key}")
+def step_page(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebPartner,
+    flash: str | None = None,
+) -> HTMLResponse:
+    return _step_page(request, session, settings, caller, process_id, step_key, flash=flash)
+
+
+def _done(process_id: uuid.UUID, step_key: str, flash: str) -> RedirectResponse:
+    return RedirectResponse(
+        f"/portal/processes/{process_id}/steps/{step_key}?flash={flash}", status_code=303
+    )
+
+
+@router.post("/processes/{process_id}/steps/{step_key}/appointment", dependencies=[CsrfChecked])
+async def record_appointment(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    caller: WebPartner,
+    appointment: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    work = StepWork(session, temporal, settings, caller, process_id, step_key)
+    try:
+        await work.set_deadline(appointment)
+    except (HTTPException, ValidationError) as error:
+        return _step_page(
+            request, session, settings, caller, process_id, step_key,
+            status_code=_status(error), problem=refusal(error),
+        )  # fmt: skip
+    return _done(process_id, step_key, "appointment")
+
+
+@router.post("/processes/{process_id}/steps/{step_key}/documents", dependencies=[CsrfChecked])
+async def upload_document(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    caller: WebPartner,
+    file: Annotated[UploadFile, File()],
+    type: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    work = StepWork(session, temporal, settings, caller, process_id, step_key)
+    try:
+        await work.upload(file, type)
+    except (HTTPException, ValidationError) as error:
+        return _step_page(
+            request, session, settings, caller, process_id, step_key,
+            status_code=_status(error), problem=refusal(error),
+        )  # fmt: skip
+    return _done(process_id, step_key, "uploaded")
+
+
+@router.post("/processes/{process_id}/steps/{step_key}/complete", dependencies=[CsrfChecked])
+async def finish_step(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    caller: WebPartner,
+) -> Response:
+    work = StepWork(session, temporal, settings, caller, process_id, step_key)
+    form = await request.form()
+    entered = {k: v for k, v in form.items() if isinstance(v, str) and k.startswith("field:")}
+    try:
+        await work.complete(entered)
+    except (HTTPException, ValidationError) as error:
+        return _step_page(
+            request, session, settings, caller, process_id, step_key,
+            status_code=_status(error), problem=refusal(error), entered=entered,
+        )  # fmt: skip
+    return RedirectResponse("/portal?flash=finished", status_code=303)
+
+
+@router.post("/processes/{process_id}/steps/{step_key}/comments", dependencies=[CsrfChecked])
+def add_comment(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebPartner,
+    body: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    try:
+        StepWork.comment(session, caller, process_id, step_key, body)
+    except (HTTPException, ValidationError) as error:
+        return _step_page(
+            request, session, settings, caller, process_id, step_key,
+            status_code=_status(error), problem=refusal(error),
+        )  # fmt: skip
+    return _done(process_id, step_key, "commented")
+
+
+@router.get("/processes/{process_id}/documents/{document_id}")
+def download_document(
+    process_id: uuid.UUID,
+    document_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebPartner,
+) -> FileResponse:
+    return steps.download_document(process_id, document_id, session, settings, caller)
+
+
+def _status(error: HTTPException | ValidationError) -> int:
+    return error.status_code if isinstance(error, HTTPException) else 422

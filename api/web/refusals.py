@@ -1,0 +1,111 @@
+"""A form's way to the API: the posted inputs, and the API's refusals put beside them."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+Loc = tuple[str | int, ...]
+
+# Beside the input, the API's lead-in naming the step or template part is said already.
+_LEAD_IN = re.compile(r"^(step '[^']*'(, [^:]+)?: |(subject|body_html|body_text)(: |, ))", re.I)
+
+# Pydantic's wording where it would puzzle a person filling in a form.
+_PLAIN = {
+    "missing": "Enter a value.",
+    "string_too_short": "Enter a value.",
+    "string_pattern_mismatch": "Use lower-case letters, digits, '-' and '_' "
+    "(start with a letter or digit; at most 64).",
+    "uuid_parsing": "Choose one of the options.",
+    "uuid_type": "Choose one of the options.",
+    "too_short": "Keep at least one.",
+}
+
+
+async def posted_form(request: Request) -> FormData:
+    """The form as posted; its inputs are read by name (rows of fields come and go)."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def checked(form: FormData, name: str) -> bool:
+    return text(form, name) != ""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One thing at fault: its path into the request body (without "body") and why."""
+
+    loc: Loc
+    message: str
+    # The API's own messages name the step and field; pydantic's do not.
+    names_itself: bool = True
+
+    @property
+    def sentence(self) -> str:
+        if self.names_itself or not self.loc:
+            return self.message
+        return f"{' › '.join(str(part) for part in self.loc)}: {self.message}"
+
+
+def refusals(error: HTTPException | ValidationError) -> list[Refusal]:
+    if isinstance(error, ValidationError):
+        return [
+            Refusal(tuple(item["loc"]), _PLAIN.get(item["type"], item["msg"]), names_itself=False)
+            for item in error.errors()
+        ]
+    if not isinstance(error.detail, list):
+        return [Refusal((), _capitalised(str(error.detail)))]
+    found = []
+    for item in error.detail:
+        loc: Loc = tuple(item.get("loc") or ()) if isinstance(item, dict) else ()
+        if loc[:1] == ("body",):
+            loc = loc[1:]
+        message = item.get("msg", "") if isinstance(item, dict) else str(item)
+        found.append(Refusal(loc, _capitalised(str(message))))
+    return found
+
+
+@dataclass
+class FormErrors:
+    """Messages beside the inputs (by input name), and the rest above the form."""
+
+    beside: dict[str, str]
+    above: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.beside or self.above)
+
+
+def sorted_out(found: list[Refusal], input_for: Callable[[Loc], str | None]) -> FormErrors:
+    """Each refusal beside the input it names; the first message per input is shown."""
+    errors = FormErrors(beside={}, above=[])
+    for refusal in found:
+        name = input_for(refusal.loc)
+        if name is None:
+            errors.above.append(refusal.sentence)
+        else:
+            errors.beside.setdefault(name, _capitalised(_LEAD_IN.sub("", refusal.message)))
+    return errors
+
+
+def _capitalised(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+def context(errors: FormErrors | None) -> dict[str, Any]:
+    """What the templates' `error`/`described` macros and the problem box read."""
+    if errors is None:
+        return {"errors": {}, "problems": []}
+    return {"errors": errors.beside, "problems": errors.above}

@@ -1,0 +1,94 @@
+"""Who is looking at a page: the session cookie, its form token, and where to sign in."""
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request, status
+
+from api.deps import Caller, SessionDep
+from partnerflow.models import Partner
+from partnerflow.settings import Settings
+from partnerflow.sign_in import csrf_token, session_user
+
+COOKIE = "pf_session"
+
+
+class SignInRequired(Exception):
+    """Answered with a redirect to the sign-in page that fits the path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @property
+    def location(self) -> str:
+        page = "/portal/sign-in" if self.path.startswith("/portal") else "/sign-in"
+        return f"{page}?next={quote(self.path, safe='/')}"
+
+
+def safe_next(path: str | None, default: str) -> str:
+    """Only a path of this site: never another host (`//evil`, `https://…`, `/\\evil`)."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return default
+    return path
+
+
+def set_session_cookie(response: object, token: str, settings: Settings) -> None:
+    response.set_cookie(  # type: ignore[attr-defined]
+        COOKIE,
+        token,
+        max_age=settings.session_ttl_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.public_url.startswith("https://"),
+        path="/",
+    )
+
+
+def get_web_caller(request: Request, session: SessionDep) -> Caller:
+    token = request.cookies.get(COOKIE)
+    user = session_user(session, token) if token else None
+    if user is None:
+        raise SignInRequired(request.url.path)
+    request.state.csrf = csrf_token(token or "")
+    if user.partner_id is None:
+        return Caller(user=user)
+    partner = session.get(Partner, user.partner_id)
+    assert partner is not None  # session_user checked it is active
+    return Caller(user=user, partner=partner, permissions=list(partner.permissions))
+
+
+WebCaller = Annotated[Caller, Depends(get_web_caller)]
+
+
+def get_web_staff(caller: WebCaller) -> Caller:
+    if not caller.is_staff:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "this page is for the company's users; partners use /portal"
+        )
+    return caller
+
+
+def get_web_partner(caller: WebCaller) -> Caller:
+    if caller.partner is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "the portal is for partners; the company's pages are at /"
+        )
+    return caller
+
+
+WebStaff = Annotated[Caller, Depends(get_web_staff)]
+WebPartner = Annotated[Caller, Depends(get_web_partner)]
+
+
+async def check_csrf(request: Request) -> None:
+    """Every form that changes something carries the session's form token."""
+    form = await request.form()
+    sent = form.get("csrf")
+    token = request.cookies.get(COOKIE) or ""
+    if not token or not isinstance(sent, str) or sent != csrf_token(token):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "the form has expired; reload the page and try again"
+        )
+
+
+CsrfChecked = Depends(check_csrf)

@@ -1,0 +1,207 @@
+"""Signing in and out: staff with their token, partners by e-mailed link or their invitation."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
+from api.deps import MailerDep, SessionDep, SettingsDep
+from api.rate_limit import PublicLimit
+from api.web.session import (
+    COOKIE,
+    CsrfChecked,
+    SignInRequired,
+    WebCaller,
+    get_web_caller,
+    safe_next,
+    set_session_cookie,
+)
+from api.web.templating import page
+from partnerflow import invitations
+from partnerflow.sign_in import (
+    LinkGone,
+    end_session,
+    redeem_link,
+    send_magic_links,
+    staff_by_token,
+    start_session,
+    usable_link,
+)
+
+router = APIRouter(include_in_schema=False)
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+
+
+def _is_email(text: str) -> bool:
+    try:
+        _EMAIL.validate_python(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def _signed_in(location: str, token: str, settings: object) -> RedirectResponse:
+    response = RedirectResponse(location, status_code=303)
+    set_session_cookie(response, token, settings)  # type: ignore[arg-type]
+    return response
+
+
+@router.get("/")
+def home(request: Request, session: SessionDep) -> Response:
+    try:
+        caller = get_web_caller(request, session)
+    except SignInRequired:
+        return RedirectResponse("/sign-in", status_code=303)
+    return RedirectResponse("/portal" if caller.partner else "/processes", status_code=303)
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
+    return page(request, "sign_in.html", next=safe_next(next, "/processes"), errors={})
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: PublicLimit,
+    token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/processes",
+) -> Response:
+    user = staff_by_token(session, token.strip()) if token.strip() else None
+    if user is None:
+        errors = {
+            "token": "This token is not valid (or belongs to a partner: partners sign in "
+            "by an e-mailed link)."
+        }
+        return page(request, "sign_in.html", 401, next=safe_next(next, "/processes"), errors=errors)
+    cookie = start_session(session, user, settings)
+    session.commit()
+    return _signed_in(safe_next(next, "/processes"), cookie, settings)
+
+
+@router.post("/sign-out", dependencies=[CsrfChecked])
+def sign_out(request: Request, session: SessionDep, caller: WebCaller) -> Response:
+    end_session(session, request.cookies.get(COOKIE, ""))
+    session.commit()
+    response = RedirectResponse(
+        "/portal/sign-in" if caller.partner else "/sign-in", status_code=303
+    )
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/portal/sign-in")
+def portal_sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
+    return page(request, "portal_sign_in.html", next=_portal_next(next), errors={}, email="")
+
+
+def _portal_next(path: str | None) -> str:
+    path = safe_next(path, "/portal")
+    return path if path.startswith("/portal") else "/portal"
+
+
+@router.post("/portal/sign-in")
+def portal_send_link(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    _: PublicLimit,
+    email: Annotated[str, Form(max_length=320)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/portal",
+) -> HTMLResponse:
+    email = email.strip()
+    if not _is_email(email):
+        return page(
+            request,
+            "portal_sign_in.html",
+            422,
+            next=_portal_next(next),
+            email=email,
+            errors={"email": "Enter the e-mail address your organisation registered you with."},
+        )
+    send_magic_links(session, mailer, settings, email, _portal_next(next))
+    # The same answer whether or not the address is known.
+    return page(request, "portal_link_sent.html", email=email)
+
+
+@router.get("/portal/sign-in/{token}")
+def portal_link(request: Request, token: str, session: SessionDep, _: PublicLimit) -> HTMLResponse:
+    try:
+        _link, user = usable_link(session, token)
+    except LookupError:
+        return page(request, "portal_link_gone.html", 404, reason="This sign-in link is not known.")
+    except LinkGone as gone:
+        return page(request, "portal_link_gone.html", 410, reason=str(gone))
+    return page(request, "portal_link.html", user=user, token=token)
+
+
+@router.post("/portal/sign-in/{token}")
+def portal_redeem(
+    request: Request, token: str, session: SessionDep, settings: SettingsDep, _: PublicLimit
+) -> Response:
+    try:
+        cookie, next_path = redeem_link(session, token, settings)
+    except LookupError:
+        return page(request, "portal_link_gone.html", 404, reason="This sign-in link is not known.")
+    except LinkGone as gone:
+        session.rollback()
+        return page(request, "portal_link_gone.html", 410, reason=str(gone))
+    session.commit()
+    return _signed_in(_portal_next(next_path), cookie, settings)
+
+
+@router.get("/invitations/{token}")
+def invitation_page(
+    request: Request, token: str, session: SessionDep, _: PublicLimit
+) -> HTMLResponse:
+    try:
+        invitation, partner = invitations.usable(session, token)
+    except LookupError:
+        return page(request, "invitation_gone.html", 404, reason="This invitation is not known.")
+    except invitations.InvitationGone as gone:
+        return page(request, "invitation_gone.html", 410, reason=str(gone))
+    return page(
+        request, "invitation.html", partner=partner, invitation=invitation, errors={}, form={}
+    )
+
+
+@router.post("/invitations/{token}")
+def invitation_answer(
+    request: Request,
+    token: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: PublicLimit,
+    answer: Annotated[str, Form(pattern="^(accept|decline)$")],
+    name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    try:
+        invitation, partner = invitations.usable(session, token)
+        if answer == "decline":
+            invitations.decline(session, token)
+            session.commit()
+            return page(request, "invitation_gone.html", reason="You declined the invitation.")
+        errors = {}
+        if not name.strip():
+            errors["name"] = "Enter your name."
+        if not _is_email(email.strip()):
+            errors["email"] = "Enter a valid e-mail address."
+        if errors:
+            form = {"name": name, "email": email}
+            return page(
+                request, "invitation.html", 422,
+                partner=partner, invitation=invitation, errors=errors, form=form,
+            )  # fmt: skip
+        accepted = invitations.accept(session, token, name.strip(), email.strip())
+    except LookupError:
+        return page(request, "invitation_gone.html", 404, reason="This invitation is not known.")
+    except invitations.InvitationGone as gone:
+        return page(request, "invitation_gone.html", 410, reason=str(gone))
+    cookie = start_session(session, accepted.user, settings)
+    session.commit()
+    return _signed_in("/portal?flash=welcome", cookie, settings)

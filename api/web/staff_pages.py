@@ -1,0 +1,247 @@
+"""The contact person's pages: running processes (overdue first), a process, the outbox."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import case
+from sqlmodel import col, func, select
+
+from api.deps import SessionDep, SettingsDep
+from api.errors import forbidden, not_found
+from api.process_view import process_detail, steps_by_process, visible_process
+from api.routes import steps
+from api.web.session import CsrfChecked, WebStaff
+from api.web.templating import page, when
+from api.web.views import (
+    assignee_names,
+    comments_by_step,
+    opportunity_of,
+    refusal,
+    step_specs,
+    template_of,
+)
+from api.web.work import StepWork
+from partnerflow.models import (
+    Opportunity,
+    OutboxEmail,
+    Process,
+    ProcessStep,
+    ProcessTemplate,
+    User,
+)
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+
+
+@router.get("/processes")
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    caller: WebStaff,
+    show: Literal["running", "completed", "cancelled"] = "running",
+    mine: bool = False,
+    test: bool = False,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> HTMLResponse:
+    """Running processes, the ones with an overdue step first, then by the next deadline."""
+    late = select(ProcessStep.process_id).where(
+        ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
+    )
+    statement = (
+        select(Process, Opportunity, ProcessTemplate)
+        .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
+        .join(ProcessTemplate, col(ProcessTemplate.id) == Process.template_id)
+        .where(Process.status == show, Process.test == test)
+    )
+    if mine:
+        statement = statement.where(Process.contact_user_id == caller.user.id)
+    count = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(
+        statement.order_by(
+            case((col(Process.id).in_(late), 0), else_=1),
+            col(Process.next_due_at).is_(None),
+            col(Process.next_due_at),
+            col(Process.started_at).desc(),
+        )
+        .offset(offset)
+        .limit(PAGE_SIZE)
+    ).all()
+    all_steps = steps_by_process(session, [process.id for process, _, _ in rows])
+    processes = []
+    for process, opportunity, template in rows:
+        steps_of_process = all_steps[process.id]
+        finished = sum(1 for s in steps_of_process if s.status in ("completed", "skipped"))
+        open_steps = [s for s in steps_of_process if s.status == "active"]
+        processes.append(
+            {
+                "process": process,
+                "title": opportunity.title,
+                "customer": opportunity.customer.get("name") or "",
+                "template": template.name,
+                "done": finished,
+                "total": len(steps_of_process),
+                "open": [
+                    {"step": s, "who": assignee_names(session, [s.assignee])[0]} for s in open_steps
+                ],
+                "overdue": any(s.overdue for s in open_steps),
+            }
+        )
+    return page(
+        request, "dashboard.html",
+        caller=caller, section="processes", processes=processes, count=count, show=show,
+        mine=mine, test=test, offset=offset, page_size=PAGE_SIZE,
+    )  # fmt: skip
+
+
+def _process_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebStaff,
+    process_id: uuid.UUID,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    session.expire_all()
+    process = visible_process(session, caller, process_id)
+    detail = process_detail(session, caller, process, settings)
+    template = template_of(session, process)
+    opportunity = opportunity_of(session, process)
+    contact = session.get(User, process.contact_user_id)
+    timezone = template.timezone if template else "Europe/Berlin"
+    step_names = {s.key: s.name for s in detail.steps}
+    actor_ids = {uuid.UUID(str(e["user_id"])) for e in detail.timeline if e.get("user_id")}
+    users = (
+        {u.id: u.name for u in session.exec(select(User).where(col(User.id).in_(actor_ids)))}
+        if actor_ids
+        else {}
+    )
+    return page(
+        request,
+        "process.html",
+        status_code,
+        caller=caller,
+        section="processes",
+        process=detail,
+        title=opportunity.title if opportunity else "",
+        opportunity=opportunity,
+        template=template,
+        timezone=timezone,
+        contact=contact,
+        specs=step_specs(session, process),
+        who={s.key: assignee_names(session, [s.assignee])[0] for s in detail.steps},
+        comments=comments_by_step(session, process_id),
+        step_names=step_names,
+        users={str(k): v for k, v in users.items()},
+        history=[
+            {
+                **entry,
+                "at": datetime.fromisoformat(str(entry["at"])),
+                "detail": _readable(entry.get("detail"), timezone),
+            }
+            for entry in reversed(detail.timeline)
+        ],
+        problem=problem,
+    )
+
+
+def _readable(detail: str | None, timezone: str) -> str | None:
+    """A moment in a timeline entry (a moved deadline) shown in the process's time zone."""
+    try:
+        return when(datetime.fromisoformat(detail), timezone) if detail else detail
+    except ValueError:
+        return detail
+
+
+@router.get("/processes/{process_id}")
+def process_page(
+    request: Request,
+    process_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebStaff,
+) -> HTMLResponse:
+    return _process_page(request, session, settings, caller, process_id)
+
+
+@router.post("/processes/{process_id}/steps/{step_key}/comments", dependencies=[CsrfChecked])
+def add_comment(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebStaff,
+    body: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    try:
+        StepWork.comment(session, caller, process_id, step_key, body)
+    except (HTTPException, ValidationError) as error:
+        status_code = error.status_code if isinstance(error, HTTPException) else 422
+        return _process_page(
+            request, session, settings, caller, process_id, refusal(error), status_code
+        )
+    return RedirectResponse(f"/processes/{process_id}#step-{step_key}", status_code=303)
+
+
+@router.get("/processes/{process_id}/documents/{document_id}")
+def download_document(
+    process_id: uuid.UUID,
+    document_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebStaff,
+) -> FileResponse:
+    return steps.download_document(process_id, document_id, session, settings, caller)
+
+
+# outbox -------------------------------------------------------------------------------------
+
+
+def _admin(caller: WebStaff) -> None:
+    if not caller.is_admin:
+        forbidden("only an admin may read the outbox")
+
+
+@router.get("/outbox")
+def outbox(
+    request: Request,
+    session: SessionDep,
+    caller: WebStaff,
+    kind: Annotated[str, Query(max_length=32)] = "",
+    to: Annotated[str, Query(max_length=320)] = "",
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> HTMLResponse:
+    _admin(caller)
+    statement = select(OutboxEmail)
+    if kind:
+        statement = statement.where(OutboxEmail.kind == kind)
+    if to:
+        statement = statement.where(col(OutboxEmail.to).contains(to.strip().lower()))
+    count = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    emails = session.exec(
+        statement.order_by(col(OutboxEmail.created_at).desc()).offset(offset).limit(PAGE_SIZE)
+    ).all()
+    kinds = session.exec(select(OutboxEmail.kind).distinct().order_by(OutboxEmail.kind)).all()
+    return page(
+        request, "outbox.html",
+        caller=caller, section="outbox", emails=emails, count=count, kind=kind, to=to,
+        kinds=kinds, offset=offset, page_size=PAGE_SIZE,
+    )  # fmt: skip
+
+
+@router.get("/outbox/{email_id}")
+def outbox_email(
+    request: Request, email_id: uuid.UUID, session: SessionDep, caller: WebStaff
+) -> HTMLResponse:
+    _admin(caller)
+    email = session.get(OutboxEmail, email_id)
+    if email is None:
+        not_found("e-mail")
+    return page(request, "outbox_email.html", caller=caller, section="outbox", email=email)

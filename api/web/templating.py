@@ -1,0 +1,59 @@
+"""The pages' Jinja2 environment (our own templates, autoescaped) and its display filters.
+
+User-written e-mail templates never render here: they go through the sandbox in
+`partnerflow.emails`.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from partnerflow.db import utcnow
+
+DISPLAY_TIMEZONE = "Europe/Berlin"
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def when(value: datetime | None, timezone: str = DISPLAY_TIMEZONE) -> str:
+    """'Fri, 11 Dec 2026, 14:00' in the process's time zone."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return format_datetime(value, "EEE, d MMM y, HH:mm", tzinfo=ZoneInfo(timezone), locale="en")
+
+
+def due_in(value: datetime | None) -> str:
+    """How far away a deadline is, in words: 'in 3 days', 'due today', '2 days overdue'."""
+    if value is None:
+        return "no deadline"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    seconds = (value - utcnow()).total_seconds()
+    hours = abs(seconds) / 3600
+    amount = f"{round(hours)} h" if hours < 24 else f"{round(hours / 24)} days"
+    if hours < 24 and round(hours) <= 1:
+        amount = "1 h" if hours >= 0.5 else "less than an hour"
+    if round(hours / 24) == 1 and hours >= 24:
+        amount = "1 day"
+    return f"in {amount}" if seconds >= 0 else f"{amount} overdue"
+
+
+templates.env.filters["when"] = when
+templates.env.filters["due_in"] = due_in
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page; every page knows its caller's form token and the Temporal UI address."""
+    settings = request.app.state.settings
+    context.setdefault("csrf", getattr(request.state, "csrf", ""))
+    context.setdefault("temporal_ui_url", settings.temporal_ui_url.rstrip("/"))
+    context.setdefault("namespace", settings.temporal_namespace)
+    return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,174 @@
+"""Signing in a browser: staff with their API token, partners by a magic link sent by e-mail.
+
+Both end in a session whose cookie holds a random token; only its SHA-256 is stored. A magic
+link works once and expires; a session ends on sign-out, expiry, or when its user or partner
+is switched off.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from partnerflow.auth import hash_token
+from partnerflow.db import utcnow
+from partnerflow.default_emails import DEFAULTS
+from partnerflow.emails import render
+from partnerflow.mail import Mailer
+from partnerflow.models import ApiToken, MagicLink, Partner, User, WebSession
+from partnerflow.settings import Settings
+from partnerflow.transports import PermanentDeliveryError, TemporaryDeliveryError
+
+
+class LinkGone(Exception):
+    """A magic link already used or expired."""
+
+
+def start_session(session: Session, user: User, settings: Settings) -> str:
+    """A new browser session for the user; the cookie value, in clear."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            expires_at=utcnow() + timedelta(hours=settings.session_ttl_hours),
+        )
+    )
+    return token
+
+
+def session_user(session: Session, token: str) -> User | None:
+    """The user of a live session, or None (unknown, ended, expired, or user switched off)."""
+    row = session.exec(
+        select(WebSession, User)
+        .join(User, col(User.id) == WebSession.user_id)
+        .where(WebSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    web_session, user = row
+    if web_session.ended_at is not None or web_session.expires_at <= utcnow() or not user.active:
+        return None
+    if user.partner_id is not None:
+        partner = session.get(Partner, user.partner_id)
+        if partner is None or partner.status != "active":
+            return None
+    return user
+
+
+def end_session(session: Session, token: str) -> None:
+    web_session = session.exec(
+        select(WebSession).where(WebSession.token_hash == hash_token(token))
+    ).first()
+    if web_session is not None and web_session.ended_at is None:
+        web_session.ended_at = utcnow()
+        session.add(web_session)
+
+
+def csrf_token(session_token: str) -> str:
+    """The form token of a session: derived from the cookie, so a foreign page cannot know it."""
+    return hashlib.sha256(f"csrf:{session_token}".encode()).hexdigest()
+
+
+def staff_by_token(session: Session, api_token: str) -> User | None:
+    """The company user an API token belongs to (partners sign in by link, not by token)."""
+    row = session.exec(
+        select(ApiToken, User)
+        .join(User, col(User.id) == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(api_token))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.revoked_at is not None or not user.active or user.partner_id is not None:
+        return None
+    return user
+
+
+def send_magic_links(
+    session: Session, mailer: Mailer, settings: Settings, email: str, next_path: str
+) -> int:
+    """E-mail a sign-in link to every active partner user with this address; how many went.
+
+    The caller answers the same whether or not the address is known, so nobody learns which
+    addresses have accounts."""
+    users = session.exec(
+        select(User).where(
+            User.email == email.strip().lower(),
+            User.active == True,  # noqa: E712
+            col(User.partner_id).is_not(None),
+        )
+    ).all()
+    sent = 0
+    for user in users:
+        partner = session.get(Partner, user.partner_id)
+        if partner is None or partner.status != "active":
+            continue
+        token = secrets.token_urlsafe(32)
+        link = MagicLink(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            next_path=next_path,
+            expires_at=utcnow() + timedelta(minutes=settings.magic_link_ttl_minutes),
+        )
+        session.add(link)
+        session.commit()
+        language = settings.default_language
+        source = DEFAULTS["magic_link"][language]
+        email_message = render(
+            source["subject"],
+            source["body_html"],
+            None,
+            {
+                "partner": {"name": partner.name},
+                "link": {
+                    "url": f"{settings.public_url.rstrip('/')}/portal/sign-in/{token}",
+                    "expires_at": link.expires_at,
+                },
+            },
+            language=language,
+        )
+        try:
+            mailer.deliver(
+                idempotency_key=f"magic_link:{link.id}",
+                kind="magic_link",
+                to=[user.email],
+                email=email_message,
+            )
+        except (PermanentDeliveryError, TemporaryDeliveryError):
+            continue  # the user can ask again; the failed row is in the outbox
+        sent += 1
+    return sent
+
+
+def usable_link(session: Session, token: str) -> tuple[MagicLink, User]:
+    link = session.exec(select(MagicLink).where(MagicLink.token_hash == hash_token(token))).first()
+    if link is None:
+        raise LookupError("no such sign-in link")
+    user = session.get(User, link.user_id)
+    if link.used_at is not None:
+        raise LinkGone("this sign-in link was already used; ask for a new one")
+    if link.expires_at <= utcnow():
+        raise LinkGone("this sign-in link has expired; ask for a new one")
+    if user is None or not user.active:
+        raise LinkGone("this account is no longer active")
+    partner = session.get(Partner, user.partner_id) if user.partner_id else None
+    if partner is None or partner.status != "active":
+        raise LinkGone("your organisation's access has ended")
+    return link, user
+
+
+def redeem_link(session: Session, token: str, settings: Settings) -> tuple[str, str]:
+    """Use the link (once): a new session token and where to go next."""
+    link, user = usable_link(session, token)
+    # Conditional, so two clicks at the same moment cannot both sign in.
+    used = session.execute(
+        update(MagicLink)
+        .where(col(MagicLink.id) == link.id, col(MagicLink.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkGone("this sign-in link was already used; ask for a new one")
+    return start_session(session, user, settings), link.next_path

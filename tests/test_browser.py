@@ -1,0 +1,223 @@
+"""The web UI in a real browser: the builder, the partner on a phone, the contact person."""
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
+
+from partnerflow.models import User
+from tests import factories
+from tests.browser import PHONE, Live, live_stack, overflow_width, unlabelled_controls
+from tests.conftest import ADMIN_TOKEN
+
+# One database is enough to show the pages; the API tests cover both.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+@pytest.fixture
+async def live(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, tmp_path: Path
+) -> AsyncIterator[Live]:
+    async with live_stack(temporal_env, database_url, engine, tmp_path) as running:
+        yield running
+
+
+async def check_page(page: Page) -> None:
+    """What every page owes its users: a label on each input, no sideways scrolling."""
+    assert await unlabelled_controls(page) == []
+    assert await overflow_width(page) <= 0
+
+
+async def sign_in_staff(live: Live) -> Page:
+    context = await live.context()
+    page = await context.new_page()
+    await page.goto("/processes")
+    await expect(page).to_have_url(re.compile(r"/sign-in\?next=/processes"))
+    await page.get_by_label("Your API token").fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Processes")).to_be_visible()
+    return page
+
+
+async def partner_at_work(live: Live) -> tuple[str, str, str]:
+    """A partner allowed to upload, its user's e-mail, and a process whose installation is
+    handed to it (made through the API). Two more of its installations are open: one with
+    a week to go, one due a second after it opened (overdue)."""
+    http, admin = live.stack.http, live.stack.admin
+    partner = await factories.partner(http, admin, name="Sonnenschein Solar GmbH")
+    response = await http.put(
+        f"/api/partners/{partner['id']}/permissions",
+        json={"permissions": ["steps:complete", "steps:set_deadline", "documents:upload"]},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    with Session(live.stack.engine) as session:
+        email = session.exec(
+            select(User.email).where(User.partner_id == uuid.UUID(partner["id"]))
+        ).one()
+    processes = []
+    for deadline, customer in (
+        ({"business_days": 5, "region": "DE-NW"}, "Jana Becker"),
+        ({"after": "P7D"}, "Familie Schulte"),
+        ({"after": "PT1S"}, "Weingut Roth"),
+    ):
+        template = await factories.published_template(
+            http, admin, installation(partner["id"], deadline)
+        )
+        opportunity = await http.post(
+            "/api/opportunities",
+            json={
+                "title": f"PV-Anlage {customer}",
+                "customer": {
+                    "name": customer,
+                    "phone": "+49 221 555 0100",
+                    "address": {"street": "Lindenweg 4", "postal_code": "50667", "city": "Köln"},
+                },
+                "product": "pv",
+            },
+            headers=admin,
+        )
+        process = await factories.started(
+            http, admin, template["id"], opportunity_id=opportunity.json()["id"]
+        )
+        response = await http.post(
+            f"/api/processes/{process['id']}/steps/commission_partner/complete",
+            json={},
+            headers=admin,
+        )
+        assert response.status_code == 200, response.text
+        processes.append(process["id"])
+    return partner["id"], email, processes[0]
+
+
+def installation(partner_id: str, deadline: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "PV-Installation",
+        "steps": [
+            {
+                "key": "commission_partner",
+                "name": "Commission partner",
+                "assignee": {"type": "contact"},
+            },
+            {
+                "key": "installation",
+                "name": "Installation",
+                "instructions": "Agree the date with the customer, install, upload the invoice.",
+                "assignee": {"type": "partner", "partner_id": partner_id},
+                "deadline": deadline,
+                "fields": [
+                    {
+                        "key": "installed_on",
+                        "label": "Installed on",
+                        "type": "date",
+                        "required": True,
+                    }
+                ],
+                "documents": [{"type": "invoice", "label": "Invoice", "required": True}],
+            },
+        ],
+    }
+
+
+async def outbox_text(live: Live, kind: str, to: str, process_id: str | None = None) -> str:
+    params = {"kind": kind, "to": to} | ({"process_id": process_id} if process_id else {})
+    emails = (
+        await live.stack.http.get("/api/outbox", params=params, headers=live.stack.admin)
+    ).json()["data"]
+    assert emails, f"no {kind} e-mail to {to}"
+    text: str = emails[0]["text"]
+    return text
+
+
+async def test_partner_finishes_its_step_on_a_phone_and_the_contact_sees_it_done(
+    live: Live, tmp_path: Path
+) -> None:
+    _, email, process_id = await partner_at_work(live)
+    handover = await outbox_text(live, "handover", email, process_id)
+    step_url = re.search(r"https?://\S+/portal/processes/\S+/steps/installation", handover)
+    assert step_url, handover
+
+    phone = await live.context(PHONE)
+    page = await phone.new_page()
+    # The link in the hand-over e-mail asks who they are, then sends a sign-in link.
+    await page.goto(step_url.group(0))
+    await expect(page).to_have_url(re.compile(r"/portal/sign-in\?next="))
+    await check_page(page)
+    await page.get_by_label("Your e-mail address").fill(email)
+    await page.get_by_role("button", name="Send me a sign-in link").click()
+    await expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+
+    magic = re.search(
+        r"https?://\S+/portal/sign-in/[A-Za-z0-9_-]+", await outbox_text(live, "magic_link", email)
+    )
+    assert magic
+    await page.goto(magic.group(0))
+    await page.get_by_role("button", name="Continue to my tasks").click()
+    await expect(page.get_by_role("heading", name="Installation")).to_be_visible()
+    await expect(page.get_by_text("Lindenweg 4")).to_be_visible()
+    await check_page(page)
+
+    await page.get_by_label("Date and time of the appointment").fill("2026-12-11T14:00")
+    await page.get_by_role("button", name="Record appointment").click()
+    await expect(page.get_by_role("status")).to_contain_text("appointment is recorded")
+    await expect(page.locator(".due time")).to_contain_text("11 Dec 2026, 14:00")
+
+    invoice = tmp_path / "Rechnung-4711.pdf"
+    invoice.write_bytes(PDF)
+    await page.get_by_label("File").set_input_files(invoice)
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.get_by_role("status")).to_contain_text("document is uploaded")
+    await expect(page.get_by_text("Invoice (required): 1 uploaded")).to_be_visible()
+    await page.get_by_label("Installed on").fill("2026-12-11")
+    await live.screenshot(page, "portal-step-phone")
+
+    await page.get_by_role("button", name="Finish step").click()
+    await expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("the step is finished")
+    # What is left, at a glance: the overdue one first, marked, then the one due in a week.
+    tasks = page.locator(".task")
+    await expect(tasks).to_have_count(2)
+    await expect(tasks.nth(0)).to_contain_text("Weingut Roth")
+    await expect(tasks.nth(0)).to_contain_text("Overdue")
+    await expect(tasks.nth(1)).to_contain_text("Familie Schulte")
+    await expect(tasks.nth(1)).not_to_contain_text("Overdue")
+    await check_page(page)
+    await live.screenshot(page, "portal-tasks-phone")
+
+    # The contact person: running processes overdue first; the finished one shows who, when.
+    desk = await sign_in_staff(live)
+    rows = desk.get_by_role("row")
+    await expect(rows.nth(1)).to_contain_text("Weingut Roth")
+    await expect(rows.nth(1)).to_contain_text("overdue")
+    await check_page(desk)
+    await live.screenshot(desk, "dashboard")
+    await desk.get_by_label("Show").select_option("completed")
+    await desk.get_by_role("button", name="Apply").click()
+    row = desk.get_by_role("row").filter(has_text="PV-Anlage Jana Becker")
+    await expect(row).to_contain_text("2 of 2 steps done")
+    await row.get_by_role("link").click()
+    step = desk.locator("#step-installation")
+    await expect(step).to_contain_text("done")
+    await expect(step).to_contain_text("Finished")
+    await expect(step).to_contain_text("by Erika Inhaberin")
+    await expect(step).to_contain_text("Rechnung-4711.pdf")
+    await expect(step).to_contain_text("Installed on")
+    temporal_link = desk.get_by_role("link", name="Open the workflow in the Temporal UI")
+    await expect(temporal_link).to_have_attribute("href", re.compile(f"/workflows/.*{process_id}"))
+    await check_page(desk)
+    await live.screenshot(desk, "process")
+
+    # Every e-mail of the story is in the outbox: hand-overs, the sign-in link, completion.
+    await desk.get_by_role("link", name="Outbox").click()
+    await expect(desk.get_by_role("cell", name="magic_link")).to_be_visible()
+    await check_page(desk)
+    await live.screenshot(desk, "outbox")
