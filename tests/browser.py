@@ -70,7 +70,14 @@ class Live:
         return context
 
     async def screenshot(self, page: Page, name: str) -> None:
-        await page.screenshot(path=str(self.screenshots / f"{name}.png"), full_page=True)
+        """The whole page. The window is made as tall as the page for it: Chromium's own
+        full-page capture lays sandboxed frames out again, too narrow."""
+        viewport = page.viewport_size
+        assert viewport is not None
+        height: int = await page.evaluate("() => document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": viewport["width"], "height": height})
+        await page.screenshot(path=str(self.screenshots / f"{name}.png"))
+        await page.set_viewport_size(viewport)
 
 
 def screenshot_folder(tmp_path: Path) -> Path:

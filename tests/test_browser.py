@@ -221,3 +221,93 @@ async def test_partner_finishes_its_step_on_a_phone_and_the_contact_sees_it_done
     await expect(desk.get_by_role("cell", name="magic_link")).to_be_visible()
     await check_page(desk)
     await live.screenshot(desk, "outbox")
+
+
+async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> None:
+    http, admin = live.stack.http, live.stack.admin
+    partner = await factories.partner(http, admin, name="Sonnenschein Solar GmbH")
+    original = await factories.published_template(
+        http, admin, installation(partner["id"], {"after": "P7D"}) | {"name": "PV-Installation"}
+    )
+    await factories.published_template(
+        http, admin, installation(partner["id"], {"after": "P3D"}) | {"name": "Wallbox-Montage"}
+    )
+    page = await sign_in_staff(live)
+    await page.get_by_role("link", name="Builder").click()
+    await expect(page.get_by_role("heading", name="Process builder")).to_be_visible()
+    await page.get_by_label("Actions for PV-Installation", exact=True).click()
+    await check_page(page)
+    await live.screenshot(page, "builder")
+    await page.get_by_role("button", name="Duplicate").click()
+
+    # The copy opens in the editor, as a draft of its own.
+    await expect(page.get_by_role("status")).to_contain_text("copy")
+    await page.get_by_label("Name", exact=True).fill("PV-Installation mit Rechnung")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.get_by_role("heading", name="PV-Installation mit Rechnung")).to_be_visible()
+
+    await page.get_by_role("link", name="Edit step Installation").click()
+    await page.get_by_label("Deadline", exact=True).select_option("business_days")
+    await page.get_by_label("Business days").fill("5")
+    await page.get_by_label("Region").fill("DE-NW")
+    await page.get_by_label("Reminders").fill("tomorrow")
+    await page.get_by_label("Field 2 key").fill("modules")
+    await page.get_by_label("Field 2 label").fill("Number of modules")
+    await page.get_by_label("Field 2 type").select_option("number")
+    await page.get_by_role("button", name="Save step").click()
+    # The refusal stands beside the input it is about; what was typed is still there.
+    reminders = page.get_by_label("Reminders")
+    await expect(reminders).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#reminders-error")).to_contain_text("tomorrow")
+    await expect(page.get_by_label("Field 2 key")).to_have_value("modules")
+    await check_page(page)
+    await live.screenshot(page, "builder-step")
+
+    await reminders.fill("P1D")
+    await page.get_by_role("button", name="Save step").click()
+    await expect(page.get_by_role("status")).to_contain_text("saved")
+    await page.get_by_role("button", name="Publish").click()
+    await expect(page.get_by_role("status")).to_contain_text("Published version 1")
+
+    templates = (await http.get("/api/process-templates", headers=admin)).json()["data"]
+    copy = next(t for t in templates if t["name"] == "PV-Installation mit Rechnung")
+    assert copy["status"] == "published" and copy["published_version"] == 1
+    step = next(s for s in copy["steps"] if s["key"] == "installation")
+    assert step["deadline"] == {"business_days": 5, "from": "activation", "region": "DE-NW"}
+    assert step["reminders"] == ["P1D"]
+    assert [f["key"] for f in step["fields"]] == ["installed_on", "modules"]
+    assert step["documents"] == [
+        {"type": "invoice", "label": "Invoice", "required": True, "min_count": 1}
+    ]
+    # The original is untouched.
+    first = (await http.get(f"/api/process-templates/{original['id']}", headers=admin)).json()
+    assert next(s for s in first["steps"] if s["key"] == "installation")["deadline"] == {
+        "after": "P7D",
+        "from": "activation",
+    }
+
+    # The hand-over e-mail, written with a live preview.
+    await page.get_by_role("link", name="E-mails").click()
+    await page.get_by_role("link", name="New e-mail template").click()
+    await page.get_by_label("Name", exact=True).fill("Übergabe Installation")
+    await page.get_by_label("Subject").fill("Auftrag: {{ step.name }} bei {{ customer.name }}")
+    await page.get_by_label("HTML body").fill(
+        "<p>Hallo {{ partner.name }},</p>\n<p>bitte übernehmen Sie {{ step.name }} bis "
+        "{{ step.due_at | datetime }}.</p>\n<p>{{ kunde }}</p>"
+    )
+    problem = page.locator("#preview-problem")
+    await expect(problem).to_contain_text("kunde")
+    await page.get_by_label("HTML body").fill(
+        "<p>Hallo {{ partner.name }},</p>\n<p>bitte übernehmen Sie {{ step.name }} bei "
+        "{{ customer.name }} bis {{ step.due_at | datetime }}.</p>"
+    )
+    await expect(problem).to_be_hidden()
+    await expect(page.locator("#preview-subject")).to_contain_text("Auftrag: Installation bei")
+    frame = page.frame_locator("#preview-frame")
+    await expect(frame.locator("body")).to_contain_text("Uhr")
+    await check_page(page)
+    await live.screenshot(page, "email-editor")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("E-mail template created")
+    emails = (await http.get("/api/email-templates", headers=admin)).json()["data"]
+    assert [e["name"] for e in emails] == ["Übergabe Installation"]
