@@ -107,7 +107,12 @@ def check_template(subject: str, body_html: str, body_text: str | None) -> None:
             tree = _environment.parse(source)
         except TemplateSyntaxError as error:
             raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
-        unknown = sorted(meta.find_undeclared_variables(tree) - TEMPLATE_VARIABLES.keys())
+        try:
+            # compiling finds what parsing does not: an unknown filter or test
+            found = meta.find_undeclared_variables(tree)
+        except TemplateSyntaxError as error:
+            raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
+        unknown = sorted(found - TEMPLATE_VARIABLES.keys())
         if unknown:
             line = _first_line_naming(tree, unknown[0])
             raise TemplateProblem(part, f"unknown variable '{unknown[0]}'", line)
@@ -121,6 +126,9 @@ def _check_nodes(part: str, tree: nodes.Template) -> None:
     """Refuse at save what the sandbox would refuse at render: internals and other files."""
     for node in tree.find_all(_NO_FILES):
         raise TemplateProblem(part, "templates cannot load other templates or files", node.lineno)
+    for test in tree.find_all(nodes.Test):  # Jinja looks tests up only when it renders
+        if test.name not in _environment.tests:
+            raise TemplateProblem(part, f"No test named '{test.name}'.", test.lineno)
     for getattr_node in tree.find_all(nodes.Getattr):
         if getattr_node.attr.startswith("_"):
             raise TemplateProblem(
@@ -170,6 +178,8 @@ def render(
         )
     except (UndefinedError, SecurityError) as error:
         raise TemplateProblem("template", str(error)) from error
+    except Exception as error:  # user-written: `{{ 1 / 0 }}`, `{{ name + 1 }}`, a bad date…
+        raise TemplateProblem("template", f"cannot be rendered: {error}") from error
     return RenderedEmail(subject=" ".join(rendered_subject.split()), html=html, text=text)
 
 

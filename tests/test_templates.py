@@ -4,6 +4,8 @@ from typing import Any
 
 import pytest
 
+from partnerflow.default_emails import sample_context
+from partnerflow.emails import TemplateProblem, render
 from tests import factories
 from tests.conftest import Stack
 
@@ -30,6 +32,24 @@ async def test_email_template_unknown_variable_is_named(stack: Stack) -> None:
     response = await _email(stack, subject="Hallo {{ kunde.name }}")
     assert response.status_code == 422
     assert "unknown variable 'kunde'" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("<p>\n{{ partner.name | shout }}", "No filter named 'shout'"),
+        ("{% if customer is shouting %}{% endif %}", "No test named 'shouting'"),
+    ],
+)
+async def test_email_template_unknown_filter_or_test_is_named(
+    stack: Stack, source: str, message: str
+) -> None:
+    # Found when the template is compiled, not parsed: it was a 500.
+    response = await _email(stack, body_html=source)
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "body_html"]
+    assert message in error["msg"]
 
 
 @pytest.mark.parametrize(
@@ -166,3 +186,10 @@ async def test_email_template_update_preview_and_delete(stack: Stack) -> None:
     assert (
         await http.get(f"/api/email-templates/{unused['id']}", headers=admin)
     ).status_code == 404
+
+
+@pytest.mark.parametrize("source", ["{{ 1 / 0 }}", "{{ partner.name + 1 }}", '{{ "x" | date }}'])
+def test_a_template_failing_as_it_renders_is_a_template_problem(source: str) -> None:
+    # Not an exception the e-mail activity would retry for ever: a problem it reports.
+    with pytest.raises(TemplateProblem, match="cannot be rendered"):
+        render("Subject", source, None, sample_context("http://partnerflow.test"))

@@ -506,7 +506,7 @@ async def test_the_email_editor_saves_and_refuses_an_unknown_variable(stack: Sta
     ).json()
     assert saved["body_html"] == factories.HANDOVER_HTML
 
-    # The API's save check misses an unknown filter: the page still names the part and line.
+    # An unknown filter: the part and the line, beside the input.
     unknown_filter = submitted(page, editor, body_text="Hi\n{{ partner.name | shout }}")
     response = await stack.http.post(editor, data=unknown_filter)
     assert response.status_code == 422

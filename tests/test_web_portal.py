@@ -350,3 +350,14 @@ async def test_pages_cannot_be_framed_and_leak_no_referrer(stack: Stack) -> None
     assert response.headers["referrer-policy"] == "same-origin"
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert "content-security-policy" not in (await stack.http.get("/healthz")).headers
+
+
+async def test_a_malformed_form_gets_a_page_not_json(stack: Stack) -> None:
+    _, token = await factories.invited_partner(stack.http, stack.admin)
+    async with browser(stack.http) as visitor:
+        response = await visitor.post(f"/invitations/{token}", data={"answer": "maybe"})
+        assert response.status_code == 422
+        assert "text/html" in response.headers["content-type"]
+        assert "answer" in response.text
+    response = await stack.http.post(f"/api/invitations/{token}/accept", json={})
+    assert response.status_code == 422 and response.json()["detail"]

@@ -4,7 +4,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -13,7 +17,14 @@ from api.web import builder_pages, email_pages, portal_pages, sign_in_pages, sta
 from api.web.session import SignInRequired
 from api.web.templating import page
 
-_TITLES = {403: "Not allowed", 404: "Not found", 409: "Not possible now", 429: "Slow down"}
+_TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible now",
+    422: "Not valid",
+    429: "Slow down",
+    503: "Try again in a moment",
+}
 
 # Pages load only their own script and stylesheet; nothing may frame them; a sign-in link's
 # token never leaves in a Referer header. E-mails shown in sandboxed frames inherit this.
@@ -37,7 +48,7 @@ def install(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        if not _is_api(request.url.path):
+        if not is_api(request.url.path):
             for name, value in PAGE_HEADERS.items():
                 response.headers.setdefault(name, value)
         return response
@@ -47,21 +58,33 @@ def install(app: FastAPI) -> None:
         return RedirectResponse(error.location, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
-    async def error_page(request: Request, error: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         # The API answers JSON; a person in a browser gets a page.
-        if _is_api(request.url.path):
+        if is_api(request.url.path):
             return await http_exception_handler(request, error)
         detail = error.detail if isinstance(error.detail, str) else "the request was not valid"
-        response = page(
-            request,
-            "error.html",
-            error.status_code,
-            title=_TITLES.get(error.status_code, "Something is not right"),
-            message=detail[:1].upper() + detail[1:],
-        )
+        response = error_page(request, error.status_code, detail)
         response.headers.update(error.headers or {})
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_form(request: Request, error: RequestValidationError) -> Response:
+        if is_api(request.url.path):
+            return await request_validation_exception_handler(request, error)
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:])
+        return error_page(request, 422, f"the form was not valid: {where}: {first['msg']}")
 
-def _is_api(path: str) -> bool:
+
+def error_page(request: Request, status_code: int, message: str) -> Response:
+    return page(
+        request,
+        "error.html",
+        status_code,
+        title=_TITLES.get(status_code, "Something is not right"),
+        message=message[:1].upper() + message[1:],
+    )
+
+
+def is_api(path: str) -> bool:
     return path.startswith(("/api/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi"))

@@ -10,8 +10,11 @@ document.addEventListener("DOMContentLoaded", () => {
   let timer = null;
   const refresh = async () => {
     const response = await fetch(form.dataset.preview, { method: "POST", body: new FormData(form) });
-    const body = await response.json();
-    if (response.ok) {
+    const json = (response.headers.get("content-type") || "").includes("application/json");
+    // Not JSON: the session ended or the form expired; say so instead of going quiet.
+    const body = json ? await response.json()
+      : { detail: `The preview is not available (${response.status}); reload the page.` };
+    if (response.ok && json) {
       subject.textContent = body.subject;
       frame.srcdoc = body.html;
       problem.textContent = "";
