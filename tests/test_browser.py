@@ -43,7 +43,7 @@ async def sign_in_staff(live: Live) -> Page:
     await page.goto("/processes")
     await expect(page).to_have_url(re.compile(r"/sign-in\?next=/processes"))
     await page.get_by_label("Your API token").fill(ADMIN_TOKEN)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Processes")).to_be_visible()
     return page
 
@@ -235,10 +235,15 @@ async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> N
     page = await sign_in_staff(live)
     await page.get_by_role("link", name="Builder").click()
     await expect(page.get_by_role("heading", name="Process builder")).to_be_visible()
-    await page.get_by_label("Actions for PV-Installation", exact=True).click()
+    # By keyboard: the ⋯ menu opens with Enter, its first entry is one Tab away.
+    await page.get_by_label("Actions for PV-Installation", exact=True).focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("button", name="Duplicate")).to_be_visible()
     await check_page(page)
     await live.screenshot(page, "builder")
-    await page.get_by_role("button", name="Duplicate").click()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Duplicate")).to_be_focused()
+    await page.keyboard.press("Enter")
 
     # The copy opens in the editor, as a draft of its own.
     await expect(page.get_by_role("status")).to_contain_text("copy")
