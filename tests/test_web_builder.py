@@ -4,7 +4,6 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-
 from tests import factories
 from tests.conftest import Stack
 from tests.web import signed_in_partner, signed_in_staff
