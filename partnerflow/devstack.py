@@ -108,7 +108,9 @@ def _announce(tokens: dict[str, str]) -> None:
     lines = [
         "",
         "Partnerflow is up.",
-        f"  API:          http://localhost:{API_PORT}  (docs: http://localhost:{API_PORT}/docs)",
+        f"  Web UI:       http://localhost:{API_PORT}  (sign in with the admin token)",
+        f"  Partners:     http://localhost:{API_PORT}/portal  (sign-in links: see /outbox)",
+        f"  API:          http://localhost:{API_PORT}/api  (docs: http://localhost:{API_PORT}/docs)",
         f"  Temporal UI:  http://localhost:{UI_PORT}",
         f"  Data:         {DATA}",
     ]
