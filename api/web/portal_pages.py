@@ -1,14 +1,17 @@
 """The partner portal: my tasks by deadline, and the step page where the work is recorded."""
 
 import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlmodel import Session
 
-from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
+from api.deps import Caller, Pagination, SessionDep, SettingsDep, TemporalDep
 from api.process_view import process_detail, visible_process, visible_step
 from api.routes import my, steps
 from api.web.session import CsrfChecked, WebPartner
@@ -23,6 +26,7 @@ from api.web.views import (
 )
 from api.web.work import StepWork
 from partnerflow.models import ProcessStep
+from partnerflow.settings import Settings
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -101,14 +105,39 @@ def step_page(
     return _step_page(request, session, settings, caller, process_id, step_key, flash=flash)
 
 
-def _done(process_id: uuid.UUID, step_key: str, flash: str) -> RedirectResponse:
-    return RedirectResponse(
-        f"/portal/processes/{process_id}/steps/{step_key}?flash={flash}", status_code=303
-    )
+@dataclass
+class OnStep:
+    """A form posted on a step page, with what answering it needs."""
+
+    request: Request
+    session: Session
+    settings: Settings
+    caller: Caller
+    work: StepWork
+
+    async def answer(
+        self, action: Awaitable[None], flash: str, entered: dict[str, str] | None = None
+    ) -> Response:
+        """Redirect to the step page with a notice, or show it again with the refusal."""
+        work = self.work
+        try:
+            await action
+        except (HTTPException, ValidationError) as error:
+            return _step_page(
+                self.request, self.session, self.settings, self.caller,
+                work.process_id, work.step_key,
+                status_code=error.status_code if isinstance(error, HTTPException) else 422,
+                problem=refusal(error), entered=entered,
+            )  # fmt: skip
+        if flash == "finished":
+            return RedirectResponse("/portal?flash=finished", status_code=303)
+        return RedirectResponse(
+            f"/portal/processes/{work.process_id}/steps/{work.step_key}?flash={flash}",
+            status_code=303,
+        )
 
 
-@router.post("/processes/{process_id}/steps/{step_key}/appointment", dependencies=[CsrfChecked])
-async def record_appointment(
+def on_step(
     request: Request,
     process_id: uuid.UUID,
     step_key: str,
@@ -116,83 +145,41 @@ async def record_appointment(
     settings: SettingsDep,
     temporal: TemporalDep,
     caller: WebPartner,
-    appointment: Annotated[str, Form(max_length=40)] = "",
-) -> Response:
+) -> OnStep:
     work = StepWork(session, temporal, settings, caller, process_id, step_key)
-    try:
-        await work.set_deadline(appointment)
-    except (HTTPException, ValidationError) as error:
-        return _step_page(
-            request, session, settings, caller, process_id, step_key,
-            status_code=_status(error), problem=refusal(error),
-        )  # fmt: skip
-    return _done(process_id, step_key, "appointment")
+    return OnStep(request, session, settings, caller, work)
 
 
-@router.post("/processes/{process_id}/steps/{step_key}/documents", dependencies=[CsrfChecked])
+StepForm = Annotated[OnStep, Depends(on_step)]
+_STEP = "/processes/{process_id}/steps/{step_key}"
+
+
+@router.post(f"{_STEP}/appointment", dependencies=[CsrfChecked])
+async def record_appointment(
+    on: StepForm, appointment: Annotated[str, Form(max_length=40)] = ""
+) -> Response:
+    return await on.answer(on.work.set_deadline(appointment), "appointment")
+
+
+@router.post(f"{_STEP}/documents", dependencies=[CsrfChecked])
 async def upload_document(
-    request: Request,
-    process_id: uuid.UUID,
-    step_key: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    temporal: TemporalDep,
-    caller: WebPartner,
+    on: StepForm,
     file: Annotated[UploadFile, File()],
     type: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    work = StepWork(session, temporal, settings, caller, process_id, step_key)
-    try:
-        await work.upload(file, type)
-    except (HTTPException, ValidationError) as error:
-        return _step_page(
-            request, session, settings, caller, process_id, step_key,
-            status_code=_status(error), problem=refusal(error),
-        )  # fmt: skip
-    return _done(process_id, step_key, "uploaded")
+    return await on.answer(on.work.upload(file, type), "uploaded")
 
 
-@router.post("/processes/{process_id}/steps/{step_key}/complete", dependencies=[CsrfChecked])
-async def finish_step(
-    request: Request,
-    process_id: uuid.UUID,
-    step_key: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    temporal: TemporalDep,
-    caller: WebPartner,
-) -> Response:
-    work = StepWork(session, temporal, settings, caller, process_id, step_key)
-    form = await request.form()
+@router.post(f"{_STEP}/complete", dependencies=[CsrfChecked])
+async def finish_step(on: StepForm) -> Response:
+    form = await on.request.form()
     entered = {k: v for k, v in form.items() if isinstance(v, str) and k.startswith("field:")}
-    try:
-        await work.complete(entered)
-    except (HTTPException, ValidationError) as error:
-        return _step_page(
-            request, session, settings, caller, process_id, step_key,
-            status_code=_status(error), problem=refusal(error), entered=entered,
-        )  # fmt: skip
-    return RedirectResponse("/portal?flash=finished", status_code=303)
+    return await on.answer(on.work.complete(entered), "finished", entered)
 
 
-@router.post("/processes/{process_id}/steps/{step_key}/comments", dependencies=[CsrfChecked])
-def add_comment(
-    request: Request,
-    process_id: uuid.UUID,
-    step_key: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    caller: WebPartner,
-    body: Annotated[str, Form(max_length=10_000)] = "",
-) -> Response:
-    try:
-        StepWork.comment(session, caller, process_id, step_key, body)
-    except (HTTPException, ValidationError) as error:
-        return _step_page(
-            request, session, settings, caller, process_id, step_key,
-            status_code=_status(error), problem=refusal(error),
-        )  # fmt: skip
-    return _done(process_id, step_key, "commented")
+@router.post(f"{_STEP}/comments", dependencies=[CsrfChecked])
+async def add_comment(on: StepForm, body: Annotated[str, Form(max_length=10_000)] = "") -> Response:
+    return await on.answer(on.work.comment(body), "commented")
 
 
 @router.get("/processes/{process_id}/documents/{document_id}")
@@ -204,7 +191,3 @@ def download_document(
     caller: WebPartner,
 ) -> FileResponse:
     return steps.download_document(process_id, document_id, session, settings, caller)
-
-
-def _status(error: HTTPException | ValidationError) -> int:
-    return error.status_code if isinstance(error, HTTPException) else 422

@@ -14,6 +14,7 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import forbidden, not_found
 from api.process_view import process_detail, steps_by_process, visible_process
 from api.routes import steps
+from api.web import work
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page, when
 from api.web.views import (
@@ -24,7 +25,6 @@ from api.web.views import (
     step_specs,
     template_of,
 )
-from api.web.work import StepWork
 from partnerflow.models import (
     Opportunity,
     OutboxEmail,
@@ -181,7 +181,7 @@ def add_comment(
     body: Annotated[str, Form(max_length=10_000)] = "",
 ) -> Response:
     try:
-        StepWork.comment(session, caller, process_id, step_key, body)
+        work.add_comment(session, caller, process_id, step_key, body)
     except (HTTPException, ValidationError) as error:
         status_code = error.status_code if isinstance(error, HTTPException) else 422
         return _process_page(

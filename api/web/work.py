@@ -78,13 +78,16 @@ class StepWork:
         if response.status_code >= 400:  # an answer replayed by Idempotency-Key
             raise HTTPException(response.status_code, "the step could not be finished")
 
-    @staticmethod
-    def comment(
-        session: Session, caller: Caller, process_id: uuid.UUID, step_key: str, body: str
-    ) -> None:
-        if not body.strip():
-            invalid("body", "write something first")
-        steps.add_comment(process_id, step_key, steps.CommentCreate(body=body), session, caller)
+    async def comment(self, body: str) -> None:
+        add_comment(self.session, self.caller, self.process_id, self.step_key, body)
+
+
+def add_comment(
+    session: Session, caller: Caller, process_id: uuid.UUID, step_key: str, body: str
+) -> None:
+    if not body.strip():
+        invalid("body", "write something first")
+    steps.add_comment(process_id, step_key, steps.CommentCreate(body=body), session, caller)
 
 
 def _typed(field: FieldSpec, raw: str, timezone: ZoneInfo) -> Any:
