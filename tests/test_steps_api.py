@@ -227,16 +227,16 @@ async def test_uploads_need_the_permission(stack: Stack, two_partners: dict[str,
 async def test_the_partner_records_the_deadline(stack: Stack, two_partners: dict[str, Any]) -> None:
     http = stack.http
     url = f"/api/processes/{two_partners['process_id']}/steps/inspection/deadline"
-    response = await http.put(url, json={"due_at": "2099-12-11"}, headers=two_partners["b"])
+    response = await http.put(url, json={"due_at": "2031-12-11"}, headers=two_partners["b"])
     assert response.status_code == 200, response.text
     step = next(s for s in response.json()["steps"] if s["key"] == "inspection")
-    assert step["due_at"] == "2099-12-11T22:59:59Z"  # the end of that day in Berlin
+    assert step["due_at"] == "2031-12-11T22:59:59Z"  # the end of that day in Berlin
     tasks = (await http.get("/api/my/tasks", headers=two_partners["b"])).json()["data"]
-    assert [(t["step_key"], t["due_at"]) for t in tasks] == [("inspection", "2099-12-11T22:59:59Z")]
+    assert [(t["step_key"], t["due_at"]) for t in tasks] == [("inspection", "2031-12-11T22:59:59Z")]
     # Operators find it in Temporal by partner and due date.
     query = (
         f"PfPartners = '{two_partners['b_partner']['id']}' "
-        "AND PfNextDue > '2099-12-01T00:00:00Z' AND PfStatus = 'running'"
+        "AND PfNextDue > '2031-12-01T00:00:00Z' AND PfStatus = 'running'"
     )
     found: list[str] = []
     for _ in range(100):
@@ -251,7 +251,7 @@ async def test_the_partner_records_the_deadline(stack: Stack, two_partners: dict
     bad = await http.put(url, json={"due_at": "next friday"}, headers=two_partners["b"])
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "due_at"]
     assert (
-        await http.put(url, json={"due_at": "2099-12-11"}, headers=two_partners["a"])
+        await http.put(url, json={"due_at": "2031-12-11"}, headers=two_partners["a"])
     ).status_code == 403
 
 

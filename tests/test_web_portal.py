@@ -361,3 +361,33 @@ async def test_a_malformed_form_gets_a_page_not_json(stack: Stack) -> None:
         assert "answer" in response.text
     response = await stack.http.post(f"/api/invitations/{token}/accept", json={})
     assert response.status_code == 422 and response.json()["detail"]
+
+
+async def test_dates_at_the_edge_of_the_calendar_are_refused_not_stored(stack: Stack) -> None:
+    # A deadline in the year 9999 was accepted and then broke every page that showed it.
+    _, email, process = await partner_with_work(stack)
+    step_path = f"/portal/processes/{process['id']}/steps/installation"
+    async with browser(stack.http) as partner:
+        csrf = await signed_in_partner(partner, stack.admin, email)
+        for moment in ("9999-12-31T23:30", "0001-01-01T00:30", "2099-01-01T10:00"):
+            response = await partner.post(
+                f"{step_path}/appointment", data={"appointment": moment, "csrf": csrf}
+            )
+            assert response.status_code == 422, moment
+            assert "within the next 10 years" in response.text
+        response = await partner.post(
+            f"{step_path}/complete", data={"field:installed_on": "9999-12-31", "csrf": csrf}
+        )
+        assert response.status_code == 422
+        assert "between the years 1900 and 2199" in response.text
+        # A document type the API would refuse is refused here too.
+        response = await partner.post(
+            f"{step_path}/documents",
+            data={"type": "../../Not A Type", "csrf": csrf},
+            files={"file": ("x.pdf", PDF, "application/pdf")},
+        )
+        assert response.status_code == 422
+        assert (await partner.get("/portal")).status_code == 200
+    step = await step_of(stack, process["id"], "installation")
+    assert step["due_at"] is None  # the step has no deadline, and none was stored
+    assert step["documents"] == []

@@ -6,6 +6,8 @@ from typing import Any
 from workflows.messages import DocumentRef, DocumentSpec, FieldSpec
 
 MAX_TEXT = 10_000
+# A recorded date may become a deadline: a year far off would overflow the arithmetic.
+YEARS = range(1900, 2200)
 
 
 def field_problems(step_key: str, specs: list[FieldSpec], values: dict[str, Any]) -> list[str]:
@@ -41,15 +43,25 @@ def _type_problem(spec: FieldSpec, value: Any) -> str | None:
         return None if value in (spec.options or []) else f"must be one of {spec.options}"
     if spec.type == "date":
         try:
-            date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else _fail()
+            day = (
+                date.fromisoformat(value)
+                if isinstance(value, str) and len(value) == 10
+                else _fail()
+            )
         except ValueError:
             return "must be a date (YYYY-MM-DD)"
-        return None
+        return None if day.year in YEARS else _out_of_range()
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else _fail()
     except ValueError:
         return "must be a date and time (ISO 8601)"
-    return None if parsed.tzinfo is not None else "needs a time zone offset"
+    if parsed.tzinfo is None:
+        return "needs a time zone offset"
+    return None if parsed.year in YEARS else _out_of_range()
+
+
+def _out_of_range() -> str:
+    return f"must lie between the years {YEARS.start} and {YEARS.stop - 1}"
 
 
 def _fail() -> Any:

@@ -22,6 +22,7 @@ from api.process_view import (
     visible_process,
     visible_step,
 )
+from partnerflow.db import utcnow
 from partnerflow.models import Comment, Document, Partner, ProcessStep, User
 from partnerflow.settings import Settings
 from partnerflow.storage import DocumentStorage, UnsupportedFile, sanitize_filename
@@ -39,6 +40,9 @@ from workflows.messages import (
 from workflows.partner_process import PartnerProcessWorkflow
 
 router = APIRouter(prefix="/api/processes/{process_id}", tags=["steps"])
+
+MAX_YEARS_AHEAD = 10  # a deadline further out is a typo
+DOCUMENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
 
 class StepComplete(BaseModel):
@@ -162,12 +166,15 @@ async def set_deadline(
     caller: CurrentCaller,
 ) -> ProcessDetail:
     try:
-        if len(body.due_at) == 10:
+        due = (
             date.fromisoformat(body.due_at)
-        else:
-            datetime.fromisoformat(body.due_at)
+            if len(body.due_at) == 10
+            else datetime.fromisoformat(body.due_at)
+        )
     except ValueError:
         invalid("due_at", "not an ISO 8601 date (2026-12-11) or datetime (2026-12-11T14:00+01:00)")
+    if not utcnow().year - 1 <= due.year <= utcnow().year + MAX_YEARS_AHEAD:
+        invalid("due_at", f"must lie within the next {MAX_YEARS_AHEAD} years")
     payload = SetDeadlineInput(step_key=step_key, actor=caller.actor(), due=body.due_at)
     return await _updated(
         session, temporal, settings, caller, process_id, step_key,
@@ -218,7 +225,7 @@ async def upload_document(
     settings: SettingsDep,
     caller: CurrentCaller,
     file: Annotated[UploadFile, File()],
-    type: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")],
+    type: Annotated[str, Form(min_length=1, max_length=64, pattern=DOCUMENT_TYPE_PATTERN)],
 ) -> DocumentPublic:
     visible_step(session, caller, process_id, step_key)
     if caller.partner_id is not None and "documents:upload" not in caller.permissions:

@@ -4,7 +4,6 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -81,7 +80,6 @@ def _step_page(
         step=shown,
         spec=step_specs(session, process).get(step.key),
         timezone=template.timezone if template else "Europe/Berlin",
-        zone=ZoneInfo(template.timezone if template else "Europe/Berlin"),
         comments=comments_by_step(session, process_id).get(step_key, []),
         # how many of each type are there, even for a partner that may not open documents
         uploaded=uploaded_counts(session, process_id, step_key),

@@ -155,7 +155,7 @@ def _readable(detail: str | None, timezone: str) -> str | None:
     """A moment in a timeline entry (a moved deadline) shown in the process's time zone."""
     try:
         return when(datetime.fromisoformat(detail), timezone) if detail else detail
-    except ValueError:
+    except (ValueError, OverflowError):
         return detail
 
 

@@ -27,7 +27,20 @@ def when(value: datetime | None, timezone: str = DISPLAY_TIMEZONE) -> str:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return format_datetime(value, "EEE, d MMM y, HH:mm", tzinfo=ZoneInfo(timezone), locale="en")
+    try:
+        return format_datetime(value, "EEE, d MMM y, HH:mm", tzinfo=ZoneInfo(timezone), locale="en")
+    except OverflowError:  # at the edge of the calendar: shown as stored
+        return value.isoformat()
+
+
+def picker_value(value: datetime | None, timezone: str = DISPLAY_TIMEZONE) -> str:
+    """A moment as a date-and-time picker shows it: local, to the minute."""
+    if value is None:
+        return ""
+    try:
+        return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")
+    except OverflowError:
+        return ""
 
 
 def due_in(value: datetime | None) -> str:
@@ -36,7 +49,10 @@ def due_in(value: datetime | None) -> str:
         return "no deadline"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    seconds = (value - utcnow()).total_seconds()
+    try:
+        seconds = (value - utcnow()).total_seconds()
+    except OverflowError:
+        return ""
     hours = abs(seconds) / 3600
     amount = f"{round(hours)} h" if hours < 24 else f"{round(hours / 24)} days"
     if hours < 24 and round(hours) <= 1:
@@ -48,6 +64,7 @@ def due_in(value: datetime | None) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["due_in"] = due_in
+templates.env.filters["picker_value"] = picker_value
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

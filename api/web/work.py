@@ -4,6 +4,7 @@ The pages call the API's route functions, so a browser gets exactly the API's ch
 visibility, permissions, the workflow's validators, upload checks.
 """
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -53,7 +54,7 @@ class StepWork:
     async def upload(self, file: UploadFile, document_type: str) -> None:
         if not file.filename:
             invalid("file", "choose a file to upload")
-        if not document_type:
+        if not re.fullmatch(steps.DOCUMENT_TYPE_PATTERN, document_type):
             invalid("type", "choose what the document is")
         await steps.upload_document(
             self.process_id, self.step_key, self.session, self.temporal, self.settings,
