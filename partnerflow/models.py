@@ -275,6 +275,8 @@ class WebSession(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    # the API token a staff member signed in with: revoking it ends the session too
+    api_token_id: uuid.UUID | None = Field(default=None, foreign_key="apitoken.id")
     created_at: datetime = _when()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     ended_at: datetime | None = _when(nullable=True)

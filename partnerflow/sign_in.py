@@ -26,13 +26,16 @@ class LinkGone(Exception):
     """A magic link already used or expired."""
 
 
-def start_session(session: Session, user: User, settings: Settings) -> str:
+def start_session(
+    session: Session, user: User, settings: Settings, api_token: ApiToken | None = None
+) -> str:
     """A new browser session for the user; the cookie value, in clear."""
     token = secrets.token_urlsafe(32)
     session.add(
         WebSession(
             token_hash=hash_token(token),
             user_id=user.id,
+            api_token_id=api_token.id if api_token else None,
             expires_at=utcnow() + timedelta(hours=settings.session_ttl_hours),
         )
     )
@@ -51,6 +54,10 @@ def session_user(session: Session, token: str) -> User | None:
     web_session, user = row
     if web_session.ended_at is not None or web_session.expires_at <= utcnow() or not user.active:
         return None
+    if web_session.api_token_id is not None:
+        api_token = session.get(ApiToken, web_session.api_token_id)
+        if api_token is None or api_token.revoked_at is not None:
+            return None
     if user.partner_id is not None:
         partner = session.get(Partner, user.partner_id)
         if partner is None or partner.status != "active":
@@ -72,8 +79,8 @@ def csrf_token(session_token: str) -> str:
     return hashlib.sha256(f"csrf:{session_token}".encode()).hexdigest()
 
 
-def staff_by_token(session: Session, api_token: str) -> User | None:
-    """The company user an API token belongs to (partners sign in by link, not by token)."""
+def staff_by_token(session: Session, api_token: str) -> tuple[User, ApiToken] | None:
+    """The company user an API token belongs to, and the token (partners sign in by link)."""
     row = session.exec(
         select(ApiToken, User)
         .join(User, col(User.id) == ApiToken.user_id)
@@ -84,7 +91,7 @@ def staff_by_token(session: Session, api_token: str) -> User | None:
     token, user = row
     if token.revoked_at is not None or not user.active or user.partner_id is not None:
         return None
-    return user
+    return user, token
 
 
 def send_magic_links(

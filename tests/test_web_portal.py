@@ -391,3 +391,19 @@ async def test_dates_at_the_edge_of_the_calendar_are_refused_not_stored(stack: S
     step = await step_of(stack, process["id"], "installation")
     assert step["due_at"] is None  # the step has no deadline, and none was stored
     assert step["documents"] == []
+
+
+async def test_revoking_the_token_ends_the_browser_session_signed_in_with_it(
+    stack: Stack,
+) -> None:
+    member = await factories.member(stack.http, stack.admin)
+    headers = {"Authorization": f"Bearer {member['token']}"}
+    async with browser(stack.http) as staff:
+        await signed_in_staff(staff, member["token"])
+        assert (await staff.get("/processes")).status_code == 200
+        tokens = (await stack.http.get("/api/me/tokens", headers=headers)).json()["data"]
+        response = await stack.http.delete(f"/api/me/tokens/{tokens[0]['id']}", headers=headers)
+        assert response.status_code == 204
+        response = await staff.get("/processes")
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/sign-in")

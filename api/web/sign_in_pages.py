@@ -70,14 +70,15 @@ def sign_in(
     token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "/processes",
 ) -> Response:
-    user = staff_by_token(session, token.strip()) if token.strip() else None
-    if user is None:
+    found = staff_by_token(session, token.strip()) if token.strip() else None
+    if found is None:
         errors = {
             "token": "This token is not valid (or belongs to a partner: partners sign in "
             "by an e-mailed link)."
         }
         return page(request, "sign_in.html", 401, next=safe_next(next, "/processes"), errors=errors)
-    cookie = start_session(session, user, settings)
+    user, api_token = found
+    cookie = start_session(session, user, settings, api_token=api_token)
     session.commit()
     return _signed_in(safe_next(next, "/processes"), cookie, settings)
 

@@ -41,9 +41,11 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('api_token_id', sa.Uuid(), nullable=True),
     sa.Column('created_at', partnerflow.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', partnerflow.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ended_at', partnerflow.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['api_token_id'], ['apitoken.id'], ),
     sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
