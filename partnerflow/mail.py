@@ -34,20 +34,31 @@ class Mailer:
         email: RenderedEmail,
         process_id: UUID | None = None,
         test: bool = False,
+        secret: str | None = None,
     ) -> OutboxEmail:
         """Record and deliver the e-mail once. Raises PermanentDeliveryError (recorded as
-        `failed`) or TemporaryDeliveryError (still `queued`, to be retried)."""
+        `failed`) or TemporaryDeliveryError (still `queued`, to be retried).
+
+        `secret` (a sign-in token in a link) is masked in the stored copy when a provider
+        delivers the e-mail; with the `outbox` transport the stored copy is the delivery."""
         # Test processes never reach a provider: their e-mails stay in the outbox.
         transport = None if test else self._transport
+        stored = email
+        if secret and transport is not None:
+            stored = RenderedEmail(
+                subject=email.subject,
+                html=email.html.replace(secret, "***"),
+                text=email.text.replace(secret, "***"),
+            )
         row = self._claim(
             OutboxEmail(
                 idempotency_key=idempotency_key,
                 process_id=process_id,
                 kind=kind,
                 to=", ".join(to),
-                subject=f"[TEST] {email.subject}" if test else email.subject,
-                html=email.html,
-                text=email.text,
+                subject=f"[TEST] {stored.subject}" if test else stored.subject,
+                html=stored.html,
+                text=stored.text,
                 transport=transport.name if transport else "outbox",
             )
         )
@@ -59,7 +70,7 @@ class Mailer:
             return self._mark(row.id, status="sent")
         envelope = Envelope(
             to=row.to.split(", "),
-            email=RenderedEmail(subject=row.subject, html=row.html, text=row.text),
+            email=email if secret else RenderedEmail(row.subject, row.html, row.text),
             sender=self._settings.mail_from,
             reply_to=self._settings.mail_reply_to,
             idempotency_key=row.idempotency_key,

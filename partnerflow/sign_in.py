@@ -113,6 +113,12 @@ def send_magic_links(
         partner = session.get(Partner, user.partner_id)
         if partner is None or partner.status != "active":
             continue
+        # Only the newest link works: an older one left in a mailbox is dead.
+        session.execute(
+            update(MagicLink)
+            .where(col(MagicLink.user_id) == user.id, col(MagicLink.used_at).is_(None))
+            .values(used_at=utcnow())
+        )
         token = secrets.token_urlsafe(32)
         link = MagicLink(
             token_hash=hash_token(token),
@@ -143,6 +149,7 @@ def send_magic_links(
                 kind="magic_link",
                 to=[user.email],
                 email=email_message,
+                secret=token,
             )
         except (PermanentDeliveryError, TemporaryDeliveryError):
             continue  # the user can ask again; the failed row is in the outbox
@@ -156,7 +163,7 @@ def usable_link(session: Session, token: str) -> tuple[MagicLink, User]:
         raise LookupError("no such sign-in link")
     user = session.get(User, link.user_id)
     if link.used_at is not None:
-        raise LinkGone("this sign-in link was already used; ask for a new one")
+        raise LinkGone("this sign-in link was already used or replaced; ask for a new one")
     if link.expires_at <= utcnow():
         raise LinkGone("this sign-in link has expired; ask for a new one")
     if user is None or not user.active:
@@ -177,5 +184,5 @@ def redeem_link(session: Session, token: str, settings: Settings) -> tuple[str, 
         .values(used_at=utcnow())
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
-        raise LinkGone("this sign-in link was already used; ask for a new one")
+        raise LinkGone("this sign-in link was already used or replaced; ask for a new one")
     return start_session(session, user, settings), link.next_path

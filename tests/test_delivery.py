@@ -4,6 +4,7 @@ import asyncio
 import email
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -13,10 +14,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
+from partnerflow.models import User
 from tests import factories
 from tests.conftest import Stack, free_port, running_stack
+from tests.web import browser, link_in
 
 
 class _Inbox:
@@ -290,3 +294,36 @@ async def test_test_processes_never_reach_the_provider(
     finally:
         sendgrid.close()
     assert sendgrid.handovers() == []  # only the partner's invitation went out
+
+
+async def test_a_sign_in_link_sent_by_smtp_is_not_kept_in_the_outbox(
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    engine: Engine,
+    smtp_server: tuple[int, _Inbox],
+) -> None:
+    port, inbox = smtp_server
+    async with running_stack(
+        temporal_env, database_url, engine, mail_transport="smtp", smtp_host="127.0.0.1",
+        smtp_port=port,
+    ) as stack:  # fmt: skip
+        partner = await factories.partner(stack.http, stack.admin)
+        with Session(engine) as session:
+            address = session.exec(
+                select(User.email).where(User.partner_id == uuid.UUID(partner["id"]))
+            ).one()
+        async with browser(stack.http) as visitor:
+            await visitor.post("/portal/sign-in", data={"email": address})
+            received = [m for m in inbox.messages if m["To"] == address]
+            assert len(received) == 1
+            body = received[0].get_body(preferencelist=("plain",))
+            assert body is not None
+            link = link_in(body.get_content())
+            stored = (
+                await stack.http.get(
+                    "/api/outbox", params={"kind": "magic_link"}, headers=stack.admin
+                )
+            ).json()["data"]
+            assert link.rsplit("/", 1)[1] not in stored[0]["text"] + stored[0]["html"]
+            assert "/portal/sign-in/***" in stored[0]["text"]
+            assert (await visitor.post(link)).status_code == 303

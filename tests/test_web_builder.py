@@ -353,7 +353,11 @@ async def test_bad_step_input_is_refused_beside_its_input(stack: Stack) -> None:
         response = await stack.http.post(action, data=submitted(page, action, **changes))
         assert response.status_code == 422, (changes, response.text)
         assert error_beside(response.text, beside), changes
-    assert (await _stored(stack, template["id"]))["steps"] == template["steps"]
+    # A row count that is a digit to Python but no number ("²") is no rows, not a 500.
+    for rows in ("field_rows", "document_rows"):
+        response = await stack.http.post(action, data=submitted(page, action, **{rows: "²"}))
+        assert response.status_code in (303, 422), (rows, response.text)
+    assert (await _stored(stack, template["id"]))["steps"][0] == template["steps"][0]
 
 
 async def test_renaming_a_step_key_renames_it_where_later_steps_name_it(stack: Stack) -> None:

@@ -407,3 +407,47 @@ async def test_revoking_the_token_ends_the_browser_session_signed_in_with_it(
         response = await staff.get("/processes")
         assert response.status_code == 303
         assert response.headers["location"].startswith("/sign-in")
+
+
+async def test_a_foreign_page_cannot_sign_this_browser_in(stack: Stack) -> None:
+    async with browser(stack.http) as visitor:
+        response = await visitor.post(
+            "/sign-in", data={"token": ADMIN_TOKEN}, headers={"Origin": "https://evil.example"}
+        )
+        assert response.status_code == 403
+        assert "pf_session" not in visitor.cookies
+        response = await visitor.post(
+            "/sign-in", data={"token": ADMIN_TOKEN}, headers={"Origin": "http://partnerflow.test"}
+        )
+        assert response.status_code == 303
+
+
+async def test_a_form_sent_after_the_session_ended_returns_to_its_page(stack: Stack) -> None:
+    _, _, process = await partner_with_work(stack)
+    step_path = f"/portal/processes/{process['id']}/steps/installation"
+    async with browser(stack.http) as partner:
+        response = await partner.post(
+            f"{step_path}/complete",
+            data={"csrf": "stale"},
+            headers={"Referer": f"http://partnerflow.test{step_path}"},
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/portal/sign-in?next={step_path}"
+        response = await partner.post(f"{step_path}/complete", data={"csrf": "stale"})
+        assert response.headers["location"] == "/portal/sign-in?next=/portal"
+
+
+async def test_only_the_newest_sign_in_link_works_and_a_provider_copy_keeps_no_token(
+    stack: Stack,
+) -> None:
+    _, email, _ = await partner_with_work(stack)
+    async with browser(stack.http) as partner:
+        for _ in range(2):
+            await partner.post("/portal/sign-in", data={"email": email})
+        sent = (
+            await stack.http.get("/api/outbox", params={"kind": "magic_link"}, headers=stack.admin)
+        ).json()["data"]
+        newest, older = (link_in(e["text"]) for e in sent)  # newest first
+        response = await partner.post(older)
+        assert response.status_code == 410 and "replaced" in response.text
+        assert (await partner.post(newest)).status_code == 303

@@ -1,9 +1,10 @@
 """Who is looking at a page: the session cookie, its form token, and where to sign in."""
 
+from hmac import compare_digest
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 
 from api.deps import Caller, SessionDep
 from partnerflow.models import Partner
@@ -32,8 +33,8 @@ def safe_next(path: str | None, default: str) -> str:
     return path
 
 
-def set_session_cookie(response: object, token: str, settings: Settings) -> None:
-    response.set_cookie(  # type: ignore[attr-defined]
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
         COOKIE,
         token,
         max_age=settings.session_ttl_hours * 3600,
@@ -44,11 +45,21 @@ def set_session_cookie(response: object, token: str, settings: Settings) -> None
     )
 
 
+def _come_back_to(request: Request) -> str:
+    """Where to return after signing in: this page, or for a form posted after the session
+    ended, the page the form was on (a form's own address only takes posts)."""
+    if request.method == "GET":
+        return request.url.path
+    referer = request.headers.get("referer", "")
+    fallback = "/portal" if request.url.path.startswith("/portal") else "/processes"
+    return safe_next(urlsplit(referer).path, fallback) if _this_site(request, referer) else fallback
+
+
 def get_web_caller(request: Request, session: SessionDep) -> Caller:
     token = request.cookies.get(COOKIE)
     user = session_user(session, token) if token else None
     if user is None:
-        raise SignInRequired(request.url.path)
+        raise SignInRequired(_come_back_to(request))
     request.state.csrf = csrf_token(token or "")
     if user.partner_id is None:
         return Caller(user=user)
@@ -85,10 +96,31 @@ async def check_csrf(request: Request) -> None:
     form = await request.form()
     sent = form.get("csrf")
     token = request.cookies.get(COOKIE) or ""
-    if not token or not isinstance(sent, str) or sent != csrf_token(token):
+    if not token:  # signed out: sign in first, then back to the form's page
+        raise SignInRequired(_come_back_to(request))
+    if not isinstance(sent, str) or not compare_digest(sent, csrf_token(token)):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "the form has expired; reload the page and try again"
         )
 
 
 CsrfChecked = Depends(check_csrf)
+
+
+def check_same_origin(request: Request) -> None:
+    """Forms that sign someone in have no session token yet: a browser names where they came
+    from, and a foreign page must not sign this browser into another account."""
+    origin = request.headers.get("origin")
+    if origin is not None and not _this_site(request, origin):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this form must be sent from this site")
+
+
+def _this_site(request: Request, address: str) -> bool:
+    """The address is on this site: the host the request names, or the public address (a
+    proxy in front may pass on a host of its own)."""
+    settings: Settings = request.app.state.settings
+    host = urlsplit(address).netloc
+    return host in (request.url.netloc, urlsplit(settings.public_url).netloc)
+
+
+SameOrigin = Depends(check_same_origin)

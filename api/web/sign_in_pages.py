@@ -2,15 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from api.deps import MailerDep, SessionDep, SettingsDep
 from api.rate_limit import PublicLimit
 from api.web.session import (
     COOKIE,
     CsrfChecked,
+    SameOrigin,
     SignInRequired,
     WebCaller,
     get_web_caller,
@@ -19,6 +22,8 @@ from api.web.session import (
 )
 from api.web.templating import page
 from partnerflow import invitations
+from partnerflow.mail import Mailer
+from partnerflow.settings import Settings
 from partnerflow.sign_in import (
     LinkGone,
     end_session,
@@ -41,9 +46,9 @@ def _is_email(text: str) -> bool:
     return True
 
 
-def _signed_in(location: str, token: str, settings: object) -> RedirectResponse:
+def _signed_in(location: str, token: str, settings: Settings) -> RedirectResponse:
     response = RedirectResponse(location, status_code=303)
-    set_session_cookie(response, token, settings)  # type: ignore[arg-type]
+    set_session_cookie(response, token, settings)
     return response
 
 
@@ -61,7 +66,7 @@ def sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
     return page(request, "sign_in.html", next=safe_next(next, "/processes"), errors={})
 
 
-@router.post("/sign-in")
+@router.post("/sign-in", dependencies=[SameOrigin])
 def sign_in(
     request: Request,
     session: SessionDep,
@@ -104,10 +109,10 @@ def _portal_next(path: str | None) -> str:
     return path if path.startswith("/portal") else "/portal"
 
 
-@router.post("/portal/sign-in")
+@router.post("/portal/sign-in", dependencies=[SameOrigin])
 def portal_send_link(
     request: Request,
-    session: SessionDep,
+    background: BackgroundTasks,
     settings: SettingsDep,
     mailer: MailerDep,
     _: PublicLimit,
@@ -124,9 +129,15 @@ def portal_send_link(
             email=email,
             errors={"email": "Enter the e-mail address your organisation registered you with."},
         )
-    send_magic_links(session, mailer, settings, email, _portal_next(next))
-    # The same answer whether or not the address is known.
+    # The same answer, as fast, whether or not the address is known: the link is sent after.
+    engine = request.app.state.engine
+    background.add_task(_send_links, engine, mailer, settings, email, _portal_next(next))
     return page(request, "portal_link_sent.html", email=email)
+
+
+def _send_links(engine: Engine, mailer: Mailer, settings: Settings, email: str, next: str) -> None:
+    with Session(engine) as session:
+        send_magic_links(session, mailer, settings, email, next)
 
 
 @router.get("/portal/sign-in/{token}")
@@ -140,7 +151,7 @@ def portal_link(request: Request, token: str, session: SessionDep, _: PublicLimi
     return page(request, "portal_link.html", user=user, token=token)
 
 
-@router.post("/portal/sign-in/{token}")
+@router.post("/portal/sign-in/{token}", dependencies=[SameOrigin])
 def portal_redeem(
     request: Request, token: str, session: SessionDep, settings: SettingsDep, _: PublicLimit
 ) -> Response:
@@ -170,7 +181,7 @@ def invitation_page(
     )
 
 
-@router.post("/invitations/{token}")
+@router.post("/invitations/{token}", dependencies=[SameOrigin])
 def invitation_answer(
     request: Request,
     token: str,

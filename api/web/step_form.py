@@ -307,7 +307,10 @@ _DEADLINE_INPUTS = {
 
 def _row_numbers(form: FormData, name: str) -> range:
     count = text(form, name)
-    return range(1, min(int(count), MAX_ROWS) + 1) if count.isdigit() else range(0)
+    # ASCII digits only: "²" is a digit to Python but not a number to int()
+    if not (count.isascii() and count.isdecimal()):
+        return range(0)
+    return range(1, min(int(count), MAX_ROWS) + 1)
 
 
 def _kept(row: FieldRow | DocumentRow) -> bool:
