@@ -64,8 +64,38 @@ def _datetime_filter(context: Context, value: datetime | date | str | None) -> s
     return format_datetime(moment, format=pattern, locale=language)
 
 
+# An e-mail is small: a template that grows past these is refused, not rendered on.
+MAX_OUTPUT = 1_000_000  # characters of one rendered part
+MAX_REPEAT = 10_000  # "ab" * n, [x] * n
+MAX_RANGE = 1_000
+
+
+class _EmailSandbox(SandboxedEnvironment):
+    """The sandbox, with bounds on what a template can make the machine do."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise SecurityError("exponent too large")
+        if operator == "*":
+            sized = isinstance(left, str | list | tuple) or isinstance(right, str | list | tuple)
+            count = right if isinstance(right, int) else left
+            if sized and isinstance(count, int) and count > MAX_REPEAT:
+                raise SecurityError(f"repeats more than {MAX_REPEAT} times")
+        return super().call_binop(context, operator, left, right)
+
+
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise SecurityError(f"a range of more than {MAX_RANGE} numbers")
+    return numbers
+
+
 def _environment_for(autoescape: bool) -> SandboxedEnvironment:
-    environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape)
+    environment = _EmailSandbox(undefined=StrictUndefined, autoescape=autoescape)
+    environment.globals["range"] = _bounded_range
     environment.filters["date"] = _date_filter
     environment.filters["datetime"] = _datetime_filter
     return environment
@@ -158,6 +188,18 @@ def _first_line_naming(tree: nodes.Template, name: str) -> int | None:
     return None
 
 
+def _bounded(template: Template, context: dict[str, Any]) -> str:
+    """Rendered piece by piece, given up once it passes MAX_OUTPUT."""
+    parts: list[str] = []
+    size = 0
+    for part in template.generate(context):
+        size += len(part)
+        if size > MAX_OUTPUT:
+            raise SecurityError(f"the e-mail grows past {MAX_OUTPUT} characters")
+        parts.append(part)
+    return "".join(parts)
+
+
 def render(
     subject: str,
     body_html: str,
@@ -169,10 +211,10 @@ def render(
 ) -> RenderedEmail:
     context = {**context, _LANGUAGE: language, _TIMEZONE: timezone}
     try:
-        rendered_subject = _compiled(subject, autoescape=False).render(context)
-        html = _compiled(body_html, autoescape=True).render(context)
+        rendered_subject = _bounded(_compiled(subject, autoescape=False), context)
+        html = _bounded(_compiled(body_html, autoescape=True), context)
         text = (
-            _compiled(body_text, autoescape=False).render(context)
+            _bounded(_compiled(body_text, autoescape=False), context)
             if body_text
             else html_to_text(html)
         )

@@ -193,3 +193,18 @@ def test_a_template_failing_as_it_renders_is_a_template_problem(source: str) -> 
     # Not an exception the e-mail activity would retry for ever: a problem it reports.
     with pytest.raises(TemplateProblem, match="cannot be rendered"):
         render("Subject", source, None, sample_context("http://partnerflow.test"))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{{ "a" * 10000000000 }}',
+        "{{ 2 ** 100000000 }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        '{% for i in range(1000) %}{{ "x" * 9999 }}{% endfor %}',
+    ],
+)
+def test_a_template_cannot_make_the_machine_work_without_end(source: str) -> None:
+    # Staff write templates, the worker renders them: bounded, refused, never run on.
+    with pytest.raises(TemplateProblem):
+        render("Subject", source, None, sample_context("http://partnerflow.test"))
