@@ -9,7 +9,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from partnerflow.auth import hash_token
@@ -30,6 +30,10 @@ def start_session(
     session: Session, user: User, settings: Settings, api_token: ApiToken | None = None
 ) -> str:
     """A new browser session for the user; the cookie value, in clear."""
+    # Sessions and links over a day past their end are of no use to anyone: gone.
+    stale = utcnow() - timedelta(days=1)
+    session.execute(delete(WebSession).where(col(WebSession.expires_at) < stale))
+    session.execute(delete(MagicLink).where(col(MagicLink.expires_at) < stale))
     token = secrets.token_urlsafe(32)
     session.add(
         WebSession(

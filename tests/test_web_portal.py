@@ -451,3 +451,19 @@ async def test_only_the_newest_sign_in_link_works_and_a_provider_copy_keeps_no_t
         response = await partner.post(older)
         assert response.status_code == 410 and "replaced" in response.text
         assert (await partner.post(newest)).status_code == 303
+
+
+async def test_sessions_long_expired_are_cleared_at_the_next_sign_in(stack: Stack) -> None:
+    async with browser(stack.http) as first:
+        await signed_in_staff(first, ADMIN_TOKEN)
+    with Session(stack.engine) as session:
+        old = session.exec(select(WebSession)).one()
+        old_id = old.id
+        old.expires_at = utcnow() - timedelta(days=2)
+        session.add(old)
+        session.commit()
+    async with browser(stack.http) as second:
+        await signed_in_staff(second, ADMIN_TOKEN)
+    with Session(stack.engine) as session:
+        left = session.exec(select(WebSession)).all()
+        assert len(left) == 1 and left[0].id != old_id

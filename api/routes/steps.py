@@ -173,7 +173,8 @@ async def set_deadline(
         )
     except ValueError:
         invalid("due_at", "not an ISO 8601 date (2026-12-11) or datetime (2026-12-11T14:00+01:00)")
-    if not utcnow().year - 1 <= due.year <= utcnow().year + MAX_YEARS_AHEAD:
+    # Only what the calendar arithmetic cannot take; a date in the past is the workflow's call.
+    if not 2000 <= due.year <= utcnow().year + MAX_YEARS_AHEAD:
         invalid("due_at", f"must lie within the next {MAX_YEARS_AHEAD} years")
     payload = SetDeadlineInput(step_key=step_key, actor=caller.actor(), due=body.due_at)
     return await _updated(
