@@ -216,6 +216,20 @@ async def test_partner_finishes_its_step_on_a_phone_and_the_contact_sees_it_done
     await check_page(desk)
     await live.screenshot(desk, "process")
 
+    # The contact person was told, in the app too: the count in the menu, then the list.
+    await desk.get_by_role("link", name=re.compile("^Notifications")).click()
+    notices = desk.locator(".notices")
+    for _ in range(50):  # the notice is written a moment after the step is done
+        if "Erledigt: Installation" in (await desk.locator("main").text_content() or ""):
+            break
+        await desk.wait_for_timeout(100)
+        await desk.reload()
+    await expect(notices).to_contain_text("Erledigt: Installation")
+    await expect(notices).to_contain_text("Frist überschritten: Installation")
+    await desk.get_by_role("button", name="Mark all as read").click()
+    await expect(desk.locator(".notices li.unread")).to_have_count(0)
+    await expect(desk.get_by_role("link", name="Notifications", exact=True)).to_be_visible()
+
     # Every e-mail of the story is in the outbox: hand-overs, the sign-in link, completion.
     await desk.get_by_role("link", name="Outbox").click()
     await expect(desk.get_by_role("cell", name="magic_link")).to_be_visible()

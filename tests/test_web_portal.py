@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from partnerflow.db import utcnow
-from partnerflow.models import MagicLink, User, WebSession
+from partnerflow.models import MagicLink, Notification, User, WebSession
 from partnerflow.sign_in import csrf_token
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack
@@ -467,3 +467,24 @@ async def test_sessions_long_expired_are_cleared_at_the_next_sign_in(stack: Stac
     with Session(stack.engine) as session:
         left = session.exec(select(WebSession)).all()
         assert len(left) == 1 and left[0].id != old_id
+
+
+async def test_notifications_page_shows_only_the_callers_own(stack: Stack) -> None:
+    member = await factories.member(stack.http, stack.admin)
+    with Session(stack.engine) as session:
+        admin_id = session.exec(select(User.id).where(User.role == "admin")).one()
+        session.add(
+            Notification(
+                idempotency_key="t:1", user_id=admin_id, kind="completed", message="Erledigt: X"
+            )
+        )
+        session.commit()
+    async with browser(stack.http) as admin, browser(stack.http) as other:
+        csrf = await signed_in_staff(admin, ADMIN_TOKEN)
+        page = await admin.get("/notifications")
+        assert "Erledigt: X" in page.text and "1 unread" in page.text
+        response = await admin.post("/notifications/read", data={"csrf": csrf})
+        assert response.status_code == 303
+        assert "unread" not in (await admin.get("/notifications")).text
+        await signed_in_staff(other, member["token"])
+        assert "Erledigt: X" not in (await other.get("/notifications")).text

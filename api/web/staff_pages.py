@@ -1,4 +1,4 @@
-"""The contact person's pages: running processes (overdue first), a process, the outbox."""
+"""The contact person's pages: processes (overdue first), a process, notifications, outbox."""
 
 import uuid
 from datetime import datetime
@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import case
+from sqlalchemy import case, update
 from sqlmodel import col, func, select
 
 from api.deps import SessionDep, SettingsDep
@@ -26,6 +26,7 @@ from api.web.views import (
     template_of,
 )
 from partnerflow.models import (
+    Notification,
     Opportunity,
     OutboxEmail,
     Process,
@@ -245,3 +246,29 @@ def outbox_email(
     if email is None:
         not_found("e-mail")
     return page(request, "outbox_email.html", caller=caller, section="outbox", email=email)
+
+
+# notifications ------------------------------------------------------------------------------
+
+
+@router.get("/notifications")
+def notifications(request: Request, session: SessionDep, caller: WebStaff) -> HTMLResponse:
+    """What the contact person was told: a partner finished, a deadline passed, a mail failed."""
+    rows = session.exec(
+        select(Notification)
+        .where(Notification.user_id == caller.user.id)
+        .order_by(col(Notification.created_at).desc())
+        .limit(PAGE_SIZE * 2)
+    ).all()
+    return page(request, "notifications.html", caller=caller, section="notifications", notices=rows)
+
+
+@router.post("/notifications/read", dependencies=[CsrfChecked])
+def mark_all_read(session: SessionDep, caller: WebStaff) -> Response:
+    session.execute(
+        update(Notification)
+        .where(col(Notification.user_id) == caller.user.id, col(Notification.read).is_(False))
+        .values(read=True)
+    )
+    session.commit()
+    return RedirectResponse("/notifications", status_code=303)
