@@ -129,6 +129,38 @@ def two_step_template(partner_id: str, email_template_id: str | None = None) -> 
     }
 
 
+def installation_template(
+    partner_id: str, deadline: dict[str, Any] | None = None, name: str | None = None
+) -> dict[str, Any]:
+    """Commission the partner, then its installation: a date to record, an invoice to upload."""
+    return {
+        "name": name or f"PV installation {uuid.uuid4().hex[:6]}",
+        "steps": [
+            {
+                "key": "commission_partner",
+                "name": "Commission partner",
+                "assignee": {"type": "contact"},
+            },
+            {
+                "key": "installation",
+                "name": "Installation",
+                "instructions": "Agree the date with the customer, install, upload the invoice.",
+                "assignee": {"type": "partner", "partner_id": partner_id},
+                "deadline": deadline,
+                "fields": [
+                    {
+                        "key": "installed_on",
+                        "label": "Installed on",
+                        "type": "date",
+                        "required": True,
+                    }
+                ],
+                "documents": [{"type": "invoice", "label": "Invoice", "required": True}],
+            },
+        ],
+    }
+
+
 async def published_template(
     http: httpx.AsyncClient, admin: Headers, body: dict[str, Any]
 ) -> dict[str, Any]:

@@ -4,7 +4,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
@@ -71,7 +70,7 @@ async def partner_at_work(live: Live) -> tuple[str, str, str]:
         ({"after": "PT1S"}, "Weingut Roth"),
     ):
         template = await factories.published_template(
-            http, admin, installation(partner["id"], deadline)
+            http, admin, factories.installation_template(partner["id"], deadline, "PV-Installation")
         )
         opportunity = await http.post(
             "/api/opportunities",
@@ -97,35 +96,6 @@ async def partner_at_work(live: Live) -> tuple[str, str, str]:
         assert response.status_code == 200, response.text
         processes.append(process["id"])
     return partner["id"], email, processes[0]
-
-
-def installation(partner_id: str, deadline: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "PV-Installation",
-        "steps": [
-            {
-                "key": "commission_partner",
-                "name": "Commission partner",
-                "assignee": {"type": "contact"},
-            },
-            {
-                "key": "installation",
-                "name": "Installation",
-                "instructions": "Agree the date with the customer, install, upload the invoice.",
-                "assignee": {"type": "partner", "partner_id": partner_id},
-                "deadline": deadline,
-                "fields": [
-                    {
-                        "key": "installed_on",
-                        "label": "Installed on",
-                        "type": "date",
-                        "required": True,
-                    }
-                ],
-                "documents": [{"type": "invoice", "label": "Invoice", "required": True}],
-            },
-        ],
-    }
 
 
 async def outbox_text(live: Live, kind: str, to: str, process_id: str | None = None) -> str:
@@ -241,10 +211,14 @@ async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> N
     http, admin = live.stack.http, live.stack.admin
     partner = await factories.partner(http, admin, name="Sonnenschein Solar GmbH")
     original = await factories.published_template(
-        http, admin, installation(partner["id"], {"after": "P7D"}) | {"name": "PV-Installation"}
+        http,
+        admin,
+        factories.installation_template(partner["id"], {"after": "P7D"}, "PV-Installation"),
     )
     await factories.published_template(
-        http, admin, installation(partner["id"], {"after": "P3D"}) | {"name": "Wallbox-Montage"}
+        http,
+        admin,
+        factories.installation_template(partner["id"], {"after": "P3D"}, "Wallbox-Montage"),
     )
     page = await sign_in_staff(live)
     await page.get_by_role("link", name="Builder").click()

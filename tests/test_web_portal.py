@@ -17,37 +17,6 @@ from tests.web import browser, link_in, signed_in_partner, signed_in_staff
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
-def installation_template(
-    partner_id: str, deadline: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    return {
-        "name": f"PV installation {uuid.uuid4().hex[:6]}",
-        "steps": [
-            {
-                "key": "commission_partner",
-                "name": "Commission partner",
-                "assignee": {"type": "contact"},
-            },
-            {
-                "key": "installation",
-                "name": "Installation",
-                "instructions": "Install the PV system, then upload the invoice.",
-                "assignee": {"type": "partner", "partner_id": partner_id},
-                "fields": [
-                    {
-                        "key": "installed_on",
-                        "label": "Installed on",
-                        "type": "date",
-                        "required": True,
-                    }
-                ],
-                "documents": [{"type": "invoice", "label": "Invoice", "required": True}],
-                "deadline": deadline,
-            },
-        ],
-    }
-
-
 async def partner_with_work(
     stack: Stack, deadline: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], str, dict[str, Any]]:
@@ -69,7 +38,7 @@ async def partner_with_work(
     with Session(stack.engine) as session:
         user = session.exec(select(User).where(User.partner_id == uuid.UUID(partner["id"]))).one()
     template = await factories.published_template(
-        stack.http, stack.admin, installation_template(partner["id"], deadline)
+        stack.http, stack.admin, factories.installation_template(partner["id"], deadline)
     )
     process = await factories.started(stack.http, stack.admin, template["id"])
     response = await stack.http.post(
@@ -121,7 +90,7 @@ async def test_partner_follows_the_link_records_the_appointment_uploads_and_fini
 
         page = await partner.get(step_path)
         assert page.status_code == 200
-        assert "Install the PV system" in page.text and "Lindenweg 4" in page.text
+        assert "Agree the date with the customer" in page.text and "Lindenweg 4" in page.text
 
         response = await partner.post(
             f"{step_path}/appointment", data={"appointment": "2026-12-11T14:00", "csrf": csrf}
@@ -275,7 +244,7 @@ async def test_dashboard_puts_overdue_processes_first(stack: Stack) -> None:
     # The late one's installation is due a second after it opens.
     partner, _, late = await partner_with_work(stack, deadline={"after": "PT1S"})
     template = await factories.published_template(
-        stack.http, stack.admin, installation_template(partner["id"], {"after": "P3D"})
+        stack.http, stack.admin, factories.installation_template(partner["id"], {"after": "P3D"})
     )
     on_time = await factories.started(stack.http, stack.admin, template["id"])
     for _ in range(200):
