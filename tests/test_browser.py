@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from partnerflow.models import User
 from tests import factories
-from tests.browser import PHONE, Live, live_stack, overflow_width, unlabelled_controls
+from tests.browser import DESKTOP, PHONE, Live, live_stack, overflow_width, unlabelled_controls
 from tests.conftest import ADMIN_TOKEN
 
 # One database is enough to show the pages; the API tests cover both.
@@ -36,8 +36,8 @@ async def check_page(page: Page) -> None:
     assert await overflow_width(page) <= 0
 
 
-async def sign_in_staff(live: Live) -> Page:
-    context = await live.context()
+async def sign_in_staff(live: Live, viewport: dict[str, int] = DESKTOP) -> Page:
+    context = await live.context(viewport)
     page = await context.new_page()
     await page.goto("/processes")
     await expect(page).to_have_url(re.compile(r"/sign-in\?next=/processes"))
@@ -304,3 +304,9 @@ async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> N
     await expect(page.get_by_role("status")).to_contain_text("E-mail template created")
     emails = (await http.get("/api/email-templates", headers=admin)).json()["data"]
     assert [e["name"] for e in emails] == ["Übergabe Installation"]
+
+    # The builder's pages on a phone: labelled, nothing wider than the screen.
+    phone = await sign_in_staff(live, PHONE)
+    for path in ("/builder", f"/builder/{copy['id']}", f"/builder/{copy['id']}/steps/1", "/emails"):
+        await phone.goto(path)
+        await check_page(phone)
