@@ -8,13 +8,13 @@ from uuid import UUID
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client
 
 from api.errors import forbidden
-from partnerflow.auth import hash_token
+from partnerflow.auth import token_owner
 from partnerflow.mail import Mailer
-from partnerflow.models import ApiToken, Partner, User
+from partnerflow.models import Partner, User
 from partnerflow.settings import Settings
 from workflows.messages import Actor
 
@@ -91,21 +91,20 @@ def get_caller(
     )
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
-    row = session.exec(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-        .where(ApiToken.token_hash == hash_token(credentials.credentials))
-    ).first()
-    if row is None:
+    owner = token_owner(session, credentials.credentials)
+    caller = caller_for(session, owner[1]) if owner else None
+    if caller is None:
         raise unauthorized
-    token, user = row
-    if token.revoked_at is not None or not user.active:
-        raise unauthorized
+    return caller
+
+
+def caller_for(session: Session, user: User) -> Caller | None:
+    """The caller an active user is: a company user, or a user of an active partner."""
     if user.partner_id is None:
         return Caller(user=user)
     partner = session.get(Partner, user.partner_id)
     if partner is None or partner.status != "active":
-        raise unauthorized
+        return None
     return Caller(user=user, partner=partner, permissions=list(partner.permissions))
 
 

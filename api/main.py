@@ -86,9 +86,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> Response:
         message = f"Temporal did not answer: {error.status.name}"
-        if not web.is_api(request.url.path):
-            return web.error_page(request, status.HTTP_503_SERVICE_UNAVAILABLE, message)
-        return JSONResponse({"detail": message}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return _respond(request, status.HTTP_503_SERVICE_UNAVAILABLE, message)
 
     for error_type, (status_code, message) in _ANSWERS.items():
         app.add_exception_handler(error_type, _answer(status_code, message))
@@ -108,8 +106,12 @@ _ANSWERS: dict[type[Exception], tuple[int, str]] = {
 
 def _answer(status_code: int, message: str) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, error: Exception) -> Response:
-        if not web.is_api(request.url.path):  # a person in a browser gets a page
-            return web.error_page(request, status_code, message)
-        return JSONResponse({"detail": message}, status_code=status_code)
+        return _respond(request, status_code, message)
 
     return handler
+
+
+def _respond(request: Request, status_code: int, message: str) -> Response:
+    if not web.is_api(request.url.path):  # a person in a browser gets a page
+        return web.error_page(request, status_code, message)
+    return JSONResponse({"detail": message}, status_code=status_code)

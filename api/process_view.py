@@ -116,6 +116,13 @@ def visible_step(session: Session, caller: Caller, process_id: uuid.UUID, key: s
     return step
 
 
+def overdue_process_ids() -> Any:
+    """The ids of processes with an open step past its deadline (a subquery)."""
+    return select(ProcessStep.process_id).where(
+        ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
+    )
+
+
 def steps_of(session: Session, process_id: uuid.UUID) -> list[ProcessStep]:
     return list(
         session.exec(

@@ -4,9 +4,9 @@ import hashlib
 import secrets
 from uuid import UUID
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from partnerflow.models import ApiToken
+from partnerflow.models import ApiToken, User
 
 TOKEN_PREFIX = "pf_"  # noqa: S105 (a prefix, not a secret)
 
@@ -21,3 +21,18 @@ def issue_token(session: Session, user_id: UUID, token: str | None = None) -> st
     token = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user_id, token_hash=hash_token(token)))
     return token
+
+
+def token_owner(session: Session, token: str) -> tuple[ApiToken, User] | None:
+    """The live token and its active user, or None (unknown, revoked, or user switched off)."""
+    row = session.exec(
+        select(ApiToken, User)
+        .join(User, col(User.id) == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    if api_token.revoked_at is not None or not user.active:
+        return None
+    return api_token, user

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from partnerflow.auth import hash_token
+from partnerflow.auth import hash_token, token_owner
 from partnerflow.db import utcnow
 from partnerflow.default_emails import DEFAULTS
 from partnerflow.emails import render
@@ -47,7 +47,9 @@ def start_session(
 
 
 def session_user(session: Session, token: str) -> User | None:
-    """The user of a live session, or None (unknown, ended, expired, or user switched off)."""
+    """The user of a live session, or None (unknown, ended, expired, user switched off, or
+    its token revoked). Whether a partner user's organisation is still active is the
+    caller's check (`api.deps.caller_for`)."""
     row = session.exec(
         select(WebSession, User)
         .join(User, col(User.id) == WebSession.user_id)
@@ -61,10 +63,6 @@ def session_user(session: Session, token: str) -> User | None:
     if web_session.api_token_id is not None:
         api_token = session.get(ApiToken, web_session.api_token_id)
         if api_token is None or api_token.revoked_at is not None:
-            return None
-    if user.partner_id is not None:
-        partner = session.get(Partner, user.partner_id)
-        if partner is None or partner.status != "active":
             return None
     return user
 
@@ -85,17 +83,10 @@ def csrf_token(session_token: str) -> str:
 
 def staff_by_token(session: Session, api_token: str) -> tuple[User, ApiToken] | None:
     """The company user an API token belongs to, and the token (partners sign in by link)."""
-    row = session.exec(
-        select(ApiToken, User)
-        .join(User, col(User.id) == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(api_token))
-    ).first()
-    if row is None:
+    owner = token_owner(session, api_token)
+    if owner is None or owner[1].partner_id is not None:
         return None
-    token, user = row
-    if token.revoked_at is not None or not user.active or user.partner_id is not None:
-        return None
-    return user, token
+    return owner[1], owner[0]
 
 
 def send_magic_links(

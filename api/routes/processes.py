@@ -15,6 +15,7 @@ from api.listing import Page, fetch_page
 from api.process_view import (
     ProcessDetail,
     ProcessSummary,
+    overdue_process_ids,
     process_detail,
     run_update,
     steps_by_process,
@@ -123,9 +124,7 @@ def list_processes(
                 )
             )
     if overdue is not None:
-        late = select(ProcessStep.process_id).where(
-            ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
-        )
+        late = overdue_process_ids()
         statement = statement.where(
             col(Process.id).in_(late) if overdue else col(Process.id).not_in(late)
         )

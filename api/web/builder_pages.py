@@ -6,13 +6,12 @@ input it names, or above the form.
 
 import re
 import unicodedata
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from api.deps import Caller, Pagination, SessionDep
@@ -23,7 +22,7 @@ from api.web.builder_steps import company_users, save_steps, step_position, temp
 from api.web.refusals import FormErrors, Loc, PostedForm, context, refusals, sorted_out, text
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
-from partnerflow.models import Partner, User
+from api.web.views import names_of
 from workflows.deadlines import parse_duration
 from workflows.messages import (
     AfterDeadline,
@@ -297,15 +296,11 @@ def _editor(
 
 def _in_words(session: Session, steps: list[StepSpec]) -> list[dict[str, Any]]:
     """Each step as the editor's list says it: who does it, by when, after what."""
-    partner_ids = {s.assignee.partner_id for s in steps if s.assignee.type == "partner"}
-    user_ids = {s.assignee.user_id for s in steps if s.assignee.type == "user"}
-    names: dict[uuid.UUID, str] = {}
-    if partner_ids:
-        rows = session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))
-        names.update({p.id: p.name for p in rows})
-    if user_ids:
-        users = session.exec(select(User).where(col(User.id).in_(user_ids)))
-        names.update({u.id: u.name for u in users})
+    names = names_of(
+        session,
+        {s.assignee.partner_id for s in steps if s.assignee.type == "partner"},
+        {s.assignee.user_id for s in steps if s.assignee.type == "user"},
+    )
     described = []
     for position, step in enumerate(steps):
         assignee = step.assignee

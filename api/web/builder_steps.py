@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.deps import Caller, SessionDep
+from api.errors import not_found
 from api.routes import process_templates
 from api.routes.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
 from api.web.refusals import FormErrors, PostedForm, Refusal, context, refusals, sorted_out
@@ -28,7 +29,7 @@ def template_of(session: Session, caller: Caller, template_id: str) -> ProcessTe
     try:
         key = uuid.UUID(template_id)
     except ValueError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "process template not found") from None
+        not_found("process template")
     return process_templates.get_process_template(key, session, caller)
 
 

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from api.deps import Caller, Pagination, SessionDep, SettingsDep
+from api.errors import not_found
 from api.routes import email_templates
 from api.routes.email_templates import EmailTemplateCreate, EmailTemplatePublic
 from api.web.refusals import (
@@ -129,7 +130,7 @@ def _template_of(session: Session, caller: Caller, template_id: str) -> EmailTem
     try:
         key = uuid.UUID(template_id)
     except ValueError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "e-mail template not found") from None
+        not_found("e-mail template")
     return email_templates.get_email_template(key, session, caller)
 
 

@@ -8,24 +8,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session
 
-from api.deps import Caller, Pagination, SessionDep, SettingsDep, TemporalDep
-from api.process_view import process_detail, visible_process, visible_step
+from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
+from api.errors import not_found
+from api.process_view import process_detail, visible_process
 from api.routes import my, steps
 from api.web.session import CsrfChecked, WebPartner
 from api.web.templating import page
 from api.web.views import (
     comments_by_step,
-    opportunity_of,
     refusal,
     step_specs,
     template_of,
+    timezone_of,
     uploaded_counts,
 )
 from api.web.work import StepWork
-from partnerflow.models import ProcessStep
-from partnerflow.settings import Settings
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -51,24 +49,26 @@ def my_tasks(
 
 def _step_page(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    caller: WebPartner,
-    process_id: uuid.UUID,
-    step_key: str,
+    work: StepWork,
     *,
     status_code: int = 200,
     problem: str | None = None,
     flash: str | None = None,
     entered: dict[str, Any] | None = None,
 ) -> HTMLResponse:
+    session, caller, process_id, step_key = (
+        work.session,
+        work.caller,
+        work.process_id,
+        work.step_key,
+    )
     session.expire_all()
-    step: ProcessStep = visible_step(session, caller, process_id, step_key)
     process = visible_process(session, caller, process_id)
-    detail = process_detail(session, caller, process, settings)
-    shown = next(s for s in detail.steps if s.key == step_key)
-    template = template_of(session, process)
-    opportunity = opportunity_of(session, process)
+    detail = process_detail(session, caller, process, work.settings)
+    # a partner's detail holds only its own steps: another's is not found, as in the API
+    shown = next((s for s in detail.steps if s.key == step_key), None)
+    if shown is None:
+        not_found("step")
     return page(
         request,
         "portal_step.html",
@@ -76,11 +76,10 @@ def _step_page(
         caller=caller,
         section="tasks",
         process=detail,
-        title=opportunity.title if opportunity else "",
         step=shown,
-        spec=step_specs(session, process).get(step.key),
-        timezone=template.timezone if template else "Europe/Berlin",
-        comments=comments_by_step(session, process_id).get(step_key, []),
+        spec=step_specs(session, process).get(step_key),
+        timezone=timezone_of(template_of(session, process)),
+        comments=comments_by_step(session, process_id, step_key).get(step_key, []),
         # how many of each type are there, even for a partner that may not open documents
         uploaded=uploaded_counts(session, process_id, step_key),
         may=caller.permissions,
@@ -90,27 +89,11 @@ def _step_page(
     )
 
 
-@router.get("/processes/{process_id}/steps/{step_key}")
-def step_page(
-    request: Request,
-    process_id: uuid.UUID,
-    step_key: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    caller: WebPartner,
-    flash: str | None = None,
-) -> HTMLResponse:
-    return _step_page(request, session, settings, caller, process_id, step_key, flash=flash)
-
-
 @dataclass
 class OnStep:
-    """A form posted on a step page, with what answering it needs."""
+    """A step page and the forms posted on it, with what answering them needs."""
 
     request: Request
-    session: Session
-    settings: Settings
-    caller: Caller
     work: StepWork
 
     async def answer(
@@ -122,8 +105,7 @@ class OnStep:
             await action
         except (HTTPException, ValidationError) as error:
             return _step_page(
-                self.request, self.session, self.settings, self.caller,
-                work.process_id, work.step_key,
+                self.request, work,
                 status_code=error.status_code if isinstance(error, HTTPException) else 422,
                 problem=refusal(error), entered=entered,
             )  # fmt: skip
@@ -145,10 +127,17 @@ def on_step(
     caller: WebPartner,
 ) -> OnStep:
     work = StepWork(session, temporal, settings, caller, process_id, step_key)
-    return OnStep(request, session, settings, caller, work)
+    return OnStep(request, work)
 
 
 StepForm = Annotated[OnStep, Depends(on_step)]
+
+
+@router.get("/processes/{process_id}/steps/{step_key}")
+def step_page(on: StepForm, flash: str | None = None) -> HTMLResponse:
+    return _step_page(on.request, on.work, flash=flash)
+
+
 _STEP = "/processes/{process_id}/steps/{step_key}"
 
 

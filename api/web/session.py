@@ -4,10 +4,12 @@ from hmac import compare_digest
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi import Depends, Request, Response
+from sqlmodel import col, func, select
 
-from api.deps import Caller, SessionDep
-from partnerflow.models import Partner
+from api.deps import Caller, SessionDep, caller_for
+from api.errors import forbidden
+from partnerflow.models import Notification
 from partnerflow.settings import Settings
 from partnerflow.sign_in import csrf_token, session_user
 
@@ -58,14 +60,18 @@ def _come_back_to(request: Request) -> str:
 def get_web_caller(request: Request, session: SessionDep) -> Caller:
     token = request.cookies.get(COOKIE)
     user = session_user(session, token) if token else None
-    if user is None:
+    caller = caller_for(session, user) if user else None
+    if caller is None:
         raise SignInRequired(_come_back_to(request))
     request.state.csrf = csrf_token(token or "")
-    if user.partner_id is None:
-        return Caller(user=user)
-    partner = session.get(Partner, user.partner_id)
-    assert partner is not None  # session_user checked it is active
-    return Caller(user=user, partner=partner, permissions=list(partner.permissions))
+    if caller.is_staff:
+        # the menu's count, read on the request's own session
+        request.state.unread = session.exec(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == caller.user.id, col(Notification.read).is_(False))
+        ).one()
+    return caller
 
 
 WebCaller = Annotated[Caller, Depends(get_web_caller)]
@@ -73,17 +79,13 @@ WebCaller = Annotated[Caller, Depends(get_web_caller)]
 
 def get_web_staff(caller: WebCaller) -> Caller:
     if not caller.is_staff:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "this page is for the company's users; partners use /portal"
-        )
+        forbidden("this page is for the company's users; partners use /portal")
     return caller
 
 
 def get_web_partner(caller: WebCaller) -> Caller:
     if caller.partner is None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "the portal is for partners; the company's pages are at /"
-        )
+        forbidden("the portal is for partners; the company's pages are at /")
     return caller
 
 
@@ -99,9 +101,7 @@ async def check_csrf(request: Request) -> None:
     if not token:  # signed out: sign in first, then back to the form's page
         raise SignInRequired(_come_back_to(request))
     if not isinstance(sent, str) or not compare_digest(sent, csrf_token(token)):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "the form has expired; reload the page and try again"
-        )
+        forbidden("the form has expired; reload the page and try again")
 
 
 CsrfChecked = Depends(check_csrf)
@@ -112,7 +112,7 @@ def check_same_origin(request: Request) -> None:
     from, and a foreign page must not sign this browser into another account."""
     origin = request.headers.get("origin")
     if origin is not None and not _this_site(request, origin):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this form must be sent from this site")
+        forbidden("this form must be sent from this site")
 
 
 def _this_site(request: Request, address: str) -> bool:

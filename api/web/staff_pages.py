@@ -8,11 +8,17 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import case, update
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import Pagination, SessionDep, SettingsDep
 from api.errors import forbidden, not_found
-from api.process_view import process_detail, steps_by_process, visible_process
+from api.listing import fetch_page
+from api.process_view import (
+    overdue_process_ids,
+    process_detail,
+    steps_by_process,
+    visible_process,
+)
 from api.routes import steps
 from api.web import work
 from api.web.session import CsrfChecked, WebStaff
@@ -20,17 +26,17 @@ from api.web.templating import page, when
 from api.web.views import (
     assignee_names,
     comments_by_step,
-    opportunity_of,
+    names_of,
     refusal,
     step_specs,
     template_of,
+    timezone_of,
 )
 from partnerflow.models import (
     Notification,
     Opportunity,
     OutboxEmail,
     Process,
-    ProcessStep,
     ProcessTemplate,
     User,
 )
@@ -51,34 +57,33 @@ def dashboard(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> HTMLResponse:
     """Running processes, the ones with an overdue step first, then by the next deadline."""
-    late = select(ProcessStep.process_id).where(
-        ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
-    )
     statement = (
         select(Process, Opportunity, ProcessTemplate)
         .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
         .join(ProcessTemplate, col(ProcessTemplate.id) == Process.template_id)
         .where(Process.status == show, Process.test == test)
-    )
-    if mine:
-        statement = statement.where(Process.contact_user_id == caller.user.id)
-    count = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(
-        statement.order_by(
-            case((col(Process.id).in_(late), 0), else_=1),
+        .order_by(
+            case((col(Process.id).in_(overdue_process_ids()), 0), else_=1),
             col(Process.next_due_at).is_(None),
             col(Process.next_due_at),
             col(Process.started_at).desc(),
         )
-        .offset(offset)
-        .limit(PAGE_SIZE)
-    ).all()
+    )
+    if mine:
+        statement = statement.where(Process.contact_user_id == caller.user.id)
+    page_of = Pagination(limit=PAGE_SIZE, offset=offset)
+    rows, count = fetch_page(session, statement, page_of)  # type: ignore[arg-type]
     all_steps = steps_by_process(session, [process.id for process, _, _ in rows])
+    open_steps = [
+        s for process, _, _ in rows for s in all_steps[process.id] if s.status == "active"
+    ]
+    names = assignee_names(session, [s.assignee for s in open_steps])
+    who = {s.id: name for s, name in zip(open_steps, names, strict=True)}
     processes = []
     for process, opportunity, template in rows:
         steps_of_process = all_steps[process.id]
         finished = sum(1 for s in steps_of_process if s.status in ("completed", "skipped"))
-        open_steps = [s for s in steps_of_process if s.status == "active"]
+        still_open = [s for s in steps_of_process if s.status == "active"]
         processes.append(
             {
                 "process": process,
@@ -87,10 +92,8 @@ def dashboard(
                 "template": template.name,
                 "done": finished,
                 "total": len(steps_of_process),
-                "open": [
-                    {"step": s, "who": assignee_names(session, [s.assignee])[0]} for s in open_steps
-                ],
-                "overdue": any(s.overdue for s in open_steps),
+                "open": [{"step": s, "who": who[s.id]} for s in still_open],
+                "overdue": any(s.overdue for s in still_open),
             }
         )
     return page(
@@ -113,16 +116,11 @@ def _process_page(
     process = visible_process(session, caller, process_id)
     detail = process_detail(session, caller, process, settings)
     template = template_of(session, process)
-    opportunity = opportunity_of(session, process)
+    opportunity = session.get(Opportunity, process.opportunity_id)
     contact = session.get(User, process.contact_user_id)
-    timezone = template.timezone if template else "Europe/Berlin"
-    step_names = {s.key: s.name for s in detail.steps}
+    timezone = timezone_of(template)
     actor_ids = {uuid.UUID(str(e["user_id"])) for e in detail.timeline if e.get("user_id")}
-    users = (
-        {u.id: u.name for u in session.exec(select(User).where(col(User.id).in_(actor_ids)))}
-        if actor_ids
-        else {}
-    )
+    users = names_of(session, set(), actor_ids)
     return page(
         request,
         "process.html",
@@ -131,14 +129,19 @@ def _process_page(
         section="processes",
         process=detail,
         title=opportunity.title if opportunity else "",
-        opportunity=opportunity,
         template=template,
         timezone=timezone,
         contact=contact,
         specs=step_specs(session, process),
-        who={s.key: assignee_names(session, [s.assignee])[0] for s in detail.steps},
+        who=dict(
+            zip(
+                [s.key for s in detail.steps],
+                assignee_names(session, [s.assignee for s in detail.steps]),
+                strict=True,
+            )
+        ),
         comments=comments_by_step(session, process_id),
-        step_names=step_names,
+        step_names={s.key: s.name for s in detail.steps},
         users={str(k): v for k, v in users.items()},
         history=[
             {
@@ -225,10 +228,11 @@ def outbox(
         statement = statement.where(OutboxEmail.kind == kind)
     if to:
         statement = statement.where(col(OutboxEmail.to).contains(to.strip().lower()))
-    count = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    emails = session.exec(
-        statement.order_by(col(OutboxEmail.created_at).desc()).offset(offset).limit(PAGE_SIZE)
-    ).all()
+    emails, count = fetch_page(
+        session,
+        statement.order_by(col(OutboxEmail.created_at).desc()),
+        Pagination(limit=PAGE_SIZE, offset=offset),
+    )
     kinds = session.exec(select(OutboxEmail.kind).distinct().order_by(OutboxEmail.kind)).all()
     return page(
         request, "outbox.html",

@@ -4,7 +4,6 @@ User-written e-mail templates never render here: they go through the sandbox in
 `partnerflow.emails`.
 """
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,8 @@ from babel.dates import format_datetime
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
 
 from partnerflow.db import utcnow
-from partnerflow.models import Notification
 
 DISPLAY_TIMEZONE = "Europe/Berlin"
 
@@ -71,22 +67,8 @@ templates.env.filters["due_in"] = due_in
 templates.env.filters["picker_value"] = picker_value
 
 
-def unread_notifications(engine: Engine, user_id: uuid.UUID) -> int:
-    with Session(engine) as session:
-        return session.exec(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, col(Notification.read).is_(False))
-        ).one()
-
-
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page; every page knows its caller's form token and the Temporal UI address."""
-    settings = request.app.state.settings
-    caller = context.get("caller")
-    if caller is not None and caller.is_staff:
-        context["unread"] = unread_notifications(request.app.state.engine, caller.user.id)
+    """Render a page; every page knows its caller's form token and unread notices."""
     context.setdefault("csrf", getattr(request.state, "csrf", ""))
-    context.setdefault("temporal_ui_url", settings.temporal_ui_url.rstrip("/"))
-    context.setdefault("namespace", settings.temporal_namespace)
+    context.setdefault("unread", getattr(request.state, "unread", 0))
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -7,10 +7,10 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from api.web.templating import DISPLAY_TIMEZONE
 from partnerflow.models import (
     Comment,
     Document,
-    Opportunity,
     Partner,
     Process,
     ProcessTemplate,
@@ -42,30 +42,50 @@ def template_of(session: Session, process: Process) -> ProcessTemplate | None:
     return session.get(ProcessTemplate, process.template_id)
 
 
-def opportunity_of(session: Session, process: Process) -> Opportunity | None:
-    return session.get(Opportunity, process.opportunity_id)
+def timezone_of(template: ProcessTemplate | None) -> str:
+    return template.timezone if template else DISPLAY_TIMEZONE
 
 
-def comments_by_step(session: Session, process_id: uuid.UUID) -> dict[str, list[Comment]]:
+def comments_by_step(
+    session: Session, process_id: uuid.UUID, step_key: str | None = None
+) -> dict[str, list[Comment]]:
+    """The process's comments (or one step's), each step's in the order they were written."""
+    statement = select(Comment).where(Comment.process_id == process_id)
+    if step_key is not None:
+        statement = statement.where(Comment.step_key == step_key)
     grouped: dict[str, list[Comment]] = {}
-    for comment in session.exec(
-        select(Comment).where(Comment.process_id == process_id).order_by(col(Comment.created_at))
-    ):
+    for comment in session.exec(statement.order_by(col(Comment.created_at))):
         grouped.setdefault(comment.step_key, []).append(comment)
     return grouped
 
 
+def names_of(
+    session: Session, partner_ids: set[uuid.UUID], user_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Partners' and users' names by id, in one query each."""
+    names: dict[uuid.UUID, str] = {}
+    if partner_ids:
+        partners = session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))
+        names.update({partner.id: partner.name for partner in partners})
+    if user_ids:
+        users = session.exec(select(User).where(col(User.id).in_(user_ids)))
+        names.update({user.id: user.name for user in users})
+    return names
+
+
 def assignee_names(session: Session, assignees: list[dict[str, Any]]) -> list[str]:
     """Each assignee in words: the partner's or user's name, or 'contact person'."""
+
+    def ids(kind: str) -> set[uuid.UUID]:
+        return {uuid.UUID(str(a[f"{kind}_id"])) for a in assignees if a.get("type") == kind}
+
+    known = names_of(session, ids("partner"), ids("user"))
     names = []
     for assignee in assignees:
         kind = assignee.get("type")
-        if kind == "partner":
-            partner = session.get(Partner, uuid.UUID(str(assignee["partner_id"])))
-            names.append(partner.name if partner else "a partner")
-        elif kind == "user":
-            user = session.get(User, uuid.UUID(str(assignee["user_id"])))
-            names.append(user.name if user else "a user")
+        if kind in ("partner", "user"):
+            name = known.get(uuid.UUID(str(assignee[f"{kind}_id"])))
+            names.append(name or f"a {kind}")
         elif kind == "partner_slot":
             names.append(f"partner ({assignee.get('slot')})")
         else:
