@@ -1,7 +1,7 @@
 """In-app notices: one row per user, written once however often the activity is retried."""
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 
 from partnerflow.db import session_scope
@@ -28,12 +28,18 @@ class NotificationActivities:
                         )
                     )
                 )
+            keys = {user_id: f"{request.idempotency_key}:{user_id}" for user_id in user_ids}
+            # a retried activity finds what an earlier attempt wrote: one query for all
+            existing = set(
+                session.exec(
+                    select(Notification.idempotency_key).where(
+                        col(Notification.idempotency_key).in_(keys.values())
+                    )
+                )
+            )
             written = 0
-            for user_id in user_ids:
-                key = f"{request.idempotency_key}:{user_id}"
-                if session.exec(
-                    select(Notification.id).where(Notification.idempotency_key == key)
-                ).first():
+            for user_id, key in keys.items():
+                if key in existing:
                     continue
                 session.add(
                     Notification(

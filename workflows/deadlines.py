@@ -13,6 +13,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from temporalio import workflow
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -114,7 +115,12 @@ def check_region(region: str) -> None:
 @lru_cache(maxsize=64)
 def _holidays(region: str, year: int) -> frozenset[date]:
     country, subdivision = split_region(region)
-    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year).keys())
+    # `holidays` reads its translations through `locale` while it builds a year's table:
+    # deterministic for a given package version, but the workflow sandbox forbids it.
+    # (Outside a workflow this block does nothing.)
+    with workflow.unsafe.sandbox_unrestricted():
+        table = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    return frozenset(table.keys())
 
 
 def is_business_day(day: date, region: str) -> bool:

@@ -294,7 +294,6 @@ class EmailRequest(BaseModel):
     email_template_id: UUID | None = None
     # what earlier steps recorded: step key -> field key -> value
     fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    detail: str = ""
     test: bool = False
     # Unique per e-mail: a retried activity finds the row it wrote and sends nothing twice.
     idempotency_key: str

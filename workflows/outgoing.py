@@ -6,6 +6,7 @@ from workflows.messages import (
     EmailRequest,
     NotificationRequest,
     ProcessState,
+    StepSpec,
     StepState,
     TemplateSnapshot,
 )
@@ -14,6 +15,7 @@ from workflows.messages import (
 def email(
     state: ProcessState,
     template: TemplateSnapshot,
+    spec: StepSpec,
     step: StepState,
     kind: str,
     key: str,
@@ -22,7 +24,6 @@ def email(
     user_id: UUID | None = None,
 ) -> EmailRequest:
     """An e-mail about `step` to a partner organisation or to one user; `key` makes it unique."""
-    spec = next(s for s in template.steps if s.key == step.key)
     return EmailRequest(
         process_id=state.process_id,
         opportunity_id=state.opportunity_id,

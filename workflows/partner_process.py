@@ -34,7 +34,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
     from workflows import notices, outgoing
-    from workflows.deadlines import add_business_days, moment_from_value, parse_duration, shift
+    from workflows.deadlines import (
+        Duration,
+        add_business_days,
+        moment_from_value,
+        parse_duration,
+        shift,
+    )
     from workflows.fields import document_problems, field_problems
     from workflows.messages import (
         DONE_STATUSES,
@@ -145,8 +151,7 @@ class PartnerProcessWorkflow:
             ],
         )
         for step in self._state.steps:
-            if step.assignee.partner_id and step.assignee.partner_id not in self._state.partner_ids:
-                self._state.partner_ids.append(step.assignee.partner_id)
+            self._include_partner(step.assignee.partner_id)
         # Open the first steps here, not in run(): an update that arrives with the start is
         # handled before run() begins, and must find them open.
         self._note("process_started")
@@ -373,10 +378,7 @@ class PartnerProcessWorkflow:
             assert base is not None
             if isinstance(rule, AfterDeadline):
                 return shift(base, parse_duration(rule.after), self._tz)
-            # `holidays` reads its translations through `locale` while it builds a year's
-            # table: deterministic for a given package version, but the sandbox forbids it.
-            with workflow.unsafe.sandbox_unrestricted():
-                return add_business_days(base, rule.business_days, self._tz, rule.region)
+            return add_business_days(base, rule.business_days, self._tz, rule.region)
         value = find_step(self._state, rule.from_field.step).fields.get(rule.from_field.field)
         if not isinstance(value, str):
             return None  # an optional date left empty: the step has no deadline
@@ -413,10 +415,13 @@ class PartnerProcessWorkflow:
             key = f"{step.key}:reassigned:{step.assignments}"
             self._queue_email(step, "reassigned", key, partner_id=previous)
         step.assignee = assignee
-        if assignee.partner_id and assignee.partner_id not in self._state.partner_ids:
-            self._state.partner_ids.append(assignee.partner_id)
+        self._include_partner(assignee.partner_id)
         if step.status == "active":
             self._hand_over(step)
+
+    def _include_partner(self, partner_id: UUID | None) -> None:
+        if partner_id and partner_id not in self._state.partner_ids:
+            self._state.partner_ids.append(partner_id)
 
     # deadlines ----------------------------------------------------------------------------
 
@@ -451,7 +456,7 @@ class PartnerProcessWorkflow:
             events.append((due_at, "overdue", ""))
         escalation = spec.escalation
         if escalation is not None and escalation.reassign_to is not None and not step.escalated:
-            grace = parse_duration(escalation.grace) if escalation.grace else parse_duration("PT0S")
+            grace = parse_duration(escalation.grace) if escalation.grace else Duration()
             events.append((shift(due_at, grace, self._tz), "reassign", ""))
         for at, event, offset in sorted(events, key=lambda e: e[0]):
             delay = at - workflow.now()
@@ -514,7 +519,11 @@ class PartnerProcessWorkflow:
     # outgoing -----------------------------------------------------------------------------
 
     def _queue_email(self, step: StepState, kind: str, key: str, **to: UUID | None) -> None:
-        self._outgoing.append(outgoing.email(self._state, self._template, step, kind, key, **to))
+        self._outgoing.append(
+            outgoing.email(
+                self._state, self._template, self._specs[step.key], step, kind, key, **to
+            )
+        )
 
     def _queue_notice(
         self, step: StepState, kind: str, key: str, message: str, **to: UUID | None
