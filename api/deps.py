@@ -66,6 +66,10 @@ class Caller:
     def partner_id(self) -> UUID | None:
         return self.partner.id if self.partner else None
 
+    def may(self, permission: str) -> bool:
+        """The company's users may; a partner's users what their organisation was granted."""
+        return self.partner_id is None or permission in self.permissions
+
     def actor(self) -> Actor:
         role = self.user.role if self.user.role in ("admin", "member") else "partner"
         return Actor(

@@ -167,7 +167,7 @@ def process_detail(
         s for s in steps if caller.partner_id is None or s.assignee_partner_id == caller.partner_id
     ]
     documents: dict[str, list[DocumentPublic]] = {}
-    if caller.partner_id is None or "documents:view" in caller.permissions:
+    if caller.may("documents:view"):
         for document in session.exec(
             select(Document)
             .where(Document.process_id == process.id)
@@ -216,3 +216,17 @@ async def run_update(
         if error.status == RPCStatusCode.NOT_FOUND:
             conflict("the process is no longer running")
         raise
+
+
+async def updated_detail(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    process_id: uuid.UUID,
+    call: Callable[[Any], Awaitable[ProcessState]],
+) -> ProcessDetail:
+    """Send an update, then answer from the read model the workflow wrote before it answered."""
+    session.rollback()  # release SQLite's read snapshot while the workflow writes; expires all
+    await run_update(temporal, process_id, call)
+    return process_detail(session, caller, visible_process(session, caller, process_id), settings)

@@ -7,11 +7,12 @@ route answers as 409/422 and an automation records as the reason it started noth
 import uuid
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
-from partnerflow.models import Partner, Process, ProcessTemplate, ProcessTemplateVersion
+from partnerflow.models import Partner, Process, ProcessTemplate
+from partnerflow.process_templates import published_version
 from partnerflow.process_templates import snapshot as draft_snapshot
 from partnerflow.settings import Settings
 from workflows import search_attributes
@@ -46,12 +47,7 @@ def choose_snapshot(
         raise StartRefused(
             409, ["template_id"], "the process template is not published (a test run may try it)"
         )
-    row = session.exec(
-        select(ProcessTemplateVersion).where(
-            ProcessTemplateVersion.template_id == template.id,
-            ProcessTemplateVersion.version == version,
-        )
-    ).first()
+    row = published_version(session, template.id, version)
     if row is None:
         raise StartRefused(422, ["version"], f"the process template has no version {version}")
     return template, TemplateSnapshot.model_validate(row.snapshot)

@@ -4,7 +4,6 @@ from typing import Any
 
 from partnerflow.models import Automation, Opportunity
 
-EVENTS = ("opportunity.created", "opportunity.updated")
 TOP_LEVEL_KEYS = ("product", "test", "title")
 
 

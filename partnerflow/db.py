@@ -42,14 +42,14 @@ def make_engine(database_url: str) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # The API and the worker write to the same file: WAL lets readers go on while one writes,
-    # and the busy timeout makes a writer wait for the lock instead of failing.
+    # and the busy timeout (`timeout`, in seconds) makes a writer wait for the lock instead
+    # of failing.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -157,8 +157,6 @@ DEFAULTS["magic_link"] = {
     },
 }
 
-HANDOVER = DEFAULTS["handover"]
-
 for _kind in DEFAULTS.values():
     for _template in _kind.values():
         check_template(_template["subject"], _template["body_html"], None)

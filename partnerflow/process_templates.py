@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, select
 
-from partnerflow.models import EmailTemplate, Partner, ProcessTemplate, User
+from partnerflow.models import (
+    EmailTemplate,
+    Partner,
+    ProcessTemplate,
+    ProcessTemplateVersion,
+    User,
+)
 from workflows.deadlines import check_region, parse_duration
 from workflows.messages import (
     AfterDeadline,
@@ -213,3 +219,15 @@ def snapshot(template: ProcessTemplate, version: int) -> TemplateSnapshot:
         timezone=template.timezone,
         steps=resolve_requires(steps),
     )
+
+
+def published_version(
+    session: Session, template_id: UUID, version: int
+) -> ProcessTemplateVersion | None:
+    """Version `version` of the template, as it was published."""
+    return session.exec(
+        select(ProcessTemplateVersion).where(
+            ProcessTemplateVersion.template_id == template_id,
+            ProcessTemplateVersion.version == version,
+        )
+    ).first()

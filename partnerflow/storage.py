@@ -29,8 +29,9 @@ class UnsupportedFile(ValueError):
     pass
 
 
-def sniff_content_type(head: bytes, data: bytes) -> str:
+def sniff_content_type(data: bytes) -> str:
     """The file's type from its content; UnsupportedFile for anything not on the allow-list."""
+    head = data[:16]
     for signature, content_type in _SIGNATURES:
         if head.startswith(signature):
             return content_type
@@ -71,7 +72,7 @@ class DocumentStorage:
         self._root = Path(root)
 
     def save(self, data: bytes) -> StoredFile:
-        content_type = sniff_content_type(data[:16], data)
+        content_type = sniff_content_type(data)
         key = uuid.uuid4().hex
         self._root.mkdir(parents=True, exist_ok=True)
         path = self._root / key

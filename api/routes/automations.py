@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from api.deps import PageDep, SessionDep, StaffCaller
@@ -143,10 +144,7 @@ def update_automation(
 @router.delete("/{automation_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_automation(automation_id: uuid.UUID, session: SessionDep, _: StaffCaller) -> None:
     automation = _get(session, automation_id)
-    for run in session.exec(
-        select(AutomationRun).where(AutomationRun.automation_id == automation_id)
-    ):
-        session.delete(run)
+    session.execute(delete(AutomationRun).where(col(AutomationRun.automation_id) == automation_id))
     session.delete(automation)
     session.commit()
 

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
@@ -162,13 +162,12 @@ def revoke_partner(partner_id: uuid.UUID, session: SessionDep, _: AdminCaller) -
     return PartnerPublic(**partner.model_dump())
 
 
-PERMISSIONS = ("steps:complete", "steps:set_deadline", "documents:upload", "documents:view")
+Permission = Literal["steps:complete", "steps:set_deadline", "documents:upload", "documents:view"]
+PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 
 
 class PermissionsUpdate(BaseModel):
-    permissions: list[
-        Literal["steps:complete", "steps:set_deadline", "documents:upload", "documents:view"]
-    ]
+    permissions: list[Permission]
 
 
 @router.put("/{partner_id}/permissions")

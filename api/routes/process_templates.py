@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field
+from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
 from api.deps import PageDep, SessionDep, StaffCaller
@@ -15,10 +16,19 @@ from api.errors import conflict, invalid, not_found
 from api.listing import Page, fetch_page
 from partnerflow.db import utcnow
 from partnerflow.models import Automation, Process, ProcessTemplate, ProcessTemplateVersion, User
-from partnerflow.process_templates import StepProblem, check_steps, check_timezone, snapshot
+from partnerflow.process_templates import (
+    StepProblem,
+    check_steps,
+    check_timezone,
+    published_version,
+    snapshot,
+)
 from workflows.messages import StepSpec
 
 router = APIRouter(prefix="/api/process-templates", tags=["process templates"])
+
+
+TemplateStatus = Literal["draft", "published", "archived"]
 
 
 class ProcessTemplateCreate(BaseModel):
@@ -38,7 +48,7 @@ class ProcessTemplatePublic(BaseModel):
     timezone: str
     contact_user_id: uuid.UUID
     steps: list[StepSpec]
-    status: Literal["draft", "published", "archived"]
+    status: TemplateStatus
     published_version: int | None
     draft_pending: bool
     created_at: datetime
@@ -58,12 +68,9 @@ class DuplicateRequest(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-TemplateStatus = Literal["draft", "published", "archived"]
-
-
 def _public(template: ProcessTemplate) -> ProcessTemplatePublic:
     if template.archived:
-        state: Literal["draft", "published", "archived"] = "archived"
+        state: TemplateStatus = "archived"
     else:
         state = "published" if template.published_version is not None else "draft"
     return ProcessTemplatePublic(**{**template.model_dump(), "status": state})
@@ -166,10 +173,9 @@ def delete_process_template(template_id: uuid.UUID, session: SessionDep, _: Staf
     ).one()
     if started:
         conflict(f"{started} processes ran on this template; archive it instead")
-    for version in session.exec(
-        select(ProcessTemplateVersion).where(ProcessTemplateVersion.template_id == template.id)
-    ):
-        session.delete(version)
+    session.execute(
+        delete(ProcessTemplateVersion).where(col(ProcessTemplateVersion.template_id) == template.id)
+    )
     session.delete(template)
     session.commit()
 
@@ -262,12 +268,7 @@ def get_version(
     session: SessionDep,
     _: StaffCaller,
 ) -> VersionDetail:
-    row = session.exec(
-        select(ProcessTemplateVersion).where(
-            ProcessTemplateVersion.template_id == template_id,
-            ProcessTemplateVersion.version == version,
-        )
-    ).first()
+    row = published_version(session, template_id, version)
     if row is None:
         not_found("version")
     return VersionDetail(

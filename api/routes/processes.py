@@ -17,9 +17,9 @@ from api.process_view import (
     ProcessSummary,
     overdue_process_ids,
     process_detail,
-    run_update,
     steps_by_process,
     summary,
+    updated_detail,
     visible_process,
 )
 from api.starting import StartRefused, check_bindings, choose_snapshot, launch
@@ -157,13 +157,8 @@ async def cancel_process(
     process = visible_process(session, caller, process_id)
     if process.status != "running":
         conflict(f"the process is {process.status}")
-    session.rollback()
-    await run_update(
-        temporal,
-        process_id,
-        lambda handle: handle.execute_update(
-            PartnerProcessWorkflow.cancel, CancelInput(actor=caller.actor(), reason=body.reason)
-        ),
-    )
-    session.expire_all()
-    return process_detail(session, caller, visible_process(session, caller, process_id), settings)
+    cancel = CancelInput(actor=caller.actor(), reason=body.reason)
+    return await updated_detail(
+        session, temporal, settings, caller, process_id,
+        lambda handle: handle.execute_update(PartnerProcessWorkflow.cancel, cancel),
+    )  # fmt: skip

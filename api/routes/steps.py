@@ -17,8 +17,7 @@ from api.listing import Page
 from api.process_view import (
     DocumentPublic,
     ProcessDetail,
-    process_detail,
-    run_update,
+    updated_detail,
     visible_process,
     visible_step,
 )
@@ -102,12 +101,10 @@ async def _updated(
     ).first()
     if exists is None:
         not_found("step")
-    session.rollback()  # release SQLite's read snapshot while the workflow writes
-    await run_update(
-        temporal, process_id, lambda handle: handle.execute_update(update, payload, id=update_id)
-    )
-    session.expire_all()
-    return process_detail(session, caller, visible_process(session, caller, process_id), settings)
+    return await updated_detail(
+        session, temporal, settings, caller, process_id,
+        lambda handle: handle.execute_update(update, payload, id=update_id),
+    )  # fmt: skip
 
 
 @router.post("/steps/{step_key}/complete", response_model=ProcessDetail)
@@ -213,7 +210,7 @@ async def reassign_step(
 
 
 def _may_view_documents(caller: Caller) -> None:
-    if caller.partner_id is not None and "documents:view" not in caller.permissions:
+    if not caller.may("documents:view"):
         forbidden("your organisation may not view documents (documents:view)")
 
 
@@ -229,7 +226,7 @@ async def upload_document(
     type: Annotated[str, Form(min_length=1, max_length=64, pattern=DOCUMENT_TYPE_PATTERN)],
 ) -> DocumentPublic:
     visible_step(session, caller, process_id, step_key)
-    if caller.partner_id is not None and "documents:upload" not in caller.permissions:
+    if not caller.may("documents:upload"):
         forbidden("your organisation may not upload documents (documents:upload)")
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:

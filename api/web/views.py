@@ -14,21 +14,16 @@ from partnerflow.models import (
     Partner,
     Process,
     ProcessTemplate,
-    ProcessTemplateVersion,
     User,
 )
+from partnerflow.process_templates import published_version
 from workflows.messages import StepSpec
 
 
 def step_specs(session: Session, process: Process) -> dict[str, StepSpec]:
     """The definition of each step the process runs on: its published version, or for a test
     run of a draft (version 0), the template as it is now."""
-    version = session.exec(
-        select(ProcessTemplateVersion).where(
-            ProcessTemplateVersion.template_id == process.template_id,
-            ProcessTemplateVersion.version == process.template_version,
-        )
-    ).first()
+    version = published_version(session, process.template_id, process.template_version)
     if version is not None:
         raw = version.snapshot.get("steps", [])
     else:
