@@ -377,3 +377,27 @@ async def test_listing_filters_by_status_and_name(stack: Stack) -> None:
     assert (
         await http.get("/api/process-templates", params={"status": "gone"}, headers=admin)
     ).status_code == 422
+
+
+async def test_a_template_an_automation_starts_cannot_be_deleted(stack: Stack) -> None:
+    # It was a 500: the automation's reference made the database refuse the delete.
+    http, admin = stack.http, stack.admin
+    partner = await factories.partner(http, admin)
+    template = await factories.published_template(
+        http, admin, factories.two_step_template(partner["id"])
+    )
+    await factories.created(
+        await http.post(
+            "/api/automations",
+            json={
+                "name": "PV",
+                "trigger": {"event": "opportunity.created", "filter": {}},
+                "action": {"start_process": template["id"]},
+            },
+            headers=admin,
+        )
+    )
+    response = await http.delete(f"/api/process-templates/{template['id']}", headers=admin)
+    assert response.status_code == 409
+    assert "automation" in response.json()["detail"]
+    assert (await http.get(f"/api/process-templates/{template['id']}", headers=admin)).is_success

@@ -173,6 +173,11 @@ def delete_process_template(template_id: uuid.UUID, session: SessionDep, _: Staf
     ).one()
     if started:
         conflict(f"{started} processes ran on this template; archive it instead")
+    starting = session.exec(
+        select(func.count()).select_from(Automation).where(Automation.template_id == template.id)
+    ).one()
+    if starting:
+        conflict(f"{starting} automations start this template; point them elsewhere first")
     session.execute(
         delete(ProcessTemplateVersion).where(col(ProcessTemplateVersion.template_id) == template.id)
     )
