@@ -1,16 +1,17 @@
 """Real parts for every test: a Temporal dev server, SQLite per test, PostgreSQL when configured."""
 
+import asyncio
 import os
 import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +33,24 @@ from workflows.search_attributes import dev_server_args
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("PARTNERFLOW_TEST_DATABASE_URL")
 ADMIN_TOKEN = "pf_test_admin_token"
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    wait: float = 10.0,
+    every: float = 0.05,
+) -> T:
+    """What `probe` reads once `done` holds for it, or its last reading when `wait` runs out;
+    the caller's assertions say what was expected."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        value = await probe()
+        if done(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(every)
 
 
 def free_port() -> int:

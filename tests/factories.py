@@ -1,11 +1,12 @@
 """Test data made through the API, the way a user would make it."""
 
-import asyncio
 import re
 import uuid
 from typing import Any
 
 import httpx
+
+from tests.conftest import eventually
 
 Headers = dict[str, str]
 
@@ -42,20 +43,33 @@ async def partner(
 ) -> dict[str, Any]:
     """An active partner: invited, and the invitation accepted by its first user."""
     invited, token = await invited_partner(http, admin, name)
+    owner_email = f"owner-{uuid.uuid4().hex[:8]}@partner.example.com"
     accepted = await created(
         await http.post(
             f"/api/invitations/{token}/accept",
-            json={
-                "name": "Erika Inhaberin",
-                "email": f"owner-{uuid.uuid4().hex[:8]}@partner.example.com",
-            },
+            json={"name": "Erika Inhaberin", "email": owner_email},
         )
     )
     response = await http.get(f"/api/partners/{invited['id']}", headers=admin)
     active: dict[str, Any] = response.json()
     assert active["status"] == "active"
     active["owner_token"] = accepted["token"]
+    active["owner_email"] = owner_email
     return active
+
+
+async def granted(
+    http: httpx.AsyncClient, admin: Headers, partner_id: str, *permissions: str
+) -> dict[str, Any]:
+    """The partner with exactly these permissions."""
+    response = await http.put(
+        f"/api/partners/{partner_id}/permissions",
+        json={"permissions": list(permissions)},
+        headers=admin,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 async def partner_user(http: httpx.AsyncClient, admin: Headers, partner_id: str) -> dict[str, Any]:
@@ -202,15 +216,15 @@ async def outbox(
     http: httpx.AsyncClient, admin: Headers, process_id: str, *, count: int, wait: float = 10.0
 ) -> list[dict[str, Any]]:
     """The process's e-mails once `count` are there; they go out after the step opens."""
-    deadline = asyncio.get_running_loop().time() + wait
-    while True:
-        body = (
-            await http.get("/api/outbox", params={"process_id": process_id}, headers=admin)
-        ).json()
-        if body["count"] >= count or asyncio.get_running_loop().time() > deadline:
-            emails: list[dict[str, Any]] = body["data"]
-            return emails
-        await asyncio.sleep(0.05)
+
+    async def listed() -> dict[str, Any]:
+        response = await http.get("/api/outbox", params={"process_id": process_id}, headers=admin)
+        body: dict[str, Any] = response.json()
+        return body
+
+    body = await eventually(listed, lambda body: body["count"] >= count, wait=wait)
+    emails: list[dict[str, Any]] = body["data"]
+    return emails
 
 
 async def started(
@@ -232,8 +246,13 @@ async def commissioned(
         http, admin, two_step_template(partner_id, email_template_id)
     )
     process = await started(http, admin, template["id"])
+    return await commission(http, admin, process["id"])
+
+
+async def commission(http: httpx.AsyncClient, admin: Headers, process_id: str) -> dict[str, Any]:
+    """The internal first step done: the process hands over to the partner."""
     response = await http.post(
-        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
+        f"/api/processes/{process_id}/steps/commission_partner/complete", json={}, headers=admin
     )
     assert response.status_code == 200, response.text
     detail: dict[str, Any] = response.json()

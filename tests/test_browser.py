@@ -1,17 +1,14 @@
 """The web UI in a real browser: the builder, the partner on a phone, the contact person."""
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from partnerflow.models import User
 from tests import factories
 from tests.browser import DESKTOP, PHONE, Live, live_stack, overflow_width, unlabelled_controls
 from tests.conftest import ADMIN_TOKEN
@@ -53,16 +50,10 @@ async def partner_at_work(live: Live) -> tuple[str, str, str]:
     a week to go, one due a second after it opened (overdue)."""
     http, admin = live.stack.http, live.stack.admin
     partner = await factories.partner(http, admin, name="Sonnenschein Solar GmbH")
-    response = await http.put(
-        f"/api/partners/{partner['id']}/permissions",
-        json={"permissions": ["steps:complete", "steps:set_deadline", "documents:upload"]},
-        headers=admin,
+    await factories.granted(
+        http, admin, partner["id"], "steps:complete", "steps:set_deadline", "documents:upload"
     )
-    assert response.status_code == 200, response.text
-    with Session(live.stack.engine) as session:
-        email = session.exec(
-            select(User.email).where(User.partner_id == uuid.UUID(partner["id"]))
-        ).one()
+    email = partner["owner_email"]
     processes = []
     for deadline, customer in (
         ({"business_days": 5, "region": "DE-NW"}, "Jana Becker"),
@@ -88,12 +79,7 @@ async def partner_at_work(live: Live) -> tuple[str, str, str]:
         process = await factories.started(
             http, admin, template["id"], opportunity_id=opportunity.json()["id"]
         )
-        response = await http.post(
-            f"/api/processes/{process['id']}/steps/commission_partner/complete",
-            json={},
-            headers=admin,
-        )
-        assert response.status_code == 200, response.text
+        await factories.commission(http, admin, process["id"])
         processes.append(process["id"])
     return partner["id"], email, processes[0]
 

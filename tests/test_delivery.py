@@ -1,10 +1,8 @@
 """Delivery through real transports: an SMTP server (aiosmtpd) and a SendGrid stand-in."""
 
-import asyncio
 import email
 import json
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -14,12 +12,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from partnerflow.models import User
 from tests import factories
-from tests.conftest import Stack, free_port, running_stack
+from tests.conftest import Stack, eventually, free_port, running_stack
 from tests.web import browser, link_in
 
 
@@ -75,17 +71,10 @@ async def _handover(
             headers=admin,
         )
     )
-    process = await factories.created(
-        await http.post(
-            "/api/processes",
-            json={"template_id": process_template["id"], "opportunity_id": opportunity["id"]},
-            headers=admin,
-        )
+    process = await factories.started(
+        http, admin, process_template["id"], opportunity_id=opportunity["id"]
     )
-    response = await http.post(
-        f"/api/processes/{process['id']}/steps/commission_partner/complete", json={}, headers=admin
-    )
-    assert response.status_code == 200, response.text
+    await factories.commission(http, admin, process["id"])
     return {"process": process, "partner": partner}
 
 
@@ -105,10 +94,10 @@ async def test_smtp_delivers_multipart_alternative_with_umlauts(
         def handovers() -> list[EmailMessage]:
             return [m for m in inbox.messages if ":handover:" in str(m["X-Partnerflow-Key"])]
 
-        for _ in range(200):
-            if handovers():
-                break
-            await asyncio.sleep(0.05)
+        async def received() -> list[EmailMessage]:
+            return handovers()
+
+        await eventually(received, bool)
         assert len(handovers()) == 1
         assert len(inbox.messages) == 2  # the partner's invitation, then the hand-over
         message = handovers()[0]
@@ -121,11 +110,10 @@ async def test_smtp_delivers_multipart_alternative_with_umlauts(
         assert "Grüße an Jürgen Weiß" in text.get_content()
         assert "Grüße an Jürgen Weiß" in html.get_content()
         # The server has it; the row is marked a moment after the server said yes.
-        for _ in range(200):
-            emails = await factories.outbox(stack.http, stack.admin, run["process"]["id"], count=1)
-            if emails[0]["status"] != "queued":
-                break
-            await asyncio.sleep(0.05)
+        emails = await eventually(
+            lambda: factories.outbox(stack.http, stack.admin, run["process"]["id"], count=1),
+            lambda emails: emails[0]["status"] != "queued",
+        )
         assert emails[0]["status"] == "sent"
         assert emails[0]["transport"] == "smtp"
         assert emails[0]["provider_message_id"] == message["Message-ID"]
@@ -194,11 +182,11 @@ async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
                 arm=lambda: sendgrid.statuses.extend([503, 503, 202]),
             )
             process_id = run["process"]["id"]
-            for _ in range(300):
-                emails = await factories.outbox(stack.http, stack.admin, process_id, count=1)
-                if emails and emails[0]["status"] == "sent":
-                    break
-                await asyncio.sleep(0.05)
+            emails = await eventually(
+                lambda: factories.outbox(stack.http, stack.admin, process_id, count=1),
+                lambda emails: bool(emails) and emails[0]["status"] == "sent",
+                wait=15.0,
+            )
             assert emails[0]["status"] == "sent"
     finally:
         sendgrid.close()
@@ -229,14 +217,15 @@ async def test_sendgrid_400_is_recorded_as_failed_and_the_contact_is_told(
                 stack, "Jana Becker", "Auftrag", arm=lambda: sendgrid.statuses.append(400)
             )
             process_id = run["process"]["id"]
-            notices: list[dict[str, Any]] = []
-            for _ in range(200):
-                notices = (await stack.http.get("/api/notifications", headers=stack.admin)).json()[
-                    "data"
-                ]
-                if any(n["kind"] == "delivery_failed" for n in notices):
-                    break
-                await asyncio.sleep(0.05)
+
+            async def listed() -> list[dict[str, Any]]:
+                response = await stack.http.get("/api/notifications", headers=stack.admin)
+                data: list[dict[str, Any]] = response.json()["data"]
+                return data
+
+            notices = await eventually(
+                listed, lambda notices: any(n["kind"] == "delivery_failed" for n in notices)
+            )
             assert [n["step_key"] for n in notices if n["kind"] == "delivery_failed"] == [
                 "installation"
             ]
@@ -269,19 +258,11 @@ async def test_test_processes_never_reach_the_provider(
                 http, admin, factories.two_step_template(partner["id"])
             )
             opportunity = await factories.opportunity(http, admin, test=True)
-            process = await factories.created(
-                await http.post(
-                    "/api/processes",
-                    json={"template_id": template["id"], "opportunity_id": opportunity["id"]},
-                    headers=admin,
-                )
+            process = await factories.started(
+                http, admin, template["id"], opportunity_id=opportunity["id"]
             )
             assert process["test"] is True
-            await http.post(
-                f"/api/processes/{process['id']}/steps/commission_partner/complete",
-                json={},
-                headers=admin,
-            )
+            await factories.commission(http, admin, process["id"])
             emails = await factories.outbox(http, admin, process["id"], count=1)
             assert emails[0]["subject"].startswith("[TEST] ")
             assert emails[0]["transport"] == "outbox"
@@ -308,10 +289,7 @@ async def test_a_sign_in_link_sent_by_smtp_is_not_kept_in_the_outbox(
         smtp_port=port,
     ) as stack:  # fmt: skip
         partner = await factories.partner(stack.http, stack.admin)
-        with Session(engine) as session:
-            address = session.exec(
-                select(User.email).where(User.partner_id == uuid.UUID(partner["id"]))
-            ).one()
+        address = partner["owner_email"]
         async with browser(stack.http) as visitor:
             await visitor.post("/portal/sign-in", data={"email": address})
             received = [m for m in inbox.messages if m["To"] == address]

@@ -29,11 +29,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
-from tests.conftest import free_port
+from tests.conftest import BIN, free_port
 from workflows.search_attributes import dev_server_args
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "pf_fuzz_admin_token"
 CHECKS = [
     not_a_server_error,

@@ -42,21 +42,7 @@ async def test_process_counters_move_on_the_api_and_the_worker(
 
             before = await worker_metrics()
             partner = await factories.partner(http, admin)
-            template = await factories.published_template(
-                http, admin, factories.two_step_template(partner["id"])
-            )
-            opportunity = await factories.opportunity(http, admin)
-            process = await factories.created(
-                await http.post(
-                    "/api/processes",
-                    json={"template_id": template["id"], "opportunity_id": opportunity["id"]},
-                    headers=admin,
-                )
-            )
-            pid = process["id"]
-            await http.post(
-                f"/api/processes/{pid}/steps/commission_partner/complete", headers=admin, json={}
-            )
+            pid = (await factories.commissioned(http, admin, partner["id"]))["id"]
             await http.post(
                 f"/api/processes/{pid}/steps/installation/complete",
                 json={"fields": {"installed_on": "2026-12-11"}},

@@ -1,6 +1,5 @@
 """Steps over the HTTP API: refusals, documents, deadlines, reassignment, idempotent retries."""
 
-import asyncio
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -8,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import factories
-from tests.conftest import Stack
+from tests.conftest import Stack, eventually
 from workflows.deadlines import add_business_days
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -21,12 +20,9 @@ async def two_partners(stack: Stack) -> dict[str, Any]:
     a = await factories.partner(http, admin, name="Partner A")
     b = await factories.partner(http, admin, name="Partner B")
     for partner in (a, b):
-        response = await http.put(
-            f"/api/partners/{partner['id']}/permissions",
-            json={"permissions": ["steps:complete", "steps:set_deadline", "documents:upload"]},
-            headers=admin,
+        await factories.granted(
+            http, admin, partner["id"], "steps:complete", "steps:set_deadline", "documents:upload"
         )
-        assert response.status_code == 200, response.text
     a_user = await factories.partner_user(http, admin, a["id"])
     b_user = await factories.partner_user(http, admin, b["id"])
     template = await factories.published_template(
@@ -201,12 +197,16 @@ async def test_documents_are_checked_stored_and_required(
     assert response.status_code == 200, response.text
     step = next(s for s in response.json()["steps"] if s["key"] == "installation")
     assert [d["type"] for d in step["documents"]] == ["invoice"]
-    notices = (await http.get("/api/notifications", headers=admin)).json()["data"]
-    for _ in range(100):
-        if any(n["kind"] == "step_completed" for n in notices):
-            break
-        await asyncio.sleep(0.05)
-        notices = (await http.get("/api/notifications", headers=admin)).json()["data"]
+
+    async def notices_now() -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = (await http.get("/api/notifications", headers=admin)).json()[
+            "data"
+        ]
+        return data
+
+    notices = await eventually(
+        notices_now, lambda notices: any(n["kind"] == "step_completed" for n in notices), wait=5.0
+    )
     done = next(n for n in notices if n["kind"] == "step_completed")
     assert done["step_key"] == "installation"
     read = await http.post(f"/api/notifications/{done['id']}/read", headers=admin)
@@ -238,12 +238,11 @@ async def test_the_partner_records_the_deadline(stack: Stack, two_partners: dict
         f"PfPartners = '{two_partners['b_partner']['id']}' "
         "AND PfNextDue > '2031-12-01T00:00:00Z' AND PfStatus = 'running'"
     )
-    found: list[str] = []
-    for _ in range(100):
-        found = [w.id async for w in stack.env.client.list_workflows(query)]
-        if found:
-            break
-        await asyncio.sleep(0.05)
+
+    async def listed() -> list[str]:
+        return [w.id async for w in stack.env.client.list_workflows(query)]
+
+    found = await eventually(listed, bool, wait=5.0)
     assert found == [f"process-{two_partners['process_id']}"]
     assert (
         await http.put(url, json={"due_at": "2001-01-01"}, headers=two_partners["b"])

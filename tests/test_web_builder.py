@@ -5,12 +5,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from tests import factories
-from tests.conftest import Stack
+from tests.conftest import ADMIN_TOKEN, Stack
 from tests.web import signed_in_partner, signed_in_staff
-
-
-def _token(stack: Stack) -> str:
-    return stack.admin["Authorization"].split()[1]
 
 
 async def _template(stack: Stack, name: str = "PV installation") -> dict[str, Any]:
@@ -114,7 +110,7 @@ def error_beside(html: str, name: str) -> str:
 
 
 async def test_the_list_shows_templates_with_their_menu_and_hides_archived(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack, "Heat pump install")
     response = await stack.http.get("/builder")
     assert response.status_code == 200
@@ -135,7 +131,7 @@ async def test_the_list_shows_templates_with_their_menu_and_hides_archived(stack
 
 
 async def test_duplicate_lands_in_the_copys_editor(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     original = await _template(stack, "Wallbox")
     response = await stack.http.post(f"/builder/{original['id']}/duplicate", data={"csrf": csrf})
     assert response.status_code == 303
@@ -151,7 +147,7 @@ async def test_duplicate_lands_in_the_copys_editor(stack: Stack) -> None:
 
 
 async def test_a_process_made_and_a_step_edited_through_the_forms(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     page = (await stack.http.get("/builder/new")).text
     refused = await stack.http.post("/builder/new", data=submitted(page, "/builder/new"))
     assert refused.status_code == 422
@@ -220,7 +216,7 @@ async def test_a_process_made_and_a_step_edited_through_the_forms(stack: Stack) 
 
 async def test_an_untouched_step_form_saves_the_step_as_it_was(stack: Stack) -> None:
     """Every kind of deadline, escalation and requirement survives the round trip."""
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     partner = await factories.partner(stack.http, stack.admin)
     body: dict[str, Any] = {
         "name": "Appointment",
@@ -272,7 +268,7 @@ async def _admin_id(stack: Stack) -> str:
 
 
 async def test_a_bad_duration_is_shown_beside_its_input_with_the_input_kept(stack: Stack) -> None:
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     action = f"/builder/{template['id']}/steps/1"
     form = submitted(
@@ -345,7 +341,7 @@ BAD_STEP_INPUTS: list[tuple[dict[str, str], str]] = [
 
 async def test_bad_step_input_is_refused_beside_its_input(stack: Stack) -> None:
     # One stack for all the cases: each is a fresh form post against the same template.
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     action = f"/builder/{template['id']}/steps/1"
     page = (await stack.http.get(action)).text
@@ -361,7 +357,7 @@ async def test_bad_step_input_is_refused_beside_its_input(stack: Stack) -> None:
 
 
 async def test_renaming_a_step_key_renames_it_where_later_steps_name_it(stack: Stack) -> None:
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     body = {
         "name": "Rename",
         "steps": [
@@ -392,7 +388,7 @@ async def test_renaming_a_step_key_renames_it_where_later_steps_name_it(stack: S
 
 
 async def test_steps_are_moved_up_and_deleted(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     editor = f"/builder/{template['id']}"
     assert 'aria-label="Move up: Site survey"' in (await stack.http.get(editor)).text
@@ -410,7 +406,7 @@ async def test_steps_are_moved_up_and_deleted(stack: Stack) -> None:
 
 
 async def test_publish_and_publish_again_without_changes(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     editor = f"/builder/{template['id']}"
     first = await stack.http.post(f"{editor}/publish", data={"csrf": csrf})
@@ -429,7 +425,7 @@ async def test_publish_and_publish_again_without_changes(stack: Stack) -> None:
 
 
 async def test_settings_are_saved_and_refused_beside_their_input(stack: Stack) -> None:
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     editor = f"/builder/{template['id']}"
     page = (await stack.http.get(editor)).text
@@ -468,7 +464,7 @@ async def test_no_builder_page_for_the_signed_out_or_a_partner(stack: Stack) -> 
 
 
 async def test_a_form_without_its_token_is_refused(stack: Stack) -> None:
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     for path in ("/builder/new", f"/builder/{template['id']}/publish", "/emails/preview"):
         response = await stack.http.post(path, data={"name": "x", "first_step": "y"})
@@ -477,7 +473,7 @@ async def test_a_form_without_its_token_is_refused(stack: Stack) -> None:
 
 
 async def test_the_email_editor_saves_and_refuses_an_unknown_variable(stack: Stack) -> None:
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     page = (await stack.http.get("/emails/new")).text
     assert 'data-preview="/emails/preview"' in page
     assert '<iframe id="preview-frame" sandbox="" class="preview" title="Preview"' in page
@@ -535,7 +531,7 @@ BROKEN_TEMPLATES = [
 
 
 async def test_the_preview_refuses_a_broken_template_without_a_500(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     for body_html, said in BROKEN_TEMPLATES:
         data = {"csrf": csrf, "subject": "Hi", "body_html": body_html, "language": "de"}
         response = await stack.http.post("/emails/preview", data=data)
@@ -544,7 +540,7 @@ async def test_the_preview_refuses_a_broken_template_without_a_500(stack: Stack)
 
 
 async def test_the_preview_renders_sample_data(stack: Stack) -> None:
-    csrf = await signed_in_staff(stack.http, _token(stack))
+    csrf = await signed_in_staff(stack.http, ADMIN_TOKEN)
     # The editor's script posts the form as multipart FormData.
     fields = {
         "csrf": csrf,
@@ -566,7 +562,7 @@ async def test_the_preview_renders_sample_data(stack: Stack) -> None:
 
 
 async def test_unknown_pages_are_not_found(stack: Stack) -> None:
-    await signed_in_staff(stack.http, _token(stack))
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
     template = await _template(stack)
     for path in (
         "/builder/not-an-id",

@@ -1,17 +1,16 @@
 """The partner portal and the contact person's pages, through HTTP as a browser sends it."""
 
-import asyncio
-import uuid
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
+from api.routes.partners import PERMISSIONS
 from partnerflow.db import utcnow
 from partnerflow.models import MagicLink, Notification, User, WebSession
 from partnerflow.sign_in import csrf_token
 from tests import factories
-from tests.conftest import ADMIN_TOKEN, Stack
+from tests.conftest import ADMIN_TOKEN, Stack, eventually
 from tests.web import browser, link_in, signed_in_partner, signed_in_staff
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -22,32 +21,13 @@ async def partner_with_work(
 ) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """An active partner allowed to upload, the e-mail of its user, and its open installation."""
     partner = await factories.partner(stack.http, stack.admin)
-    response = await stack.http.put(
-        f"/api/partners/{partner['id']}/permissions",
-        json={
-            "permissions": [
-                "steps:complete",
-                "steps:set_deadline",
-                "documents:upload",
-                "documents:view",
-            ]
-        },
-        headers=stack.admin,
-    )
-    assert response.status_code == 200, response.text
-    with Session(stack.engine) as session:
-        user = session.exec(select(User).where(User.partner_id == uuid.UUID(partner["id"]))).one()
+    await factories.granted(stack.http, stack.admin, partner["id"], *PERMISSIONS)
     template = await factories.published_template(
         stack.http, stack.admin, factories.installation_template(partner["id"], deadline)
     )
     process = await factories.started(stack.http, stack.admin, template["id"])
-    response = await stack.http.post(
-        f"/api/processes/{process['id']}/steps/commission_partner/complete",
-        json={},
-        headers=stack.admin,
-    )
-    assert response.status_code == 200, response.text
-    return partner, user.email, response.json()
+    detail = await factories.commission(stack.http, stack.admin, process["id"])
+    return partner, partner["owner_email"], detail
 
 
 async def step_of(stack: Stack, process_id: str, key: str) -> dict[str, Any]:
@@ -176,12 +156,8 @@ async def test_sign_in_links_expire_and_unknown_addresses_learn_nothing(stack: S
 async def test_a_partner_sees_only_its_own_steps_and_no_staff_pages(stack: Stack) -> None:
     _, _, process = await partner_with_work(stack)
     other = await factories.partner(stack.http, stack.admin, name="Andere Elektro GmbH")
-    with Session(stack.engine) as session:
-        other_email = session.exec(
-            select(User.email).where(User.partner_id == uuid.UUID(other["id"]))
-        ).one()
     async with browser(stack.http) as intruder:
-        await signed_in_partner(intruder, stack.admin, other_email)
+        await signed_in_partner(intruder, stack.admin, other["owner_email"])
         step_path = f"/portal/processes/{process['id']}/steps/installation"
         assert (await intruder.get(step_path)).status_code == 404
         assert (
@@ -247,10 +223,7 @@ async def test_dashboard_puts_overdue_processes_first(stack: Stack) -> None:
         stack.http, stack.admin, factories.installation_template(partner["id"], {"after": "P3D"})
     )
     on_time = await factories.started(stack.http, stack.admin, template["id"])
-    for _ in range(200):
-        if (await step_of(stack, late["id"], "installation"))["overdue"]:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: step_of(stack, late["id"], "installation"), lambda s: s["overdue"])
     async with browser(stack.http) as staff:
         await signed_in_staff(staff, ADMIN_TOKEN)
         page = (await staff.get("/processes")).text

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from partnerflow.models import Notification, OutboxEmail, Process, User
 from partnerflow.seed import seed
 from partnerflow.settings import Settings
 from tests import factories
-from tests.conftest import ADMIN_TOKEN, settings_for
+from tests.conftest import ADMIN_TOKEN, eventually, settings_for
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -182,17 +183,14 @@ async def test_killed_worker_loses_and_doubles_nothing(
 
                 # An e-mail the killed worker had claimed stays `queued` until its activity
                 # times out and is retried: wait for that, not only for the rows.
-                deadline = asyncio.get_running_loop().time() + RECOVERY_WAIT
-                while True:
-                    emails = await factories.outbox(
-                        http, admin, process_id, count=2, wait=RECOVERY_WAIT
-                    )
-                    sent = all(e["status"] == "sent" for e in emails)
-                    if sent or asyncio.get_running_loop().time() > deadline:
-                        break
-                    await asyncio.sleep(0.2)
+                emails = await eventually(
+                    partial(factories.outbox, http, admin, process_id, count=2, wait=RECOVERY_WAIT),
+                    lambda emails: all(e["status"] == "sent" for e in emails),
+                    wait=RECOVERY_WAIT,
+                    every=0.2,
+                )
                 assert sorted(e["kind"] for e in emails) == ["completion", "handover"], emails
-                assert sent, emails
+                assert all(e["status"] == "sent" for e in emails), emails
 
                 # The read model holds what the workflow itself says.
                 handle = temporal_env.client.get_workflow_handle_for(
