@@ -79,12 +79,10 @@ async def _start(
 
 
 def _record(session: Session, run: AutomationRun, outcome: str, reason: str) -> AutomationRun:
-    session.rollback()
-    stored = session.get(AutomationRun, run.id)
-    assert stored is not None
-    stored.outcome = outcome
-    stored.reason = reason
-    stored.process_id = None
-    session.add(stored)
+    session.rollback()  # the run row was committed before the start: it is reloaded
+    run.outcome = outcome
+    run.reason = reason
+    run.process_id = None
+    session.add(run)
     session.commit()
-    return stored
+    return run

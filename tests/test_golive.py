@@ -275,3 +275,33 @@ async def test_automation_refusals_name_the_field(stack: Stack) -> None:
     unknown = {**base, "action": {"start_process": "6a1f1a64-0000-4000-8000-000000000000"}}
     response = await http.post("/api/automations", json=unknown, headers=admin)
     assert response.json()["detail"][0]["loc"] == ["body", "action", "start_process"]
+
+
+async def test_an_automation_whose_template_was_archived_records_a_skipped_run(
+    stack: Stack,
+) -> None:
+    http, admin = stack.http, stack.admin
+    partner = await factories.partner(http, admin)
+    template = await factories.published_template(
+        http, admin, factories.two_step_template(partner["id"])
+    )
+    automation = await factories.created(
+        await http.post(
+            "/api/automations",
+            json={
+                "name": "PV",
+                "trigger": {"event": "opportunity.created", "filter": {"product": "pv"}},
+                "action": {"start_process": template["id"]},
+            },
+            headers=admin,
+        )
+    )
+    archived = await http.post(f"/api/process-templates/{template['id']}/archive", headers=admin)
+    assert archived.status_code == 200, archived.text
+    opportunity = await _pv_opportunity(stack, "PV Becker")
+    assert await _processes(stack, opportunity["id"]) == []
+    runs = (await http.get(f"/api/automations/{automation['id']}/runs", headers=admin)).json()[
+        "data"
+    ]
+    assert [(r["outcome"], r["process_id"]) for r in runs] == [("skipped", None)]
+    assert "archived" in runs[0]["reason"]
