@@ -185,6 +185,32 @@ async def published_template(
     return published
 
 
+async def automation(
+    http: httpx.AsyncClient,
+    admin: Headers,
+    template_id: str,
+    *,
+    name: str = "PV",
+    event: str = "opportunity.created",
+    filter: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An automation that starts the template on the event (every PV opportunity by default)."""
+    return await created(
+        await http.post(
+            "/api/automations",
+            json={
+                "name": name,
+                "trigger": {
+                    "event": event,
+                    "filter": {"product": "pv"} if filter is None else filter,
+                },
+                "action": {"start_process": template_id},
+            },
+            headers=admin,
+        )
+    )
+
+
 async def opportunity(
     http: httpx.AsyncClient, admin: Headers, *, test: bool = False
 ) -> dict[str, Any]:

@@ -202,20 +202,10 @@ async def test_an_update_that_does_not_change_the_filtered_field_starts_nothing(
     template = await factories.published_template(
         http, admin, factories.two_step_template(partner["id"])
     )
-    automation = await factories.created(
-        await http.post(
-            "/api/automations",
-            json={
-                "name": "Signed orders",
-                "trigger": {
-                    "event": "opportunity.updated",
-                    "filter": {"attributes.stage": "signed"},
-                },
-                "action": {"start_process": template["id"]},
-            },
-            headers=admin,
-        )
-    )
+    automation = await factories.automation(
+        http, admin, template["id"], name="Signed orders", event="opportunity.updated",
+        filter={"attributes.stage": "signed"},
+    )  # fmt: skip
     opportunity = await _pv_opportunity(stack, "PV Becker", attributes={"stage": "offer"})
     url = f"/api/opportunities/{opportunity['id']}"
     await http.patch(url, json={"title": "PV Becker (neu)"}, headers=admin)
@@ -236,17 +226,7 @@ async def test_a_retried_opportunity_creation_starts_one_process(stack: Stack) -
     template = await factories.published_template(
         http, admin, factories.two_step_template(partner["id"])
     )
-    await factories.created(
-        await http.post(
-            "/api/automations",
-            json={
-                "name": "PV",
-                "trigger": {"event": "opportunity.created", "filter": {"product": "pv"}},
-                "action": {"start_process": template["id"]},
-            },
-            headers=admin,
-        )
-    )
+    await factories.automation(http, admin, template["id"])
     body = {"title": "PV Becker", "customer": {"name": "Jana Becker"}, "product": "pv"}
     headers = {**admin, "Idempotency-Key": "crm-7-create"}
     first = await http.post("/api/opportunities", json=body, headers=headers)
@@ -285,17 +265,7 @@ async def test_an_automation_whose_template_was_archived_records_a_skipped_run(
     template = await factories.published_template(
         http, admin, factories.two_step_template(partner["id"])
     )
-    automation = await factories.created(
-        await http.post(
-            "/api/automations",
-            json={
-                "name": "PV",
-                "trigger": {"event": "opportunity.created", "filter": {"product": "pv"}},
-                "action": {"start_process": template["id"]},
-            },
-            headers=admin,
-        )
-    )
+    automation = await factories.automation(http, admin, template["id"])
     archived = await http.post(f"/api/process-templates/{template['id']}/archive", headers=admin)
     assert archived.status_code == 200, archived.text
     opportunity = await _pv_opportunity(stack, "PV Becker")

@@ -386,17 +386,7 @@ async def test_a_template_an_automation_starts_cannot_be_deleted(stack: Stack) -
     template = await factories.published_template(
         http, admin, factories.two_step_template(partner["id"])
     )
-    await factories.created(
-        await http.post(
-            "/api/automations",
-            json={
-                "name": "PV",
-                "trigger": {"event": "opportunity.created", "filter": {}},
-                "action": {"start_process": template["id"]},
-            },
-            headers=admin,
-        )
-    )
+    await factories.automation(http, admin, template["id"], filter={})
     response = await http.delete(f"/api/process-templates/{template['id']}", headers=admin)
     assert response.status_code == 409
     assert "automation" in response.json()["detail"]
