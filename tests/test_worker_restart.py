@@ -196,7 +196,9 @@ async def test_killed_worker_loses_and_doubles_nothing(
                 handle = temporal_env.client.get_workflow_handle_for(
                     PartnerProcessWorkflow.run, workflow_id_for(process_id)
                 )
-                state = await handle.query(PartnerProcessWorkflow.state)
+                # Its result: the workflow returns once everything it owes (e-mails, notices)
+                # has gone out, even what the killed worker had in hand.
+                state = await asyncio.wait_for(handle.result(), RECOVERY_WAIT)
                 assert state.status == "completed"
                 assert [(s.key, s.status) for s in state.steps] == [
                     (s["key"], s["status"]) for s in detail["steps"]
