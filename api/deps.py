@@ -99,6 +99,11 @@ def get_caller(
     caller = caller_for(session, owner[1]) if owner else None
     if caller is None:
         raise unauthorized
+    # End the read (the session keeps what it loaded): an async route that awaits before
+    # its next query must not hold one of the pool's connections meanwhile. Under more
+    # concurrent requests than the pool has connections, such holders starved the requests
+    # on the event loop (seen in the chaos test as a pool timeout).
+    session.commit()
     return caller
 
 

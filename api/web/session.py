@@ -71,6 +71,7 @@ def get_web_caller(request: Request, session: SessionDep) -> Caller:
             .select_from(Notification)
             .where(Notification.user_id == caller.user.id, col(Notification.read).is_(False))
         ).one()
+    session.commit()  # end the read, as api.deps.get_caller does, before a route awaits
     return caller
 
 
