@@ -11,16 +11,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.deadlines import business_days_due
 from activities.emails import EmailActivities
 from activities.notifications import NotificationActivities
 from activities.read_model import ReadModelActivities
+from activities.reconcile import ReconcileActivities
 from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
+from partnerflow.reconcile_schedule import ensure_reconcile_schedule
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect, metrics_runtime
 from partnerflow.transports import build_transport
 from workflows.partner_process import PartnerProcessWorkflow
+from workflows.reconciler import ReconcilerWorkflow
 
 log = logging.getLogger("partnerflow.worker")
 
@@ -37,12 +41,20 @@ def build_worker(
     read_model = ReadModelActivities(engine)
     emails = EmailActivities(engine, settings, Mailer(engine, settings, build_transport(settings)))
     notifications = NotificationActivities(engine)
+    reconcile = ReconcileActivities(engine, client, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PartnerProcessWorkflow],
+        workflows=[PartnerProcessWorkflow, ReconcilerWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[read_model.record_process_state, emails.send_email, notifications.notify],
+        activities=[
+            read_model.record_process_state,
+            emails.send_email,
+            notifications.notify,
+            business_days_due,
+            reconcile.finish_automation_runs,
+            reconcile.settle_uploads,
+        ],
         activity_executor=executor,
         # After a crash, hand a process's next task to another worker within seconds.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
@@ -59,6 +71,7 @@ async def main() -> None:
         else None
     )
     client = await connect(settings, runtime)
+    await ensure_reconcile_schedule(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,25 +1,27 @@
-"""Renders and delivers the e-mails a process sends: hand-over, reminder, overdue, completion…"""
+"""Renders and delivers the e-mails a process sends: hand-over, reminder, overdue, completion…
+
+Every error leaves as a classified `ApplicationError` (activities/failures.py): permanent ones
+(a template that cannot be rendered, nobody to send to, a refusal by the provider, a row the
+database refuses) are not retried; the workflow flags the process and goes on.
+"""
 
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import classified, permanent
 from partnerflow.db import session_scope
 from partnerflow.default_emails import DEFAULTS
 from partnerflow.email_context import email_context, partner_recipients
-from partnerflow.emails import TemplateProblem, render
+from partnerflow.emails import render
 from partnerflow.mail import Mailer
 from partnerflow.models import EmailTemplate, Partner, User
 from partnerflow.settings import Settings
 from partnerflow.transports import PermanentDeliveryError
+from workflows import retries
 from workflows.messages import EmailRequest
-
-
-def _permanent(message: str) -> ApplicationError:
-    return ApplicationError(message, type="PermanentDeliveryError", non_retryable=True)
 
 
 def _count(name: str, description: str) -> None:
@@ -34,25 +36,27 @@ class EmailActivities:
 
     @activity.defn
     def send_email(self, request: EmailRequest) -> None:
+        with classified():
+            self._send(request)
+
+    def _send(self, request: EmailRequest) -> None:
         with session_scope(self._engine) as session:
             recipients = self._recipients(session, request)
             if not recipients:
-                raise _permanent(
-                    f"{request.kind} e-mail for step {request.step_key}: nobody to send to"
+                raise permanent(
+                    retries.NO_RECIPIENT,
+                    f"{request.kind} e-mail for step {request.step_key}: nobody to send to",
                 )
             source = self._template_source(session, request)
             context = email_context(session, request, self._settings.public_url)
-        try:
-            email = render(
-                source["subject"],
-                source["body_html"],
-                source.get("body_text"),
-                context,
-                language=request.language,
-                timezone=request.timezone,
-            )
-        except TemplateProblem as problem:
-            raise _permanent(str(problem)) from problem
+        email = render(
+            source["subject"],
+            source["body_html"],
+            source.get("body_text"),
+            context,
+            language=request.language,
+            timezone=request.timezone,
+        )
         try:
             self._mailer.deliver(
                 idempotency_key=request.idempotency_key,
@@ -62,11 +66,10 @@ class EmailActivities:
                 process_id=request.process_id,
                 test=request.test,
             )
-        except PermanentDeliveryError as error:
+        except PermanentDeliveryError:
             _count("partnerflow_emails_failed", "e-mails a provider refused for good")
-            raise _permanent(str(error)) from error
+            raise
         _count("partnerflow_emails_sent", "e-mails delivered (to the outbox or a provider)")
-        # TemporaryDeliveryError propagates: the activity is retried with back-off.
 
     def _recipients(self, session: Session, request: EmailRequest) -> list[str]:
         if request.to_partner_id is not None:

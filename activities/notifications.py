@@ -4,7 +4,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio import activity
 
+from activities.failures import classified
 from partnerflow.db import session_scope
+from partnerflow.mail import fitted
 from partnerflow.models import Notification, User
 from workflows.messages import NotificationRequest
 
@@ -16,6 +18,10 @@ class NotificationActivities:
     @activity.defn
     def notify(self, request: NotificationRequest) -> int:
         """Answers how many users were notified."""
+        with classified():
+            return self._notify(request)
+
+    def _notify(self, request: NotificationRequest) -> int:
         with session_scope(self._engine) as session:
             if request.to_user_id is not None:
                 user_ids = [request.to_user_id]
@@ -48,7 +54,7 @@ class NotificationActivities:
                         kind=request.kind,
                         process_id=request.process_id,
                         step_key=request.step_key,
-                        message=request.message,
+                        message=fitted(Notification, "message", request.message),
                     )
                 )
                 written += 1

@@ -1,15 +1,18 @@
 """Writes each process transition into the SQL read model; an older version never wins."""
 
+import uuid
 from typing import Any
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from temporalio import activity
 
-from partnerflow.db import session_scope
 from partnerflow.models import Process, ProcessStep
-from workflows.messages import ProcessState
+from workflows.messages import ProcessState, StepState
+
+PROCESS: Table = Process.__table__  # type: ignore[attr-defined]
+PROCESS_STEP: Table = ProcessStep.__table__  # type: ignore[attr-defined]
 
 
 class ReadModelActivities:
@@ -18,74 +21,93 @@ class ReadModelActivities:
 
     @activity.defn
     def record_process_state(self, state: ProcessState) -> None:
-        # Two transitions can race to insert a new process's row; the loser tries again at
-        # once and then finds the row (and a version to compare with).
-        for attempt in range(3):
-            try:
-                self._record(state)
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-
-    def _record(self, state: ProcessState) -> None:
-        with session_scope(self._engine) as session:
-            process = session.exec(
-                select(Process).where(Process.id == state.process_id).with_for_update()
-            ).first()
-            if process is not None and process.version >= state.version:
-                return  # a newer transition is already recorded
-            if process is None:
-                process = Process(
-                    id=state.process_id,
-                    template_id=state.template_id,
-                    template_version=state.template_version,
-                    opportunity_id=state.opportunity_id,
-                    contact_user_id=state.contact_user_id,
-                )
-            process.partner_ids = [str(p) for p in state.partner_ids]
-            process.status = state.status
-            process.test = state.test
-            process.started_at = state.started_at
-            process.completed_at = state.completed_at
-            process.cancel_reason = state.cancel_reason
-            process.next_due_at = state.next_due_at
-            process.timeline = [entry.model_dump(mode="json") for entry in state.timeline]
-            process.version = state.version
-            session.add(process)
-            session.flush()
-
-            rows = {
-                row.key: row
-                for row in session.exec(
-                    select(ProcessStep).where(ProcessStep.process_id == state.process_id)
-                )
-            }
+        # Writers race: updates on parallel steps, a timer and an update, a retried attempt
+        # while its timed-out first one still runs. The version guard is therefore inside the
+        # write itself, never a read before it (SQLite ignores FOR UPDATE, and pysqlite runs a
+        # SELECT outside any transaction). The guarded upsert is the transaction's first
+        # statement: it takes the write lock (SQLite) or the row lock (PostgreSQL) before
+        # anything else happens, so the step rows below are written by the winner alone, in
+        # its transaction, and a loser waits for the winner's commit before it is judged.
+        with self._engine.begin() as connection:
+            if not _claim_version(connection, state):
+                return  # this version or a newer one is already recorded
             for position, step in enumerate(state.steps):
-                row = rows.get(step.key) or ProcessStep(
-                    process_id=state.process_id,
-                    position=position,
-                    key=step.key,
-                    name=step.name,
-                    status=step.status,
-                    assignee={},
+                row = _step_row(state, position, step)
+                insert = _insert(connection, PROCESS_STEP).values(id=uuid.uuid4(), **row)
+                connection.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=[PROCESS_STEP.c.process_id, PROCESS_STEP.c.key],
+                        set_={name: insert.excluded[name] for name in row},
+                    )
                 )
-                values: dict[str, Any] = {
-                    "position": position,
-                    "name": step.name,
-                    "status": step.status,
-                    "assignee": step.assignee.model_dump(mode="json", exclude_none=True),
-                    "assignee_partner_id": step.assignee.partner_id,
-                    "assignee_user_id": step.assignee.user_id,
-                    "activated_at": step.activated_at,
-                    "completed_at": step.completed_at,
-                    "completed_by": (
-                        step.completed_by.model_dump(mode="json") if step.completed_by else None
-                    ),
-                    "fields": step.fields,
-                    "due_at": step.due_at,
-                    "overdue": step.overdue,
-                }
-                for name, value in values.items():
-                    setattr(row, name, value)
-                session.add(row)
+
+
+def _process_row(state: ProcessState) -> dict[str, Any]:
+    """What each transition rewrites: a new read-model column is one line here."""
+    return {
+        "partner_ids": [str(p) for p in state.partner_ids],
+        "status": state.status,
+        "test": state.test,
+        "started_at": state.started_at,
+        "completed_at": state.completed_at,
+        "cancel_reason": state.cancel_reason,
+        "next_due_at": state.next_due_at,
+        "timeline": [entry.model_dump(mode="json") for entry in state.timeline],
+        "version": state.version,
+        "attention": state.needs_attention,
+        "attention_reason": state.attention_reason,
+    }
+
+
+def _step_row(state: ProcessState, position: int, step: StepState) -> dict[str, Any]:
+    return {
+        "process_id": state.process_id,
+        "key": step.key,
+        "position": position,
+        "name": step.name,
+        "status": step.status,
+        "assignee": step.assignee.model_dump(mode="json", exclude_none=True),
+        "assignee_partner_id": step.assignee.partner_id,
+        "assignee_user_id": step.assignee.user_id,
+        "activated_at": step.activated_at,
+        "completed_at": step.completed_at,
+        "completed_by": step.completed_by.model_dump(mode="json") if step.completed_by else None,
+        "fields": step.fields,
+        "due_at": step.due_at,
+        "overdue": step.overdue,
+    }
+
+
+def _claim_version(connection: Connection, state: ProcessState) -> bool:
+    """Write the process row if the state is newer than the one recorded; True if it was.
+
+    One statement: the first transition inserts the row; a later one updates it only while
+    the recorded version is older, and a concurrent first insert turns into that update."""
+    row = _process_row(state)
+    insert = _insert(connection, PROCESS).values(
+        id=state.process_id,
+        template_id=state.template_id,
+        template_version=state.template_version,
+        opportunity_id=state.opportunity_id,
+        contact_user_id=state.contact_user_id,
+        **row,
+    )
+    written = connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=[PROCESS.c.id],
+            set_={name: insert.excluded[name] for name in row},
+            where=PROCESS.c.version < insert.excluded.version,
+        ).returning(PROCESS.c.id)
+    )
+    return written.first() is not None
+
+
+def _insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what to do on a conflict, in the connection's own dialect."""
+    match connection.dialect.name:
+        case "postgresql":
+            return postgresql.insert(table)
+        case "sqlite":
+            return sqlite.insert(table)
+        case other:
+            raise RuntimeError(f"the read model has no upsert for the {other} dialect")

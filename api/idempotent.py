@@ -1,7 +1,7 @@
 """Runs a call at most once per `Idempotency-Key`; a retry gets the first answer back."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from api.deps import Caller
 from api.errors import invalid
-from partnerflow.idempotency import KeyReused, remember, replay
+from partnerflow.idempotency import KeyReused, commit_with_answer, replay
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
@@ -24,15 +24,25 @@ async def once(
     request: str,
     status_code: int,
     produce: Callable[[], Awaitable[BaseModel]],
+    then: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> JSONResponse:
-    if key:
-        try:
-            stored = replay(session, caller.user.id, key, request)
-        except KeyReused as error:
-            invalid("Idempotency-Key", str(error), where="header")
-        if stored is not None:
-            return JSONResponse(stored.body, status_code=stored.status_code)
-    body = (await produce()).model_dump(mode="json")
-    if key:
-        remember(session, caller.user.id, key, request, status_code, body)
+    """`produce` leaves its writes in the session: they commit in one transaction with the
+    answer. `then` runs after that commit, on the first call and on every retry, and finishes
+    what the answer promised (so it must be safe to repeat)."""
+    try:
+        stored = replay(session, caller.user.id, key, request) if key else None
+        if stored is None:
+            body = (await produce()).model_dump(mode="json")
+            if key:
+                stored = commit_with_answer(
+                    session, caller.user.id, key, request, status_code, body
+                )
+            else:
+                session.commit()
+    except KeyReused as error:
+        invalid("Idempotency-Key", str(error), where="header")
+    if stored is not None:
+        body, status_code = stored.body, stored.status_code
+    if then is not None:
+        await then(body)
     return JSONResponse(body, status_code=status_code)

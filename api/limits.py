@@ -1,15 +1,25 @@
 """Request bodies have a size limit: a JSON body small, an upload as large as allowed."""
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette import status
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 JSON_LIMIT = 1024 * 1024  # no JSON body of this API needs more than a megabyte
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a body without a (truthful) length passes the limit.
+
+    FastAPI reads the body before a route runs and turns any error while reading into 400
+    "error parsing the body", except an HTTPException, which it lets through: so the client
+    gets this 413 and the route never runs."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE, _too_large_detail(limit))
 
 
 class BodyLimit:
@@ -33,6 +43,7 @@ class BodyLimit:
             await _too_large(send, limit)
             return
         seen = 0
+        answered = False
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -40,17 +51,30 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(limit)
             return message
 
+        async def watched_send(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, watched_send)
         except BodyTooLarge:
+            # Read outside FastAPI's request handling (a middleware, a streaming route):
+            # nobody answered yet, so the limit does.
+            if answered:
+                raise
             await _too_large(send, limit)
 
 
+def _too_large_detail(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes"
+
+
 async def _too_large(send: Callable[[Any], Awaitable[None]], limit: int) -> None:
-    body = f'{{"detail": "the request body is larger than {limit} bytes"}}'.encode()
+    body = json.dumps({"detail": _too_large_detail(limit)}).encode()
     await send(
         {
             "type": "http.response.start",

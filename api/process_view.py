@@ -47,6 +47,9 @@ class ProcessSummary(BaseModel):
     cancel_reason: str | None = None
     open_steps: list[OpenStep]
     next_due_at: datetime | None = None
+    # Something failed for good (an e-mail, a write): a person should look, and why.
+    attention: bool = False
+    attention_reason: str | None = None
 
 
 class DocumentPublic(BaseModel):
@@ -148,15 +151,25 @@ def steps_by_process(
     return grouped
 
 
-def summary(process: Process, steps: list[ProcessStep]) -> ProcessSummary:
-    return ProcessSummary(
+def summary(
+    process: Process, steps: list[ProcessStep], partner_id: uuid.UUID | None = None
+) -> ProcessSummary:
+    """The process as a list shows it. A partner (`partner_id`) sees its own open steps only,
+    and the soonest deadline among them: other partners' steps are none of its business."""
+    open_steps = [
+        s
+        for s in steps
+        if s.status == "active" and (partner_id is None or s.assignee_partner_id == partner_id)
+    ]
+    shown = ProcessSummary(
         **process.model_dump(exclude={"timeline"}),
         open_steps=[
-            OpenStep(key=s.key, name=s.name, due_at=s.due_at, overdue=s.overdue)
-            for s in steps
-            if s.status == "active"
+            OpenStep(key=s.key, name=s.name, due_at=s.due_at, overdue=s.overdue) for s in open_steps
         ],
     )
+    if partner_id is not None:
+        shown.next_due_at = min((s.due_at for s in open_steps if s.due_at), default=None)
+    return shown
 
 
 def process_detail(
@@ -170,7 +183,7 @@ def process_detail(
     if caller.may("documents:view"):
         for document in session.exec(
             select(Document)
-            .where(Document.process_id == process.id)
+            .where(Document.process_id == process.id, Document.status == "attached")
             .order_by(col(Document.created_at))
         ):
             documents.setdefault(document.step_key, []).append(
@@ -181,7 +194,7 @@ def process_detail(
     if caller.partner_id is not None:
         customer = {k: v for k, v in customer.items() if k in PARTNER_CUSTOMER_FIELDS}
     return ProcessDetail(
-        **summary(process, steps).model_dump(),
+        **summary(process, steps, caller.partner_id).model_dump(),
         customer=customer,
         steps=[StepPublic(**s.model_dump(), documents=documents.get(s.key, [])) for s in visible],
         timeline=process.timeline if caller.is_staff else [],

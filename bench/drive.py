@@ -187,7 +187,7 @@ def process_operation(
     contact_user_id: uuid.UUID,
     partner_id: uuid.UUID,
 ) -> WithStartWorkflowOperation[Any, Any]:
-    """What `api.starting.launch` starts, without its database reads."""
+    """What `partnerflow.starting.launch` starts, without its database reads."""
     process_id = uuid.uuid4()
     return WithStartWorkflowOperation(
         PartnerProcessWorkflow.run,

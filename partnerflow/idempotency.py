@@ -1,4 +1,9 @@
-"""`Idempotency-Key`: the first answer to a call is kept and given again when it is retried."""
+"""`Idempotency-Key`: the first answer to a call is kept and given again when it is retried.
+
+The answer is stored in the same transaction as what the call wrote, so a crash keeps both or
+neither; the key is unique per user, so of two concurrent calls with one key only the first
+commits, and the second's writes are rolled back and it gets the first answer.
+"""
 
 from typing import Any
 from uuid import UUID
@@ -24,15 +29,21 @@ def replay(session: Session, user_id: UUID, key: str, request: str) -> Idempoten
     return stored
 
 
-def remember(
+def commit_with_answer(
     session: Session, user_id: UUID, key: str, request: str, status_code: int, body: dict[str, Any]
-) -> None:
-    session.add(
-        IdempotentResponse(
-            user_id=user_id, key=key, request=request, status_code=status_code, body=body
-        )
+) -> IdempotentResponse:
+    """Commit what the session holds together with its answer. Answers the answer that counts:
+    this one, or the first one when a concurrent call with the same key committed before."""
+    answer = IdempotentResponse(
+        user_id=user_id, key=key, request=request, status_code=status_code, body=body
     )
+    session.add(answer)
     try:
         session.commit()
     except IntegrityError:
-        session.rollback()  # a concurrent retry stored the same answer first
+        session.rollback()  # this call's writes go too: the first call's stand
+        first = replay(session, user_id, key, request)
+        if first is None:  # not the key: another constraint refused the writes
+            raise
+        return first
+    return answer

@@ -4,7 +4,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from partnerflow.auth import hash_token, issue_token
 from partnerflow.db import utcnow
@@ -81,6 +82,8 @@ def send_invitation(
             kind="invitation",
             to=[partner.email],
             email=email,
+            # the link is a credential: a provider's copy in the outbox keeps it masked
+            secret=token,
         )
     except (PermanentDeliveryError, TemporaryDeliveryError):
         return "failed"
@@ -106,22 +109,33 @@ def usable(session: Session, token: str) -> tuple[Invitation, Partner]:
     return invitation, partner
 
 
+def _claim(session: Session, invitation: Invitation, answer: str) -> None:
+    """Take the invitation for this answer in one statement, `pending` → `answer`: of two
+    answers sent at once, the second finds it taken (its transaction waits for the first)."""
+    claimed = session.execute(
+        update(Invitation)
+        .where(col(Invitation.id) == invitation.id, col(Invitation.status) == "pending")
+        .values(status=answer, used_at=utcnow())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvitationGone("this invitation was already used or replaced")
+    session.refresh(invitation)
+
+
 def accept(session: Session, token: str, name: str, email: str) -> Acceptance:
     invitation, partner = usable(session, token)
+    _claim(session, invitation, "accepted")
     user = User(name=name, email=email.lower(), role="partner", partner_id=partner.id)
     session.add(user)
     session.flush()
-    invitation.status = "accepted"
-    invitation.used_at = utcnow()
     partner.status = "active"
-    session.add_all([invitation, partner])
+    session.add(partner)
     return Acceptance(partner=partner, user=user, token=issue_token(session, user.id))
 
 
 def decline(session: Session, token: str) -> Partner:
     invitation, partner = usable(session, token)
-    invitation.status = "declined"
-    invitation.used_at = utcnow()
+    _claim(session, invitation, "declined")
     partner.status = "declined"
-    session.add_all([invitation, partner])
+    session.add(partner)
     return partner

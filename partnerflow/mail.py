@@ -3,20 +3,66 @@
 The row is written (`queued`) before the provider is called and marked `sent` or `failed`
 after; a retry finds it and never sends again what the provider accepted. A crash between
 the provider's acceptance and the mark can send once more: at least once, never lost.
+
+Values are fitted to their columns before the insert (PostgreSQL refuses a longer one, and a
+refused insert fails the same way on every retry). A subject is cut, with "…": mail clients
+show its first 80 characters or so, and an e-mail with a shortened subject is what a reader
+expects rather than no e-mail at all. A provider's message id is cut too (it only traces the
+e-mail). A key is shortened with a hash of the whole, so it stays unique. What cannot be cut
+without changing the e-mail's meaning, its recipients, is refused (`ValueTooLong`).
 """
 
+import hashlib
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 from partnerflow.db import session_scope, utcnow
 from partnerflow.emails import RenderedEmail
 from partnerflow.models import OutboxEmail
 from partnerflow.settings import Settings
 from partnerflow.transports import Envelope, PermanentDeliveryError, Transport
+
+
+class ValueTooLong(ValueError):
+    """A value longer than its column that cannot be cut without changing what it means."""
+
+
+def column_limit(model: type[SQLModel], column: str) -> int | None:
+    table: Any = getattr(model, "__table__")  # noqa: B009 (SQLModel types hide the table)
+    length: int | None = getattr(table.c[column].type, "length", None)
+    return length
+
+
+def fitted(model: type[SQLModel], column: str, value: str) -> str:
+    """`value`, cut with "…" to what the column holds."""
+    limit = column_limit(model, column)
+    if limit is None or len(value) <= limit:
+        return value
+    return value[: limit - 1] + "…"
+
+
+def _fitted_key(key: str) -> str:
+    """The key, or for one longer than the column its head and a hash of all of it."""
+    limit = column_limit(OutboxEmail, "idempotency_key")
+    if limit is None or len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: limit - len(digest) - 1]}#{digest}"
+
+
+def _recipients(to: Sequence[str]) -> str:
+    joined = ", ".join(to)
+    limit = column_limit(OutboxEmail, "to")
+    if limit is not None and len(joined) > limit:
+        raise ValueTooLong(
+            f"{len(to)} recipients take {len(joined)} characters; an e-mail holds {limit}"
+        )
+    return joined
 
 
 class Mailer:
@@ -39,10 +85,16 @@ class Mailer:
         """Record and deliver the e-mail once. Raises PermanentDeliveryError (recorded as
         `failed`) or TemporaryDeliveryError (still `queued`, to be retried).
 
-        `secret` (a sign-in token in a link) is masked in the stored copy when a provider
-        delivers the e-mail; with the `outbox` transport the stored copy is the delivery."""
+        `secret` (the token of a sign-in or invitation link) is masked in the stored copy when
+        a provider delivers the e-mail; with the `outbox` transport the stored copy is the
+        delivery."""
         # Test processes never reach a provider: their e-mails stay in the outbox.
         transport = None if test else self._transport
+        full_subject = f"[TEST] {email.subject}" if test else email.subject
+        subject = fitted(OutboxEmail, "subject", full_subject)
+        if not test and subject != full_subject:  # the reader sees what the outbox shows
+            email = RenderedEmail(subject=subject, html=email.html, text=email.text)
+        kind = fitted(OutboxEmail, "kind", kind)
         stored = email
         if secret and transport is not None:
             stored = RenderedEmail(
@@ -52,11 +104,11 @@ class Mailer:
             )
         row = self._claim(
             OutboxEmail(
-                idempotency_key=idempotency_key,
+                idempotency_key=_fitted_key(idempotency_key),
                 process_id=process_id,
                 kind=kind,
-                to=", ".join(to),
-                subject=f"[TEST] {stored.subject}" if test else stored.subject,
+                to=_recipients(to),
+                subject=subject,
                 html=stored.html,
                 text=stored.text,
                 transport=transport.name if transport else "outbox",
@@ -114,7 +166,11 @@ class Mailer:
             assert row is not None
             row.status = status
             row.error = error
-            row.provider_message_id = provider_message_id
+            row.provider_message_id = (
+                fitted(OutboxEmail, "provider_message_id", provider_message_id)
+                if provider_message_id
+                else None
+            )
             if status == "sent":
                 row.sent_at = utcnow()
             session.add(row)

@@ -188,9 +188,20 @@ class CancelInput(BaseModel):
 
 
 class AwaitRecordedInput(BaseModel):
-    """Wait until the read model holds at least this version of the process."""
+    """Wait until the read model holds at least this version of the process (or its write
+    failed for good: then the answer's `attention` says so)."""
 
     version: int = 1
+
+
+class BusinessDaysInput(BaseModel):
+    """A business-day deadline to compute outside workflow code: the holiday tables change
+    with the `holidays` release, a recorded deadline must not."""
+
+    start: datetime
+    business_days: int
+    timezone: str
+    region: str
 
 
 StepStatus = Literal["pending", "active", "completed", "skipped", "cancelled"]
@@ -238,6 +249,23 @@ class StepState(BaseModel):
     assignments: int = 0
 
 
+AttentionSource = Literal["email", "notification", "read_model", "deadline"]
+
+
+class AttentionNote(BaseModel):
+    """Something that failed for good and needs a person: which part, for which step, why.
+
+    `reason` is for people to read and carries no addresses (workflows/attention.py)."""
+
+    at: datetime
+    source: AttentionSource
+    step_key: str | None = None
+    # the e-mail's or notice's kind (handover, reminder, …)
+    kind: str | None = None
+    error_type: str
+    reason: str
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     event: str
@@ -262,11 +290,34 @@ class ProcessState(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     # Grows with every transition; the read model ignores a write older than what it holds.
     version: int = 0
+    # What failed for good (newest last): the process is flagged `attention` while any is here.
+    attention: list[AttentionNote] = Field(default_factory=list)
 
     @property
     def next_due_at(self) -> datetime | None:
         dues = [s.due_at for s in self.steps if s.status == "active" and s.due_at is not None]
         return min(dues) if dues else None
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.attention)
+
+    @property
+    def attention_reason(self) -> str | None:
+        """The newest failure in words, for the read model and the dashboard."""
+        if not self.attention:
+            return None
+        newest = self.attention[-1]
+        what = {
+            "email": f"E-mail '{newest.kind}'",
+            "notification": f"Notice '{newest.kind}'",
+            "read_model": "Writing the process to the database",
+            "deadline": "Computing the deadline",
+        }[newest.source]
+        where = f" for step '{newest.step_key}'" if newest.step_key else ""
+        earlier = len(self.attention) - 1
+        more = f" (and {earlier} earlier)" if earlier else ""
+        return f"{what}{where} failed: {newest.reason}{more}"
 
 
 EmailKind = Literal[

@@ -11,13 +11,22 @@ an ApplicationError whose type the API turns into 403/404/409/422):
 - `add_document`: records a file the API stored for an open step (`documents:upload`).
 - `cancel`: the contact or an admin ends the process with a reason.
 - `await_recorded`: answers once the read model holds a version; the API starts a process
-  with it (update-with-start) so the caller reads its own writes.
+  with it (update-with-start) so the caller reads its own writes. A version the process has
+  not reached is refused (it could wait forever, and hold up the end of the process).
 Query `state`: where the process stands.
 
 Each open step with a deadline has a watcher task: durable timers for its reminders, its
 deadline (overdue: the contact person is told) and the escalation's reassignment. Every
 transition bumps `version` and is written to the read model by an activity; an update
-answers only after that write. E-mails and in-app notices go out from the main loop.
+answers only after that write. E-mails and in-app notices go out in a lane of their own, in
+order; one that keeps failing retries on its own (workflows/retries.py has the caps) and holds
+up neither the read model nor the items behind it. What fails for good flags the process
+`attention` (state, read model, search attribute `PfAttention`) and the process goes on.
+Business-day deadlines come from a local activity: the holiday tables are data that changes
+with a package release, and a recorded deadline must replay as recorded.
+The process finishes, or continues as new, only once no handler runs, nothing is left to send
+and its last state is written: with no yield between that check and the end, no accepted
+update is lost. Runs recorded before these changes replay on the old path (workflows/versions.py).
 """
 
 import asyncio
@@ -26,14 +35,14 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.deadlines import business_days_due
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
-    from workflows import notices, outgoing
+    from workflows import attention, notices, outgoing, retries, versions
     from workflows.deadlines import (
         Duration,
         add_business_days,
@@ -48,8 +57,10 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         AddDocumentInput,
         AfterDeadline,
+        AttentionNote,
         AwaitRecordedInput,
         BusinessDaysDeadline,
+        BusinessDaysInput,
         CancelInput,
         CompleteStepInput,
         ContactAssignee,
@@ -78,12 +89,13 @@ with workflow.unsafe.imports_passed_through():
         refuse,
         require_running,
     )
-    from workflows.search_attributes import PF_ACTIVE_STEPS, PF_NEXT_DUE, PF_PARTNERS, PF_STATUS
-
-DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
-EMAIL_RETRY = RetryPolicy(
-    maximum_interval=timedelta(minutes=5), non_retryable_error_types=["PermanentDeliveryError"]
-)
+    from workflows.search_attributes import (
+        PF_ACTIVE_STEPS,
+        PF_ATTENTION,
+        PF_NEXT_DUE,
+        PF_PARTNERS,
+        PF_STATUS,
+    )
 
 Outgoing = EmailRequest | NotificationRequest
 AnyAssignee = PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee
@@ -124,6 +136,13 @@ class PartnerProcessWorkflow:
         self._watchers: dict[str, _Watcher] = {}
         self._outgoing: list[Outgoing] = list(input.outgoing)
         self._dirty = False
+        # the lane: the item at the head of `_outgoing` is in its first attempt
+        self._lane_busy = False
+        # items that failed their first attempt and retry on their own, up to their cap
+        self._retrying: set[asyncio.Task[None]] = set()
+        # steps opened whose business-day deadline is being computed (then handed over)
+        self._awaiting_due: list[str] = []
+        self._computing_due = 0
         if input.state is not None:  # continued as new: carry on where the last run stopped
             self._state = input.state
             self._recorded_version = input.state.version
@@ -159,6 +178,57 @@ class PartnerProcessWorkflow:
 
     @workflow.run
     async def run(self, input: ProcessInput) -> ProcessState:
+        if not self._lanes():
+            return await self._run_recorded_before_lanes(input)
+        if input.state is None:
+            _count("partnerflow_processes_started", "processes started")
+            await self._record()
+        else:
+            self._sync_watchers()
+        lane = asyncio.create_task(self._send_outgoing())
+        while True:
+            await workflow.wait_condition(
+                lambda: (
+                    self._dirty
+                    or self._state.status != "running"
+                    or (workflow.info().is_continue_as_new_suggested() and self._lane_idle())
+                )
+            )
+            if self._dirty:
+                await self._record()
+                continue
+            if self._state.status != "running":
+                self._cancel_watchers()
+            # Before continuing as new the timers stay armed while the run settles (an e-mail
+            # may still be retrying): a reminder due meanwhile still goes out.
+            await self._settle()
+            self._cancel_watchers()
+            if self._state.status == "running":
+                workflow.continue_as_new(
+                    self._input.model_copy(
+                        update={"state": self._state, "outgoing": self._outgoing}
+                    )
+                )
+            lane.cancel()
+            return self._state
+
+    async def _settle(self) -> None:
+        """Until no handler runs, the lane is idle and the last state is written. The caller
+        ends the run right after, with no await in between: nothing accepted is lost."""
+        while True:
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() and self._lane_idle()
+            )
+            if not self._dirty:
+                return
+            await self._record()
+
+    def _lanes(self) -> bool:
+        """False while replaying a run recorded before the lane (workflows/versions.py)."""
+        return workflow.patched(versions.OUTGOING_LANE)
+
+    async def _run_recorded_before_lanes(self, input: ProcessInput) -> ProcessState:
+        """The main loop as it was: sends head-first from the loop itself."""
         if input.state is None:
             _count("partnerflow_processes_started", "processes started")
             await self._record()
@@ -198,6 +268,19 @@ class PartnerProcessWorkflow:
     async def await_recorded(self, input: AwaitRecordedInput) -> ProcessState:
         await workflow.wait_condition(lambda: self._recorded_version >= input.version)
         return self._state
+
+    @await_recorded.validator
+    def _validate_await_recorded(self, input: AwaitRecordedInput) -> None:
+        if input.version < 1:
+            raise refuse(INVALID, "version: must be 1 or more")
+        # A fresh run writes version 1 first thing; beyond what the state has reached, a wait
+        # could last forever (a finished process makes no more versions) and would hold up
+        # the end of the process, which waits for every handler.
+        reached = max(self._state.version, 1)
+        if input.version > reached:
+            raise refuse(
+                CONFLICT, f"version: the process is at version {reached}, not {input.version}"
+            )
 
     # complete_step ------------------------------------------------------------------------
 
@@ -361,6 +444,10 @@ class PartnerProcessWorkflow:
                 step.activated_at = workflow.now()
                 self._note("step_activated", step.key)
                 if not step.due_set_by_hand:
+                    if self._due_from_activity(step):
+                        # due and hand-over once the activity answered (_compute_dues)
+                        self._awaiting_due.append(step.key)
+                        continue
                     self._set_due(step, self._rule_due(step), by_hand=False)
                 self._hand_over(step)
         if all(s.status in DONE_STATUSES for s in self._state.steps):
@@ -383,6 +470,55 @@ class PartnerProcessWorkflow:
         if not isinstance(value, str):
             return None  # an optional date left empty: the step has no deadline
         return shift(moment_from_value(value, self._tz), parse_duration(rule.offset), self._tz)
+
+    def _due_from_activity(self, step: StepState) -> bool:
+        rule = self._specs[step.key].deadline
+        return isinstance(rule, BusinessDaysDeadline) and workflow.patched(
+            versions.BUSINESS_DAYS_RECORDED
+        )
+
+    async def _compute_dues(self) -> None:
+        """The business-day deadlines of the steps just opened, from a local activity whose
+        answer history keeps; then their hand-over, which names the deadline."""
+        while self._awaiting_due:
+            step = find_step(self._state, self._awaiting_due.pop(0))
+            rule = self._specs[step.key].deadline
+            assert isinstance(rule, BusinessDaysDeadline)
+            start = step.activated_at if rule.from_ == "activation" else self._state.started_at
+            assert start is not None
+            due_at: datetime | None = None
+            self._computing_due += 1
+            try:
+                due_at = await workflow.execute_local_activity(
+                    business_days_due,
+                    BusinessDaysInput(
+                        start=start,
+                        business_days=rule.business_days,
+                        timezone=self._tz,
+                        region=rule.region,
+                    ),
+                    start_to_close_timeout=retries.BUSINESS_DAYS.start_to_close,
+                    schedule_to_close_timeout=retries.BUSINESS_DAYS.schedule_to_close,
+                    retry_policy=retries.BUSINESS_DAYS.retry,
+                )
+            except ActivityError as error:
+                # No deadline rather than a stuck process; a person sets one by hand.
+                self._flag(
+                    attention.note(
+                        error, at=workflow.now(), source="deadline", step_key=step.key,
+                        kind=None, cap=None,
+                    )
+                )  # fmt: skip
+            finally:
+                self._computing_due -= 1
+            if step.status != "active":
+                continue  # finished or cancelled while the activity ran
+            if not step.due_set_by_hand:
+                self._set_due(step, due_at, by_hand=False)
+            if step.assignments == 0:
+                self._hand_over(step)
+        # A concurrent caller computes another step's deadline: its write waits for it.
+        await workflow.wait_condition(lambda: self._computing_due == 0)
 
     def _set_due(self, step: StepState, due_at: datetime | None, *, by_hand: bool) -> None:
         step.due_at = due_at
@@ -558,7 +694,17 @@ class PartnerProcessWorkflow:
             )
         )
 
+    def _flag(self, note: AttentionNote) -> None:
+        """Something failed for good: noted in the state, the timeline and Temporal's list."""
+        if not self._state.attention:
+            workflow.upsert_search_attributes([PF_ATTENTION.value_set(True)])
+        self._state.attention = [*self._state.attention, note][-attention.NOTES_KEPT :]
+        event = f"{note.kind}_failed" if note.kind else f"{note.source}_failed"
+        self._note(event, note.step_key, detail=note.reason)
+
     async def _record(self) -> None:
+        if self._awaiting_due or self._computing_due:
+            await self._compute_dues()
         self._dirty = False
         self._sync_watchers()
         self._state.version += 1
@@ -572,16 +718,116 @@ class PartnerProcessWorkflow:
                 PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
             ]
         )
-        await workflow.execute_activity_method(
-            ReadModelActivities.record_process_state,
-            snapshot,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=DB_RETRY,
-        )
+        if not self._lanes():
+            await workflow.execute_activity_method(
+                ReadModelActivities.record_process_state,
+                snapshot,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=retries.LEGACY_READ_MODEL,
+            )
+            self._recorded_version = max(self._recorded_version, snapshot.version)
+            return
+        call = retries.READ_MODEL
+        try:
+            await workflow.execute_activity_method(
+                ReadModelActivities.record_process_state,
+                snapshot,
+                start_to_close_timeout=call.start_to_close,
+                schedule_to_close_timeout=call.schedule_to_close,
+                retry_policy=call.retry,
+            )
+        except ActivityError as error:
+            # The process goes on: the next write carries the whole state again (and this
+            # note). Not marked dirty: a write that fails for good would fail in a loop.
+            self._flag(
+                attention.note(
+                    error, at=workflow.now(), source="read_model", step_key=None, kind=None,
+                    cap=call.schedule_to_close,
+                )
+            )  # fmt: skip
+        # Settled, written or not: a caller of await_recorded is answered either way.
         self._recorded_version = max(self._recorded_version, snapshot.version)
 
+    # the outgoing lane --------------------------------------------------------------------
+
+    def _lane_idle(self) -> bool:
+        return not self._outgoing and not self._lane_busy and not self._retrying
+
+    async def _send_outgoing(self) -> None:
+        """Sends what is queued, oldest first, one first attempt at a time (so people get
+        their e-mails in order); an item whose attempt failed for a passing reason retries on
+        its own, and the next one goes out at once."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outgoing))
+            item = self._outgoing[0]
+            self._lane_busy = True
+            try:
+                await self._deliver(item, first_attempt=True)
+            except ActivityError as error:
+                if attention.is_permanent(error):
+                    self._failed(item, error)
+                else:
+                    retry = asyncio.create_task(self._retry(item))
+                    self._retrying.add(retry)
+                    retry.add_done_callback(self._retrying.discard)
+            finally:
+                self._outgoing.pop(0)
+                self._lane_busy = False
+
+    async def _retry(self, item: Outgoing) -> None:
+        try:
+            await self._deliver(item, first_attempt=False)
+        except ActivityError as error:
+            self._failed(item, error)
+
+    async def _deliver(self, item: Outgoing, *, first_attempt: bool) -> None:
+        call = retries.EMAIL if isinstance(item, EmailRequest) else retries.NOTICE
+        policy = retries.ONE_ATTEMPT if first_attempt else call.retry
+        cap = None if first_attempt else call.schedule_to_close
+        if isinstance(item, EmailRequest):
+            await workflow.execute_activity_method(
+                EmailActivities.send_email,
+                item,
+                start_to_close_timeout=call.start_to_close,
+                schedule_to_close_timeout=cap,
+                retry_policy=policy,
+            )
+        else:
+            await workflow.execute_activity_method(
+                NotificationActivities.notify,
+                item,
+                start_to_close_timeout=call.start_to_close,
+                schedule_to_close_timeout=cap,
+                retry_policy=policy,
+            )
+
+    def _failed(self, item: Outgoing, error: ActivityError) -> None:
+        """An item failed for good: flagged, and for an e-mail the contact person is told."""
+        email = isinstance(item, EmailRequest)
+        workflow.logger.warning("%s for step %s failed: %s", item.kind, item.step_key, error)
+        self._flag(
+            attention.note(
+                error, at=workflow.now(), source="email" if email else "notification",
+                step_key=item.step_key, kind=item.kind,
+                cap=None if attention.is_permanent(error) else (
+                    retries.EMAIL if email else retries.NOTICE
+                ).schedule_to_close,
+            )
+        )  # fmt: skip
+        self._dirty = True
+        if email and item.step_key is not None:
+            step = find_step(self._state, item.step_key)
+            self._queue_notice(
+                step,
+                "delivery_failed",
+                f"{item.step_key}:{item.kind}:failed",
+                notices.delivery_failed(self._template.language, step.name),
+                user_id=self._state.contact_user_id,
+            )
+
     async def _flush(self) -> None:
-        """Record what the timers changed, then send what is queued, oldest first."""
+        """Runs recorded before the lane: record what the timers changed, then send what is
+        queued, head-first (a retrying item holds up the rest: what the lane fixes)."""
         if self._dirty:
             await self._record()
         while self._outgoing:
@@ -591,15 +837,17 @@ class PartnerProcessWorkflow:
                     await workflow.execute_activity_method(
                         EmailActivities.send_email,
                         item,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=EMAIL_RETRY,
+                        start_to_close_timeout=retries.EMAIL.start_to_close,
+                        schedule_to_close_timeout=retries.EMAIL.schedule_to_close,
+                        retry_policy=retries.EMAIL.retry,
                     )
                 else:
                     await workflow.execute_activity_method(
                         NotificationActivities.notify,
                         item,
-                        start_to_close_timeout=timedelta(seconds=10),
-                        retry_policy=DB_RETRY,
+                        start_to_close_timeout=retries.NOTICE.start_to_close,
+                        schedule_to_close_timeout=retries.NOTICE.schedule_to_close,
+                        retry_policy=retries.NOTICE.retry,
                     )
             except ActivityError as error:
                 # An e-mail that cannot go out must not stop the process: it is noted, and

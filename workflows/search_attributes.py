@@ -11,6 +11,8 @@ PF_PARTNERS = SearchAttributeKey.for_keyword_list("PfPartners")
 PF_ACTIVE_STEPS = SearchAttributeKey.for_keyword_list("PfActiveSteps")
 PF_NEXT_DUE = SearchAttributeKey.for_datetime("PfNextDue")
 PF_TEST = SearchAttributeKey.for_bool("PfTest")
+# True once something failed for good (an e-mail, a write): `PfAttention = true` lists them.
+PF_ATTENTION = SearchAttributeKey.for_bool("PfAttention")
 
 _KINDS: dict[SearchAttributeKey[Any], str] = {
     PF_TEMPLATE: "Keyword",
@@ -20,6 +22,7 @@ _KINDS: dict[SearchAttributeKey[Any], str] = {
     PF_ACTIVE_STEPS: "KeywordList",
     PF_NEXT_DUE: "Datetime",
     PF_TEST: "Bool",
+    PF_ATTENTION: "Bool",
 }
 
 
@@ -46,5 +49,6 @@ def at_start(
             SearchAttributePair(PF_PARTNERS, partner_ids),
             SearchAttributePair(PF_ACTIVE_STEPS, []),
             SearchAttributePair(PF_TEST, test),
+            SearchAttributePair(PF_ATTENTION, False),
         ]
     )

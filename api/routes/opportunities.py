@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import select
 
-from api.automation_runs import fire
 from api.deps import PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
 from api.errors import invalid, not_found
 from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
+from partnerflow.automation_runs import record_runs, start_runs
 from partnerflow.db import utcnow
 from partnerflow.models import Opportunity
 
@@ -58,17 +58,22 @@ async def create_opportunity(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Creates the opportunity, then starts what automations ask for (`opportunity.created`).
-    Retried with the same `Idempotency-Key`, it answers the first result and starts nothing."""
+    The opportunity, the automation runs it sets off and the answer to the `Idempotency-Key`
+    commit together: a retry with the same key gets the first opportunity (and starts the
+    processes a crash may have left unstarted), never a second one."""
 
     async def create() -> OpportunityPublic:
         opportunity = Opportunity(**body.model_dump(mode="json"))
         session.add(opportunity)
-        session.commit()
-        answer = OpportunityPublic.model_validate(opportunity.model_dump())
-        await fire(session, temporal, settings, "opportunity.created", opportunity)
-        return answer
+        record_runs(session, "opportunity.created", opportunity)
+        return OpportunityPublic.model_validate(opportunity.model_dump())
 
-    return await once(session, caller, idempotency_key, "POST /api/opportunities", 201, create)
+    async def start_processes(answer: dict[str, Any]) -> None:
+        await start_runs(session, temporal, settings, uuid.UUID(answer["id"]))
+
+    return await once(
+        session, caller, idempotency_key, "POST /api/opportunities", 201, create, start_processes
+    )
 
 
 @router.get("")
@@ -120,7 +125,8 @@ async def update_opportunity(
         setattr(opportunity, name, value)
     opportunity.updated_at = utcnow()
     session.add(opportunity)
-    session.commit()
+    record_runs(session, "opportunity.updated", opportunity, before)
+    session.commit()  # the change and the runs it sets off: both or neither
     answer = OpportunityPublic.model_validate(opportunity.model_dump())
-    await fire(session, temporal, settings, "opportunity.updated", opportunity, before)
+    await start_runs(session, temporal, settings, opportunity.id)
     return answer

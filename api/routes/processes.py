@@ -22,13 +22,14 @@ from api.process_view import (
     updated_detail,
     visible_process,
 )
-from api.starting import StartRefused, check_bindings, choose_snapshot, launch
+from partnerflow import crash_points
 from partnerflow.models import (
     Opportunity,
     Process,
     ProcessStep,
     User,
 )
+from partnerflow.starting import StartRefused, check_bindings, choose_snapshot, launch
 from workflows.messages import CancelInput
 from workflows.partner_process import PartnerProcessWorkflow
 
@@ -59,7 +60,18 @@ async def start_process(
     caller: StaffCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    # The same key from the same caller names the same process: one workflow, however often
+    # the call is retried, and never a second run once the first has ended.
+    process_id = (
+        uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller.user.id}:{idempotency_key}")
+        if idempotency_key
+        else uuid.uuid4()
+    )
+
     async def start() -> ProcessDetail:
+        found = session.get(Process, process_id) if idempotency_key else None
+        if found is not None:  # started by a try that did not live to store its answer
+            return process_detail(session, caller, found, settings)
         opportunity = session.get(Opportunity, body.opportunity_id)
         if opportunity is None:
             invalid("opportunity_id", "no opportunity with this id")
@@ -74,18 +86,12 @@ async def start_process(
         contact = session.get(User, body.contact_user_id or template.contact_user_id)
         if contact is None or contact.partner_id is not None or not contact.active:
             invalid("contact_user_id", "no active user of the company with this id")
-        # The same key from the same caller names the same process: one workflow, however
-        # often the call is retried.
-        process_id = (
-            uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller.user.id}:{idempotency_key}")
-            if idempotency_key
-            else uuid.uuid4()
-        )
         process = await launch(
             session, temporal, settings,
             process_id=process_id, snapshot=snapshot, opportunity_id=opportunity.id,
             contact_user_id=contact.id, partners=body.partners, test=test,
         )  # fmt: skip
+        crash_points.reached("process.launched")
         if process is None:  # the workflow answers only after its first write
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the process is not recorded")
         return process_detail(session, caller, process, settings)
@@ -105,6 +111,7 @@ def list_processes(
     opportunity_id: uuid.UUID | None = None,
     partner_id: uuid.UUID | None = None,
     overdue: bool | None = None,
+    attention: bool | None = None,
     test: bool = False,
     sort: Literal["started_at", "-started_at", "next_due_at"] = "-started_at",
 ) -> Page[ProcessSummary]:
@@ -123,6 +130,8 @@ def list_processes(
                     select(ProcessStep.process_id).where(ProcessStep.assignee_partner_id == pid)
                 )
             )
+    if attention is not None:  # something failed for good: an e-mail, a write
+        statement = statement.where(Process.attention == attention)
     if overdue is not None:
         late = overdue_process_ids()
         statement = statement.where(
@@ -135,7 +144,7 @@ def list_processes(
         statement = statement.order_by(started.desc() if sort.startswith("-") else started)
     rows, count = fetch_page(session, statement, page)
     steps = steps_by_process(session, [p.id for p in rows])
-    return Page(data=[summary(p, steps[p.id]) for p in rows], count=count)
+    return Page(data=[summary(p, steps[p.id], caller.partner_id) for p in rows], count=count)
 
 
 @router.get("/{process_id}")

@@ -21,15 +21,14 @@ from api.process_view import (
     visible_process,
     visible_step,
 )
+from partnerflow import crash_points, uploads
 from partnerflow.db import utcnow
 from partnerflow.models import Comment, Document, Partner, ProcessStep, User
 from partnerflow.settings import Settings
 from partnerflow.storage import DocumentStorage, UnsupportedFile, sanitize_filename
 from workflows.messages import (
-    AddDocumentInput,
     CompleteStepInput,
     ContactAssignee,
-    DocumentRef,
     PartnerAssignee,
     ReassignInput,
     SetDeadlineInput,
@@ -251,24 +250,26 @@ async def upload_document(
         sha256=stored.sha256,
         storage_key=stored.storage_key,
         uploaded_by=caller.user.id,
+        status="pending",
     )
     session.add(document)
     session.commit()
     public = DocumentPublic(**document.model_dump())
-    ref = DocumentRef(id=document.id, type=document.type, filename=document.filename)
+    crash_points.reached("upload.stored")
     try:
         await _updated(
             session, temporal, settings, caller, process_id, step_key,
             PartnerProcessWorkflow.add_document,
-            AddDocumentInput(step_key=step_key, actor=caller.actor(), document=ref),
+            uploads.add_document_input(document, caller.actor()), uploads.update_id(document.id),
         )  # fmt: skip
-    except BaseException:
-        # The workflow refused it (or was unreachable): nothing half-stored stays behind.
-        session.rollback()
-        session.delete(session.get(Document, document.id))
-        session.commit()
-        storage.delete(stored.storage_key)
+    except HTTPException as refusal:
+        if refusal.status_code < 500:  # refused: the workflow did not take it, nor ever will
+            uploads.remove(session, storage, document)
         raise
+    # Any other failure (a timeout, the client gone) leaves the outcome unknown: the upload
+    # stays pending, and the reconciler attaches or removes it as the workflow says.
+    crash_points.reached("upload.accepted")
+    uploads.attach(session, public.id)
     return public
 
 
@@ -280,7 +281,11 @@ def list_documents(
     _may_view_documents(caller)
     rows = session.exec(
         select(Document)
-        .where(Document.process_id == process_id, Document.step_key == step_key)
+        .where(
+            Document.process_id == process_id,
+            Document.step_key == step_key,
+            Document.status == "attached",
+        )
         .order_by(col(Document.created_at))
     ).all()
     return Page(data=[DocumentPublic(**d.model_dump()) for d in rows], count=len(rows))
@@ -295,7 +300,7 @@ def download_document(
     caller: CurrentCaller,
 ) -> FileResponse:
     document = session.get(Document, document_id)
-    if document is None or document.process_id != process_id:
+    if document is None or document.process_id != process_id or document.status != "attached":
         not_found("document")
     visible_step(session, caller, process_id, document.step_key)
     _may_view_documents(caller)

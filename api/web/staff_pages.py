@@ -31,6 +31,7 @@ from api.web.views import (
     step_specs,
     template_of,
     timezone_of,
+    timezones_of,
 )
 from partnerflow.models import (
     Notification,
@@ -63,6 +64,7 @@ def dashboard(
         .join(ProcessTemplate, col(ProcessTemplate.id) == Process.template_id)
         .where(Process.status == show, Process.test == test)
         .order_by(
+            col(Process.attention).desc(),  # something failed for good: first of all
             case((col(Process.id).in_(overdue_process_ids()), 0), else_=1),
             col(Process.next_due_at).is_(None),
             col(Process.next_due_at),
@@ -79,6 +81,7 @@ def dashboard(
     ]
     names = assignee_names(session, [s.assignee for s in open_steps])
     who = {s.id: name for s, name in zip(open_steps, names, strict=True)}
+    zones = timezones_of(session, [process.id for process, _, _ in rows])
     processes = []
     for process, opportunity, template in rows:
         steps_of_process = all_steps[process.id]
@@ -93,6 +96,7 @@ def dashboard(
                 "done": finished,
                 "total": len(steps_of_process),
                 "open": [{"step": s, "who": who[s.id]} for s in still_open],
+                "timezone": zones[process.id],
                 "overdue": any(s.overdue for s in still_open),
             }
         )
@@ -118,7 +122,7 @@ def _process_page(
     template = template_of(session, process)
     opportunity = session.get(Opportunity, process.opportunity_id)
     contact = session.get(User, process.contact_user_id)
-    timezone = timezone_of(template)
+    timezone = timezone_of(session, process)
     actor_ids = {uuid.UUID(str(e["user_id"])) for e in detail.timeline if e.get("user_id")}
     users = names_of(session, set(), actor_ids)
     return page(

@@ -1,10 +1,12 @@
 """What the process pages share: a step's definition, comments, names, and the API's refusals."""
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import HTTPException
 from pydantic import ValidationError
+from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from api.web.templating import DISPLAY_TIMEZONE
@@ -14,6 +16,7 @@ from partnerflow.models import (
     Partner,
     Process,
     ProcessTemplate,
+    ProcessTemplateVersion,
     User,
 )
 from partnerflow.process_templates import published_version
@@ -37,8 +40,32 @@ def template_of(session: Session, process: Process) -> ProcessTemplate | None:
     return session.get(ProcessTemplate, process.template_id)
 
 
-def timezone_of(template: ProcessTemplate | None) -> str:
-    return template.timezone if template else DISPLAY_TIMEZONE
+def timezone_of(session: Session, process: Process) -> str:
+    """The time zone the process runs in: its deadlines, its history and what a person types
+    into its forms are all shown and read in it."""
+    return timezones_of(session, [process.id]).get(process.id, DISPLAY_TIMEZONE)
+
+
+def timezones_of(session: Session, process_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each process's time zone: the one of the version it runs on (its deadlines were set
+    in it, even if the template moved to another zone since), the template's for a test run
+    of a draft (version 0)."""
+    rows = session.exec(
+        select(Process.id, ProcessTemplateVersion.snapshot, ProcessTemplate.timezone)
+        .join(ProcessTemplate, col(ProcessTemplate.id) == Process.template_id)
+        .outerjoin(
+            ProcessTemplateVersion,
+            and_(
+                col(ProcessTemplateVersion.template_id) == Process.template_id,
+                col(ProcessTemplateVersion.version) == Process.template_version,
+            ),
+        )
+        .where(col(Process.id).in_(set(process_ids)))
+    )
+    return {
+        process_id: (snapshot or {}).get("timezone") or template_zone or DISPLAY_TIMEZONE
+        for process_id, snapshot, template_zone in rows
+    }
 
 
 def comments_by_step(
@@ -107,7 +134,9 @@ def uploaded_counts(session: Session, process_id: uuid.UUID, step_key: str) -> d
     counts: dict[str, int] = {}
     for document_type in session.exec(
         select(Document.type).where(
-            Document.process_id == process_id, Document.step_key == step_key
+            Document.process_id == process_id,
+            Document.step_key == step_key,
+            Document.status == "attached",
         )
     ):
         counts[document_type] = counts.get(document_type, 0) + 1

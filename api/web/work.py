@@ -18,7 +18,7 @@ from api.deps import Caller
 from api.errors import invalid
 from api.process_view import visible_process
 from api.routes import steps
-from api.web.views import step_specs, template_of, timezone_of
+from api.web.views import step_specs, timezone_of
 from partnerflow.settings import Settings
 from workflows.messages import FieldSpec
 
@@ -64,7 +64,7 @@ class StepWork:
         """Finish the step with the values of its fields, typed as the template says."""
         process = visible_process(self.session, self.caller, self.process_id)
         spec = step_specs(self.session, process).get(self.step_key)
-        timezone = ZoneInfo(timezone_of(template_of(self.session, process)))
+        timezone = ZoneInfo(timezone_of(self.session, process))
         fields = {
             field.key: value
             for field in (spec.fields if spec else [])

@@ -1,18 +1,23 @@
 """Starting a process: the frozen template version, the partner bindings, the workflow.
 
-Used by `POST /api/processes` and by automations; refusals are `StartRefused`, which the
-route answers as 409/422 and an automation records as the reason it started nothing.
+Used by `POST /api/processes`, by automations and by the reconciler; refusals are
+`StartRefused`, which the route answers as 409/422 and an automation records as the reason it
+started nothing. A process id names one workflow for good: starting it again finds it,
+running or ended, and never starts a second run.
 """
 
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 
 from sqlmodel import Session
 from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from partnerflow.models import Partner, Process, ProcessTemplate
-from partnerflow.process_templates import published_version
+from partnerflow.process_templates import partner_slots, published_version
 from partnerflow.process_templates import snapshot as draft_snapshot
 from partnerflow.settings import Settings
 from workflows import search_attributes
@@ -56,7 +61,7 @@ def choose_snapshot(
 def check_bindings(
     session: Session, snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]
 ) -> None:
-    slots = {s.assignee.slot for s in snapshot.steps if s.assignee.type == "partner_slot"}
+    slots = partner_slots(snapshot.steps)
     for slot in sorted(slots - partners.keys()):
         raise StartRefused(422, ["partners", slot], f"the template's slot '{slot}' needs a partner")
     for slot, partner_id in partners.items():
@@ -88,8 +93,12 @@ async def launch(
     partners: dict[str, uuid.UUID],
     test: bool,
 ) -> Process | None:
-    """Start the workflow (or find the one with this id) and answer once it is recorded."""
+    """Start the workflow, or find the one with this id (running or ended), and answer once
+    it is recorded."""
+    found = session.get(Process, process_id)
     session.rollback()  # release SQLite's read snapshot while the workflow writes
+    if found is not None:
+        return found  # started by a call that did not live to answer: found, not started again
     operation = WithStartWorkflowOperation(
         PartnerProcessWorkflow.run,
         ProcessInput(
@@ -102,8 +111,10 @@ async def launch(
         ),
         id=workflow_id_for(process_id),
         task_queue=settings.task_queue,
-        # The same process id is the same process: a retried start finds the running one.
+        # The same process id is the same process: a retried start finds the running one,
+        # and one that has ended is never started again.
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=search_attributes.at_start(
             template_id=str(snapshot.template_id),
             opportunity_id=str(opportunity_id),
@@ -111,9 +122,26 @@ async def launch(
             test=test,
         ),
     )
-    await temporal.execute_update_with_start_workflow(
-        PartnerProcessWorkflow.await_recorded,
-        AwaitRecordedInput(version=1),
-        start_workflow_operation=operation,
-    )
+    # WorkflowAlreadyStartedError: it ran and ended between our look and the start; its read
+    # model holds it.
+    with suppress(WorkflowAlreadyStartedError):
+        await temporal.execute_update_with_start_workflow(
+            PartnerProcessWorkflow.await_recorded,
+            AwaitRecordedInput(version=1),
+            start_workflow_operation=operation,
+        )
     return session.get(Process, process_id)
+
+
+async def was_started(session: Session, temporal: Client, process_id: uuid.UUID) -> bool:
+    """Is there a process with this id, in the read model or in Temporal (not yet recorded)?"""
+    if session.get(Process, process_id) is not None:
+        return True
+    session.rollback()
+    try:
+        await temporal.get_workflow_handle(workflow_id_for(process_id)).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

@@ -1,0 +1,15 @@
+"""Deadlines computed outside workflow code: business days read the public-holiday tables of
+the installed `holidays` release, which a later release may change. Run as a local activity,
+the answer is kept in the workflow's history, so a replay reads the recorded deadline."""
+
+from datetime import datetime
+
+from temporalio import activity
+
+from workflows.deadlines import add_business_days
+from workflows.messages import BusinessDaysInput
+
+
+@activity.defn
+def business_days_due(input: BusinessDaysInput) -> datetime:
+    return add_business_days(input.start, input.business_days, input.timezone, input.region)

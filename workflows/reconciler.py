@@ -1,0 +1,39 @@
+"""ReconcilerWorkflow: one round of repairs between the database and Temporal.
+
+A Temporal Schedule (partnerflow/reconcile_schedule.py) starts it every minute. It finishes
+the automation runs a crash left `starting` (their processes started or found) and settles
+the uploads left `pending` (attached or removed, as their workflow says). No messages; its
+result counts what it repaired.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reconcile import ReconcileActivities
+    from workflows.reconcile_messages import Reconciled, ReconcileInput
+
+# A failed round is not retried for long: the next scheduled one comes within a minute.
+ROUND_RETRY = RetryPolicy(maximum_attempts=2)
+ROUND_TIMEOUT = timedelta(minutes=5)
+
+
+@workflow.defn
+class ReconcilerWorkflow:
+    @workflow.run
+    async def run(self, input: ReconcileInput) -> Reconciled:
+        runs = await workflow.execute_activity_method(
+            ReconcileActivities.finish_automation_runs,
+            input,
+            start_to_close_timeout=ROUND_TIMEOUT,
+            retry_policy=ROUND_RETRY,
+        )
+        uploads = await workflow.execute_activity_method(
+            ReconcileActivities.settle_uploads,
+            input,
+            start_to_close_timeout=ROUND_TIMEOUT,
+            retry_policy=ROUND_RETRY,
+        )
+        return Reconciled(runs=runs, uploads=uploads)

@@ -1,0 +1,18 @@
+"""The workflow code's replay-affecting changes, oldest first: each one a `workflow.patched` id.
+
+A run that started before a change replays with the code it was recorded with; a new run takes
+the new path and records a marker. The list's length names the code's version: recorded
+histories are kept per version (tests/histories/v<N>/), so none is ever overwritten.
+"""
+
+# E-mails and notices go out in a lane of their own (one retrying item holds nothing up),
+# retries are capped, a failure for good flags the process `attention`, and an update that
+# arrives while the process finishes or continues as new is never lost.
+OUTGOING_LANE = "outgoing-lane"
+# Business-day deadlines come from a local activity (recorded in history), not from the
+# holiday tables of whatever `holidays` release the worker runs.
+BUSINESS_DAYS_RECORDED = "business-days-recorded"
+
+PATCHES = [OUTGOING_LANE, BUSINESS_DAYS_RECORDED]
+# 1 is the code before any patch: the histories in tests/histories/ itself.
+CODE_VERSION = 1 + len(PATCHES)
