@@ -12,7 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api.errors import forbidden
-from partnerflow.auth import token_owner
+from partnerflow.auth import TokenRefused, check_token
 from partnerflow.mail import Mailer
 from partnerflow.models import Partner, User
 from partnerflow.settings import Settings
@@ -88,19 +88,22 @@ def get_caller(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    unauthorized = HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        detail="missing or invalid bearer token",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    def unauthorized(detail: str = "missing or invalid bearer token") -> HTTPException:
+        return HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+        )
+
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized
-    owner = token_owner(session, credentials.credentials)
-    caller = caller_for(session, owner[1]) if owner else None
+        raise unauthorized()
+    checked = check_token(session, credentials.credentials)
+    if isinstance(checked, TokenRefused):
+        raise unauthorized(checked.detail)
+    caller = caller_for(session, checked[1])
     if caller is None:
-        raise unauthorized
-    # End the read (the session keeps what it loaded): an async route that awaits before
-    # its next query must not hold one of the pool's connections meanwhile. Under more
+        raise unauthorized("your organisation's access has ended")
+    # End the read, and the token's `last_used_at` write when one was due (the session keeps
+    # what it loaded): an async route that awaits before its next query must not hold one
+    # of the pool's connections meanwhile. Under more
     # concurrent requests than the pool has connections, such holders starved the requests
     # on the event loop (seen in the chaos test as a pool timeout).
     session.commit()

@@ -2,8 +2,9 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Header, Request, status
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -26,47 +27,52 @@ from api.routes import (
     process_templates,
     processes,
     steps,
+    tokens,
     users,
 )
 from api.web import install as web
 from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
+from partnerflow.render_pool import RenderUnavailable
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect
 from partnerflow.transports import build_transport
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
-    """The app; tests hand in their settings and the client of their Temporal server."""
-    settings = settings or get_settings()
+    """The app; tests hand in their settings and the client of their Temporal server.
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        logs.configure(settings.log_format)
-        engine = make_engine(settings.database_url)
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.mailer = Mailer(engine, settings, build_transport(settings))
-        app.state.rate_limiter = RateLimiter(settings.public_rate_limit_per_minute)
-        app.state.temporal = temporal or await connect(settings)
-        try:
-            yield
-        finally:
-            engine.dispose()
+    The lifespan reads both from `app.state`, so one app can run again with other settings:
+    the tests build FastAPI's per-route state once per run instead of once per test."""
+    app = FastAPI(title="Partnerflow", version="0.1.0", lifespan=_lifespan)
+    app.state.settings = settings or get_settings()
+    app.state.given_temporal = temporal
+    # Added first, so innermost: FastAPI reads the body through the limiter's `receive`
+    # directly. Behind a BaseHTTPMiddleware its 413 would arrive wrapped in an ExceptionGroup,
+    # which FastAPI answers with 400 "error parsing the body".
+    app.add_middleware(BodyLimit, upload_limit=lambda: app.state.settings.max_upload_bytes)
+    app.middleware("http")(_count_request)
 
-    app = FastAPI(title="Partnerflow", version="0.1.0", lifespan=lifespan)
-    metrics = ApiMetrics()
-    app.middleware("http")(metrics.middleware)
-    app.add_middleware(BodyLimit, upload_limit=lambda: settings.max_upload_bytes)
-
-    @app.get("/metrics", include_in_schema=True, tags=["health"], response_class=Response)
-    def prometheus_metrics() -> Response:
-        return metrics.render()
+    @app.get(
+        "/metrics",
+        include_in_schema=True,
+        tags=["health"],
+        response_class=Response,
+        responses={404: ERROR_RESPONSES[404]},
+    )
+    def prometheus_metrics(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        """For a scraper with `PARTNERFLOW_METRICS_TOKEN`; 404 to anyone else. Better still:
+        `PARTNERFLOW_METRICS_PORT`, a port the public never reaches."""
+        state = request.app.state
+        return state.metrics.render_for(authorization, state.settings.metrics_token)
 
     for module in (
         health,
         users,
+        tokens,
         partners,
         invitations,
         email_templates,
@@ -94,6 +100,32 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     return app
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    logs.configure(settings.log_format)
+    engine = make_engine(settings.database_url)
+    app.state.engine = engine
+    app.state.mailer = Mailer(engine, settings, build_transport(settings))
+    app.state.rate_limiter = RateLimiter(engine, settings.public_rate_limit_per_minute)
+    app.state.temporal = app.state.given_temporal or await connect(settings)
+    metrics = app.state.metrics = ApiMetrics()  # counts since this start, like a process's
+    stop_metrics = metrics.serve(settings.metrics_port) if settings.metrics_port else None
+    try:
+        yield
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        engine.dispose()
+
+
+async def _count_request(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    metrics: ApiMetrics = request.app.state.metrics
+    return await metrics.middleware(request, call_next)
+
+
 # Errors from below the routes, answered without a 500. Nothing accepted is lost: an update
 # Temporal did not answer is found again by a retry with the same Idempotency-Key.
 _ANSWERS: dict[type[Exception], tuple[int, str]] = {
@@ -101,6 +133,7 @@ _ANSWERS: dict[type[Exception], tuple[int, str]] = {
     UnicodeEncodeError: (422, "text must be valid Unicode: a lone surrogate cannot be stored"),
     DataError: (422, "a value cannot be stored (e.g. a NUL character in a text)"),
     OperationalError: (503, "the database did not answer"),
+    RenderUnavailable: (503, "every e-mail render process is busy; try again in a moment"),
 }
 
 

@@ -1,41 +1,43 @@
-"""A per-address limit on the public endpoints, so invitation tokens cannot be guessed at speed."""
+"""A per-address limit on the public endpoints, so invitation tokens cannot be guessed at speed.
 
-import time
-from collections import defaultdict, deque
-from threading import Lock
+Counted in the database (partnerflow.rate_limits): several API replicas share one count, so
+a client gets the limit once, not once per replica.
+"""
+
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.engine import Engine
+
+from partnerflow.db import session_scope
+from partnerflow.rate_limits import Verdict, take
 
 
 class RateLimiter:
-    """At most `per_minute` requests per client address in any sliding minute (one process)."""
+    """At most `per_minute` requests per client address in any minute, across replicas."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, engine: Engine, per_minute: int) -> None:
+        self._engine = engine
         self._per_minute = per_minute
-        self._seen: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = Lock()
 
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen[client]
-            while seen and now - seen[0] > 60:
-                seen.popleft()
-            if len(seen) >= self._per_minute:
-                return False
-            seen.append(now)
-            return True
+    def check(self, client: str) -> Verdict:
+        # its own transaction: a request counts even if the route then fails
+        with session_scope(self._engine) as session:
+            return take(
+                session, f"public:{client}", limit=self._per_minute, window=timedelta(minutes=1)
+            )
 
 
 def limit_public(request: Request) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     client = request.client.host if request.client else "unknown"
-    if not limiter.allow(client):
+    verdict = limiter.check(client)
+    if not verdict.allowed:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail="too many requests; try again in a minute",
-            headers={"Retry-After": "60"},
+            headers={"Retry-After": str(verdict.retry_after_seconds)},
         )
 
 

@@ -157,6 +157,39 @@ DEFAULTS["magic_link"] = {
     },
 }
 
+# A new account's (or one switched on again) first sign-in: the link is the only credential
+# it is given; the person makes their own API token after signing in.
+DEFAULTS["welcome"] = {
+    "de": {
+        "subject": "Ihr Zugang zu Partnerflow"
+        "{% if partner.name %} für {{ partner.name }}{% endif %}",
+        "body_html": "<p>Hallo,</p><p>Ihr Zugang zu Partnerflow ist eingerichtet"
+        "{% if partner.name %} ({{ partner.name }}){% endif %}. Mit diesem Link melden Sie "
+        "sich zum ersten Mal an:</p>"
+        '<p><a href="{{ link.url }}">Anmelden</a></p>'
+        "<p>Der Link gilt bis {{ link.expires_at | datetime }} und nur einmal. "
+        "{% if partner.name %}Später fordern Sie unter {{ portal_url }}/sign-in jederzeit "
+        "einen neuen Anmeldelink an."
+        "{% else %}Erstellen Sie nach der Anmeldung unter „Konto“ Ihren API-Token: mit ihm "
+        "melden Sie sich künftig an.{% endif %}</p>"
+        "<p>Wenn Sie keinen Zugang erwartet haben, können Sie diese E-Mail ignorieren.</p>",
+    },
+    "en": {
+        "subject": "Your Partnerflow account"
+        "{% if partner.name %} for {{ partner.name }}{% endif %}",
+        "body_html": "<p>Hello,</p><p>your Partnerflow account is ready"
+        "{% if partner.name %} ({{ partner.name }}){% endif %}. This link signs you in for "
+        "the first time:</p>"
+        '<p><a href="{{ link.url }}">Sign in</a></p>'
+        "<p>The link works once, until {{ link.expires_at | datetime }}. "
+        "{% if partner.name %}Later, ask for a new sign-in link at {{ portal_url }}/sign-in "
+        "whenever you need one."
+        "{% else %}After signing in, create your API token under “Account”: you sign in "
+        "with it from then on.{% endif %}</p>"
+        "<p>If you did not expect an account, you can ignore this e-mail.</p>",
+    },
+}
+
 for _kind in DEFAULTS.values():
     for _template in _kind.values():
         check_template(_template["subject"], _template["body_html"], None)

@@ -1,6 +1,12 @@
-"""E-mail templates: checked when saved, rendered in the sandbox, a text part from the HTML."""
+"""E-mail templates: checked when saved, rendered in the sandbox, a text part from the HTML.
+
+A template a person wrote renders in a child process under a budget of time and memory
+(`partnerflow.render_pool`); the built-in e-mails render here. Nothing here evaluates a
+template while checking it.
+"""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -9,10 +15,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes, pass_context
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    meta,
+    nodes,
+    pass_context,
+    pass_eval_context,
+)
+from jinja2.compiler import CodeGenerator
+from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+from partnerflow import render_pool
+from partnerflow.email_budget import BudgetProblem, check_budget
 
 # What a template may use; the hand-over e-mail's context provides all of them.
 TEMPLATE_VARIABLES: dict[str, str] = {
@@ -93,9 +113,21 @@ def _bounded_range(*args: int) -> range:
     return numbers
 
 
+@pass_eval_context
+def _as_is(_: EvalContext, value: Any) -> Any:
+    """Output as it is. Needing a context, it keeps Jinja from computing constant output while
+    compiling: `{{ "%200000000s" % "x" }}` would otherwise be built by the save check."""
+    return value
+
+
 def _environment_for(autoescape: bool) -> SandboxedEnvironment:
-    environment = _EmailSandbox(undefined=StrictUndefined, autoescape=autoescape)
+    # optimized=False: no constant folding, for the same reason as `_as_is`
+    environment = _EmailSandbox(
+        undefined=StrictUndefined, autoescape=autoescape, optimized=False, finalize=_as_is
+    )
     environment.globals["range"] = _bounded_range
+    # lipsum(200000) is seconds of CPU, and no e-mail needs filler text
+    del environment.globals["lipsum"]
     environment.filters["date"] = _date_filter
     environment.filters["datetime"] = _datetime_filter
     return environment
@@ -117,6 +149,7 @@ class TemplateProblem(ValueError):
     def __init__(self, part: str, message: str, line: int | None = None) -> None:
         self.part = part
         self.line = line
+        self.reason = message
         where = f"{part}, line {line}" if line else part
         super().__init__(f"{where}: {message}")
 
@@ -129,24 +162,52 @@ class RenderedEmail:
 
 
 def check_template(subject: str, body_html: str, body_text: str | None) -> None:
-    """Refuse a template that does not parse or names a variable the context does not have."""
+    """Refuse a template that does not parse, names a variable the context does not have, or
+    writes down a size no e-mail needs; without running any of it."""
     for part, source in (("subject", subject), ("body_html", body_html), ("body_text", body_text)):
         if source is None:
             continue
         try:
-            tree = _environment.parse(source)
-        except TemplateSyntaxError as error:
-            raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
-        try:
-            # compiling finds what parsing does not: an unknown filter or test
-            found = meta.find_undeclared_variables(tree)
-        except TemplateSyntaxError as error:
-            raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
-        unknown = sorted(found - TEMPLATE_VARIABLES.keys())
-        if unknown:
-            line = _first_line_naming(tree, unknown[0])
-            raise TemplateProblem(part, f"unknown variable '{unknown[0]}'", line)
-        _check_nodes(part, tree)
+            _check_part(part, source)
+        except RecursionError as error:
+            raise TemplateProblem(part, "nested too deeply") from error
+
+
+def _check_part(part: str, source: str) -> None:
+    try:
+        tree = _environment.parse(source)
+    except TemplateSyntaxError as error:
+        raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
+    _check_nodes(part, tree)
+    try:
+        check_budget(tree)
+    except BudgetProblem as problem:
+        raise TemplateProblem(part, str(problem), problem.line) from problem
+    try:
+        # compiling finds what parsing does not: an unknown filter or test
+        found = _undeclared_variables(tree)
+    except TemplateSyntaxError as error:
+        raise TemplateProblem(part, error.message or "syntax error", error.lineno) from error
+    unknown = sorted(found - TEMPLATE_VARIABLES.keys())
+    if unknown:
+        line = _first_line_naming(tree, unknown[0])
+        raise TemplateProblem(part, f"unknown variable '{unknown[0]}'", line)
+
+
+class _NameTracker(meta.TrackingCodeGenerator):
+    """`meta.find_undeclared_variables`, without the constant folding it does by default."""
+
+    def __init__(self, environment: Environment) -> None:
+        CodeGenerator.__init__(
+            self, environment, "<introspection>", "<introspection>", optimized=False
+        )
+        self.undeclared_identifiers: set[str] = set()
+
+
+def _undeclared_variables(tree: nodes.Template) -> set[str]:
+    tracker = _NameTracker(_environment)
+    tracker.visit(tree)
+    return tracker.undeclared_identifiers
 
 
 _NO_FILES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
@@ -209,19 +270,79 @@ def render(
     language: str = "de",
     timezone: str = "Europe/Berlin",
 ) -> RenderedEmail:
-    context = {**context, _LANGUAGE: language, _TIMEZONE: timezone}
-    try:
-        rendered_subject = _bounded(_compiled(subject, autoescape=False), context)
-        html = _bounded(_compiled(body_html, autoescape=True), context)
-        text = (
-            _bounded(_compiled(body_text, autoescape=False), context)
-            if body_text
-            else html_to_text(html)
+    """The e-mail; a TemplateProblem naming the part when it cannot be rendered within the
+    budget (`partnerflow.email_budget`). Raises render_pool.RenderUnavailable, a transient
+    error, when no render process is free."""
+    if (subject, body_html, body_text) in _built_in_sources():
+        return render_here(
+            subject, body_html, body_text, context, language=language, timezone=timezone
         )
-    except (UndefinedError, SecurityError) as error:
-        raise TemplateProblem("template", str(error)) from error
-    except Exception as error:  # user-written: `{{ 1 / 0 }}`, `{{ name + 1 }}`, a bad date…
-        raise TemplateProblem("template", f"cannot be rendered: {error}") from error
+    answer = _in_child(
+        {
+            "subject": subject,
+            "body_html": body_html,
+            "body_text": body_text,
+            "context": context,
+            "language": language,
+            "timezone": timezone,
+        }
+    )
+    if "problem" in answer:
+        problem = answer["problem"]
+        raise TemplateProblem(problem["part"], problem["message"], problem.get("line"))
+    return RenderedEmail(**answer["email"])
+
+
+def _in_child(job: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return render_pool.POOL.run(job)
+    except render_pool.OverBudget as over:
+        raise TemplateProblem(over.part, str(over)) from over
+
+
+@lru_cache(maxsize=1)
+def _built_in_sources() -> frozenset[tuple[str, str, str | None]]:
+    """The e-mails that come with Partnerflow: code of ours, not a person's, so they render
+    here without a round trip to a child."""
+    # imported here: the built-in e-mails are checked by this module when they load
+    from partnerflow.default_emails import DEFAULTS
+
+    return frozenset(
+        (source["subject"], source["body_html"], source.get("body_text"))
+        for languages in DEFAULTS.values()
+        for source in languages.values()
+    )
+
+
+def render_here(
+    subject: str,
+    body_html: str,
+    body_text: str | None,
+    context: dict[str, Any],
+    *,
+    language: str = "de",
+    timezone: str = "Europe/Berlin",
+    on_part: Callable[[str], None] | None = None,
+) -> RenderedEmail:
+    """Rendered in this process, with no limit of time or memory but the output's: the
+    render child's work, and the built-in e-mails'. `on_part` hears which part is next."""
+    context = {**context, _LANGUAGE: language, _TIMEZONE: timezone}
+
+    def part(name: str, source: str, autoescape: bool) -> str:
+        if on_part is not None:
+            on_part(name)
+        try:
+            return _bounded(_compiled(source, autoescape=autoescape), context)
+        except (UndefinedError, SecurityError) as error:
+            raise TemplateProblem(name, str(error), getattr(error, "lineno", None)) from error
+        except MemoryError as error:
+            raise TemplateProblem(name, "needs more memory than an e-mail may use") from error
+        except Exception as error:  # user-written: `{{ 1 / 0 }}`, `{{ name + 1 }}`, a bad date…
+            raise TemplateProblem(name, f"cannot be rendered: {error}") from error
+
+    rendered_subject = part("subject", subject, autoescape=False)
+    html = part("body_html", body_html, autoescape=True)
+    text = part("body_text", body_text, autoescape=False) if body_text else html_to_text(html)
     return RenderedEmail(subject=" ".join(rendered_subject.split()), html=html, text=text)
 
 

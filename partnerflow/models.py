@@ -40,7 +40,9 @@ class User(SQLModel, table=True):
     # admin | member for the owner's people; partner for a partner organisation's users
     role: str = Field(max_length=16)
     partner_id: uuid.UUID | None = Field(default=None, foreign_key="partner.id", index=True)
+    # switched off: no token, session or sign-in link of this user works
     active: bool = True
+    deactivated_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when()
 
 
@@ -51,6 +53,9 @@ class ApiToken(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # written at most about once a minute per token, so authenticating stays a read
+    last_used_at: datetime | None = _when(nullable=True)
     revoked_at: datetime | None = _when(nullable=True)
 
 
@@ -126,6 +131,9 @@ class Process(SQLModel, table=True):
     next_due_at: datetime | None = _when(nullable=True, index=True)
     timeline: list[dict[str, Any]] = _json(default_factory=list)
     version: int = 0
+    # Something failed for good (an e-mail, a write): a person should look, and why.
+    attention: bool = Field(default=False, index=True)
+    attention_reason: str | None = Field(default=None, max_length=2000)
 
 
 class ProcessStep(SQLModel, table=True):
@@ -195,6 +203,9 @@ class Document(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     storage_key: str = Field(max_length=100)
     uploaded_by: uuid.UUID = Field(foreign_key="user.id")
+    # pending | attached: attached once the workflow took it; a pending one whose upload was
+    # cut short is attached or removed by the reconciler, as the workflow says
+    status: str = Field(default="pending", max_length=16, index=True)
     created_at: datetime = _when()
 
 
@@ -262,8 +273,8 @@ class AutomationRun(SQLModel, table=True):
     opportunity_id: uuid.UUID = Field(foreign_key="opportunity.id")
     event: str = Field(max_length=32)
     event_key: str = Field(max_length=200)
-    # started | skipped | failed
-    outcome: str = Field(max_length=16)
+    # starting (recorded, the workflow not yet confirmed) | started | skipped | failed
+    outcome: str = Field(max_length=16, index=True)
     process_id: uuid.UUID | None = None
     reason: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _when()
@@ -293,3 +304,14 @@ class MagicLink(SQLModel, table=True):
     created_at: datetime = _when()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = _when(nullable=True)
+
+
+class RateLimitCount(SQLModel, table=True):
+    """Requests counted for one key in one fixed window, shared by every API replica; rows
+    whose window has passed are deleted as new windows begin."""
+
+    # the SHA-256 of the key (a client's address, an e-mail address): counted, not kept
+    key_hash: str = Field(max_length=64, primary_key=True)
+    window_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    hits: int = 0
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

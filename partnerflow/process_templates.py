@@ -209,6 +209,17 @@ def _check_references(session: Session, steps: list[StepSpec]) -> None:
             )
 
 
+def partner_slots(steps: list[StepSpec]) -> set[str]:
+    """The slots a start must bind: named by a step's assignee or by an escalation's
+    `reassign_to` (a step may go to a slot only when it is overdue)."""
+    assignees = [step.assignee for step in steps] + [
+        step.escalation.reassign_to
+        for step in steps
+        if step.escalation and step.escalation.reassign_to
+    ]
+    return {a.slot for a in assignees if a.type == "partner_slot"}
+
+
 def snapshot(template: ProcessTemplate, version: int) -> TemplateSnapshot:
     steps = [StepSpec.model_validate(step) for step in template.steps]
     return TemplateSnapshot(

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,14 +41,38 @@ class Settings(BaseSettings):
     # How long a browser stays signed in, and how long a partner's sign-in link works.
     session_ttl_hours: int = 12
     magic_link_ttl_minutes: int = 30
+    # Sign-in links one address may ask for per hour; its newest that many stay valid, so
+    # asking for more cannot kill the link a partner is about to click, nor flood its mailbox.
+    magic_links_per_hour: int = Field(default=5, ge=1, le=100)
     # Requests per minute and client address on the public endpoints (invitations, sign-in).
     public_rate_limit_per_minute: int = 30
     # text, or json: one object per line with the process id where there is one
     log_format: Literal["text", "json"] = "text"
     # host:port for the worker's Prometheus endpoint (SDK and process metrics); off if unset
     worker_metrics_address: str | None = None
-    # The first admin's token; generated and shown once when unset.
+    # The API's Prometheus metrics on a port of their own (never on the public API port),
+    # and/or a token that opens `/metrics` on the API port (`Authorization: Bearer …`).
+    # Neither set: the API serves no metrics.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: SecretStr | None = None
+    # The first admin's token; when unset or empty, `python -m partnerflow.migrate` (or
+    # `make up`) generates one and shows it once on its output.
     admin_token: SecretStr | None = None
+    # How long an API token works after it is made; then it is refused (401) and a new one
+    # is needed. A new account's e-mailed first sign-in link works this long, and once.
+    token_ttl_days: int = Field(default=90, ge=1, le=3650)
+    welcome_link_ttl_hours: int = Field(default=72, ge=1, le=720)
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `.env.example` and docker-compose.yml pass `PARTNERFLOW_ADMIN_TOKEN=` (empty):
+        # that means "none chosen", never a token made of nothing.
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
 
 
 @lru_cache

@@ -1,13 +1,15 @@
-"""Signing in a browser: staff with their API token, partners by a magic link sent by e-mail.
+"""Signing in a browser: staff with their API token, partners by a magic link sent by e-mail,
+and a new account (staff or partner) once by the welcome link it is sent.
 
-Both end in a session whose cookie holds a random token; only its SHA-256 is stored. A magic
-link works once and expires; a session ends on sign-out, expiry, or when its user or partner
-is switched off.
+All end in a session whose cookie holds a random token; only its SHA-256 is stored. A link
+works once and expires; a session ends on sign-out, expiry, when its user or partner is
+switched off, or when the token it was opened with is revoked or expires.
 """
 
 import hashlib
 import secrets
 from datetime import timedelta
+from uuid import UUID
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
@@ -18,6 +20,7 @@ from partnerflow.default_emails import DEFAULTS
 from partnerflow.emails import render
 from partnerflow.mail import Mailer
 from partnerflow.models import ApiToken, MagicLink, Partner, User, WebSession
+from partnerflow.rate_limits import take
 from partnerflow.settings import Settings
 from partnerflow.transports import PermanentDeliveryError, TemporaryDeliveryError
 
@@ -64,7 +67,25 @@ def session_user(session: Session, token: str) -> User | None:
         api_token = session.get(ApiToken, web_session.api_token_id)
         if api_token is None or api_token.revoked_at is not None:
             return None
+        if api_token.expires_at <= utcnow():
+            return None
     return user
+
+
+def end_access(session: Session, user_id: UUID) -> None:
+    """End every browser session and unused sign-in link of the user, now (deactivation).
+    The caller revokes the tokens and commits."""
+    now = utcnow()
+    session.execute(
+        update(WebSession)
+        .where(col(WebSession.user_id) == user_id, col(WebSession.ended_at).is_(None))
+        .values(ended_at=now)
+    )
+    session.execute(
+        update(MagicLink)
+        .where(col(MagicLink.user_id) == user_id, col(MagicLink.used_at).is_(None))
+        .values(used_at=now)
+    )
 
 
 def end_session(session: Session, token: str) -> None:
@@ -95,10 +116,21 @@ def send_magic_links(
     """E-mail a sign-in link to every active partner user with this address; how many went.
 
     The caller answers the same whether or not the address is known, so nobody learns which
-    addresses have accounts."""
+    addresses have accounts. An address asked for more than `magic_links_per_hour` times in
+    an hour gets nothing more (its mailbox is not flooded), and the links it got still work."""
+    address = email.strip().lower()
+    asked = take(
+        session,
+        f"magic-link:{address}",
+        limit=settings.magic_links_per_hour,
+        window=timedelta(hours=1),
+    )
+    session.commit()
+    if not asked.allowed:
+        return 0
     users = session.exec(
         select(User).where(
-            User.email == email.strip().lower(),
+            User.email == address,
             User.active == True,  # noqa: E712
             col(User.partner_id).is_not(None),
         )
@@ -108,12 +140,9 @@ def send_magic_links(
         partner = session.get(Partner, user.partner_id)
         if partner is None or partner.status != "active":
             continue
-        # Only the newest link works: an older one left in a mailbox is dead.
-        session.execute(
-            update(MagicLink)
-            .where(col(MagicLink.user_id) == user.id, col(MagicLink.used_at).is_(None))
-            .values(used_at=utcnow())
-        )
+        # The newest few links work, as many as an hour's asking can make: a stranger asking
+        # for more cannot kill the link the partner is about to click. Older ones are dead.
+        _retire_older_links(session, user.id, keep=settings.magic_links_per_hour - 1)
         token = secrets.token_urlsafe(32)
         link = MagicLink(
             token_hash=hash_token(token),
@@ -152,11 +181,42 @@ def send_magic_links(
     return sent
 
 
-def usable_link(session: Session, token: str) -> tuple[MagicLink, User]:
+def _retire_older_links(session: Session, user_id: UUID, *, keep: int) -> None:
+    """All but the user's `keep` newest unused sign-in links stop working."""
+    newest = session.exec(
+        select(MagicLink.id)
+        .where(MagicLink.user_id == user_id, col(MagicLink.used_at).is_(None))
+        .order_by(col(MagicLink.created_at).desc())
+        .limit(keep)
+    ).all()
+    session.execute(
+        update(MagicLink)
+        .where(
+            col(MagicLink.user_id) == user_id,
+            col(MagicLink.used_at).is_(None),
+            col(MagicLink.id).not_in(newest),
+        )
+        .values(used_at=utcnow())
+    )
+
+
+def usable_link(session: Session, token: str, *, staff: bool = False) -> tuple[MagicLink, User]:
+    """The link and its user, if it still signs someone in: a partner user's at the portal,
+    a company user's (`staff`) at the staff sign-in page."""
     link = session.exec(select(MagicLink).where(MagicLink.token_hash == hash_token(token))).first()
     if link is None:
         raise LookupError("no such sign-in link")
     user = session.get(User, link.user_id)
+    if staff:
+        if user is None or user.partner_id is not None:
+            raise LookupError("no such sign-in link")  # a partner's link: not on this page
+        if link.used_at is not None:
+            raise LinkGone("this sign-in link was already used; ask an admin for a new one")
+        if link.expires_at <= utcnow():
+            raise LinkGone("this sign-in link has expired; ask an admin for a new one")
+        if not user.active:
+            raise LinkGone("this account is no longer active")
+        return link, user
     if link.used_at is not None:
         raise LinkGone("this sign-in link was already used or replaced; ask for a new one")
     if link.expires_at <= utcnow():
@@ -169,9 +229,11 @@ def usable_link(session: Session, token: str) -> tuple[MagicLink, User]:
     return link, user
 
 
-def redeem_link(session: Session, token: str, settings: Settings) -> tuple[str, str]:
+def redeem_link(
+    session: Session, token: str, settings: Settings, *, staff: bool = False
+) -> tuple[str, str]:
     """Use the link (once): a new session token and where to go next."""
-    link, user = usable_link(session, token)
+    link, user = usable_link(session, token, staff=staff)
     # Conditional, so two clicks at the same moment cannot both sign in.
     used = session.execute(
         update(MagicLink)
@@ -181,3 +243,52 @@ def redeem_link(session: Session, token: str, settings: Settings) -> tuple[str, 
     if used.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkGone("this sign-in link was already used or replaced; ask for a new one")
     return start_session(session, user, settings), link.next_path
+
+
+def send_welcome_link(session: Session, mailer: Mailer, settings: Settings, user: User) -> str:
+    """E-mail the user a single-use sign-in link: a new account's first sign-in (or one
+    switched on again), so nobody but its owner ever holds a credential of theirs. Older
+    unused links of the user stop working. Commits; answers the outbox status (`sent`, or
+    `queued`/`failed`: send it again)."""
+    partner = session.get(Partner, user.partner_id) if user.partner_id else None
+    session.execute(
+        update(MagicLink)
+        .where(col(MagicLink.user_id) == user.id, col(MagicLink.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    token = secrets.token_urlsafe(32)
+    link = MagicLink(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        # a company user needs an API token to sign in again later: the account page makes one
+        next_path="/portal" if partner else "/account",
+        expires_at=utcnow() + timedelta(hours=settings.welcome_link_ttl_hours),
+    )
+    session.add(link)
+    session.commit()
+    base = settings.public_url.rstrip("/")
+    url = f"{base}/portal/sign-in/{token}" if partner else f"{base}/sign-in/{token}"
+    language = settings.default_language
+    source = DEFAULTS["welcome"][language]
+    email_message = render(
+        source["subject"],
+        source["body_html"],
+        None,
+        {
+            "partner": {"name": partner.name if partner else ""},
+            "link": {"url": url, "expires_at": link.expires_at},
+            "portal_url": f"{base}/portal",
+        },
+        language=language,
+    )
+    try:
+        row = mailer.deliver(
+            idempotency_key=f"welcome:{link.id}",
+            kind="welcome",
+            to=[user.email],
+            email=email_message,
+            secret=token,
+        )
+    except (PermanentDeliveryError, TemporaryDeliveryError):
+        return "failed"  # the failed row is in the outbox; an admin sends a new link
+    return row.status

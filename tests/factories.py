@@ -2,11 +2,14 @@
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from partnerflow.sign_in import csrf_token
 from tests.conftest import eventually
+from tests.web import browser, link_in
 
 Headers = dict[str, str]
 
@@ -21,28 +24,45 @@ async def created(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+# The text of the newest e-mail a provider (an SMTP server, a SendGrid stand-in) delivered
+# to an address: where a test reads a link the outbox keeps masked.
+Inbox = Callable[[str], str]
+
+
 async def invited_partner(
-    http: httpx.AsyncClient, admin: Headers, name: str = "Sonnenschein Solar GmbH"
+    http: httpx.AsyncClient,
+    admin: Headers,
+    name: str = "Sonnenschein Solar GmbH",
+    inbox: Inbox | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """A partner as created: invited. Answers it and the token of its invitation link."""
+    """A partner as created: invited. Answers it and the token of its invitation link, read
+    where the partner got it: the outbox (the `outbox` transport keeps it in clear, it is the
+    delivery), or the `inbox` of the provider that delivered it (the outbox masks it then)."""
     slug = uuid.uuid4().hex[:8]
     email = f"office-{slug}@partner.example.com"
     partner = await created(
         await http.post("/api/partners", json={"name": name, "email": email}, headers=admin)
     )
-    invitations = (
-        await http.get("/api/outbox", params={"kind": "invitation", "to": email}, headers=admin)
-    ).json()["data"]
-    match = re.search(r"/invitations/([A-Za-z0-9_-]+)", invitations[0]["text"])
-    assert match, invitations[0]["text"]
+    if inbox is None:
+        invitations = (
+            await http.get("/api/outbox", params={"kind": "invitation", "to": email}, headers=admin)
+        ).json()["data"]
+        text = invitations[0]["text"]
+    else:
+        text = inbox(email)
+    match = re.search(r"/invitations/([A-Za-z0-9_-]+)", text)
+    assert match, text
     return partner, match.group(1)
 
 
 async def partner(
-    http: httpx.AsyncClient, admin: Headers, name: str = "Sonnenschein Solar GmbH"
+    http: httpx.AsyncClient,
+    admin: Headers,
+    name: str = "Sonnenschein Solar GmbH",
+    inbox: Inbox | None = None,
 ) -> dict[str, Any]:
     """An active partner: invited, and the invitation accepted by its first user."""
-    invited, token = await invited_partner(http, admin, name)
+    invited, token = await invited_partner(http, admin, name, inbox)
     owner_email = f"owner-{uuid.uuid4().hex[:8]}@partner.example.com"
     accepted = await created(
         await http.post(
@@ -72,28 +92,64 @@ async def granted(
     return body
 
 
-async def partner_user(http: httpx.AsyncClient, admin: Headers, partner_id: str) -> dict[str, Any]:
+async def partner_user(
+    http: httpx.AsyncClient, admin: Headers, partner_id: str, by: Headers | None = None
+) -> dict[str, Any]:
+    """A colleague added to an active partner (by an admin unless `by` says who), with the
+    API token they made themselves after following their welcome link."""
     slug = uuid.uuid4().hex[:8]
-    return await created(
+    user = await created(
         await http.post(
             f"/api/partners/{partner_id}/users",
             json={"name": "Paul Monteur", "email": f"paul-{slug}@partner.example.com"},
-            headers=admin,
+            headers=by or admin,
         )
     )
+    user["token"] = await own_token(http, admin, user["email"])
+    return user
 
 
 async def member(
     http: httpx.AsyncClient, admin: Headers, name: str = "Maria Mitarbeiter"
 ) -> dict[str, Any]:
+    """A company user, with the API token they made themselves after their first sign-in."""
     slug = uuid.uuid4().hex[:8]
-    return await created(
+    user = await created(
         await http.post(
             "/api/users",
             json={"name": name, "email": f"{slug}@company.example.com", "role": "member"},
             headers=admin,
         )
     )
+    user["token"] = await own_token(http, admin, user["email"])
+    return user
+
+
+async def welcome_link(http: httpx.AsyncClient, admin: Headers, email: str) -> str:
+    """The path of the newest sign-in link e-mailed to a new account (read from the outbox,
+    where the `outbox` transport keeps it in clear)."""
+    sent = (
+        await http.get("/api/outbox", params={"kind": "welcome", "to": email}, headers=admin)
+    ).json()["data"]
+    assert sent, f"no welcome e-mail to {email}"
+    return link_in(sent[0]["text"], r"(?:/portal)?/sign-in/[A-Za-z0-9_-]+")
+
+
+async def own_token(http: httpx.AsyncClient, admin: Headers, email: str) -> str:
+    """What the new person does: follow the welcome link in a browser of their own, then
+    create an API token on their account page, which shows it once."""
+    link = await welcome_link(http, admin, email)
+    account = "/portal/account" if link.startswith("/portal") else "/account"
+    async with browser(http) as person:
+        signed_in = await person.post(link)
+        assert signed_in.status_code == 303, signed_in.text
+        made = await person.post(
+            f"{account}/tokens", data={"csrf": csrf_token(person.cookies["pf_session"])}
+        )
+        assert made.status_code == 200, made.text
+        match = re.search(r'<code id="new-token">([^<]+)</code>', made.text)
+        assert match, made.text
+        return match.group(1)
 
 
 HANDOVER_HTML = """<p>Hallo {{ partner.name }},</p>

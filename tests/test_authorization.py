@@ -63,7 +63,7 @@ ET = "/api/email-templates/{template_id}"
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): public(200),
     ("GET", "/readyz"): public(200),
-    ("GET", "/metrics"): public(200),
+    ("GET", "/metrics"): public(404),  # only with the metrics token, or on its own port
     # users and tokens
     ("POST", "/api/users"): admin_only(422, body={}),
     ("GET", "/api/users"): admin_only(200),
@@ -71,6 +71,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/me/tokens"): anyone(200),
     ("POST", "/api/me/tokens"): anyone(201),
     ("DELETE", "/api/me/tokens/{token_id}"): anyone(404, params={"token_id": UNKNOWN}),
+    ("POST", "/api/users/{user_id}/deactivate"): admin_only(404, params={"user_id": UNKNOWN}),
+    ("POST", "/api/users/{user_id}/activate"): admin_only(404, params={"user_id": UNKNOWN}),
+    ("POST", "/api/users/{user_id}/sign-in-link"): admin_only(404, params={"user_id": UNKNOWN}),
+    ("GET", "/api/tokens"): admin_only(200),
+    ("DELETE", "/api/tokens/{token_id}"): admin_only(404, params={"token_id": UNKNOWN}),
     # partners
     ("POST", "/api/partners"): admin_only(422, body={}),
     ("GET", "/api/partners"): staff(200),

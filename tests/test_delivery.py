@@ -28,6 +28,14 @@ class _Inbox:
         self.messages.append(message)
         return "250 OK"
 
+    def text_to(self, address: str) -> str:
+        """The plain text of the newest message to the address (as factories.Inbox)."""
+        message = [m for m in self.messages if m["To"] == address][-1]
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        text: str = body.get_content()
+        return text
+
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[int, _Inbox]]:
@@ -42,12 +50,16 @@ def smtp_server() -> Iterator[tuple[int, _Inbox]]:
 
 
 async def _handover(
-    stack: Stack, customer_name: str, subject: str, arm: Callable[[], None] | None = None
+    stack: Stack,
+    customer_name: str,
+    subject: str,
+    inbox: factories.Inbox,
+    arm: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run a process to its partner step; answers the process. `arm` runs once the partner
-    has joined (its invitation went through the transport too)."""
+    has joined (its invitation went through the transport too, read from `inbox`)."""
     http, admin = stack.http, stack.admin
-    partner = await factories.partner(http, admin)
+    partner = await factories.partner(http, admin, inbox=inbox)
     if arm is not None:
         arm()
     template = await factories.created(
@@ -89,7 +101,9 @@ async def test_smtp_delivers_multipart_alternative_with_umlauts(
         temporal_env, database_url, engine, mail_transport="smtp", smtp_host="127.0.0.1",
         smtp_port=port, mail_from="Partnerflow Büro <buero@firma.example.com>",
     ) as stack:  # fmt: skip
-        run = await _handover(stack, "Jürgen Weiß", "Übergabe für {{ customer.name }} – Größe L")
+        run = await _handover(
+            stack, "Jürgen Weiß", "Übergabe für {{ customer.name }} – Größe L", inbox.text_to
+        )
 
         def handovers() -> list[EmailMessage]:
             return [m for m in inbox.messages if ":handover:" in str(m["X-Partnerflow-Key"])]
@@ -160,6 +174,16 @@ class _SendGrid:
             if ":handover:" in r["body"].get("custom_args", {}).get("partnerflow_key", "")
         ]
 
+    def text_to(self, address: str) -> str:
+        """The plain text of the newest e-mail to the address (as factories.Inbox)."""
+        body = [
+            r["body"]
+            for r in self.requests
+            if address in [to["email"] for to in r["body"]["personalizations"][0]["to"]]
+        ][-1]
+        text: str = next(c["value"] for c in body["content"] if c["type"] == "text/plain")
+        return text
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -179,6 +203,7 @@ async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
                 stack,
                 "Jana Becker",
                 "Auftrag für {{ customer.name }}",
+                sendgrid.text_to,
                 arm=lambda: sendgrid.statuses.extend([503, 503, 202]),
             )
             process_id = run["process"]["id"]
@@ -214,7 +239,11 @@ async def test_sendgrid_400_is_recorded_as_failed_and_the_contact_is_told(
             sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
         ) as stack:  # fmt: skip
             run = await _handover(
-                stack, "Jana Becker", "Auftrag", arm=lambda: sendgrid.statuses.append(400)
+                stack,
+                "Jana Becker",
+                "Auftrag",
+                sendgrid.text_to,
+                arm=lambda: sendgrid.statuses.append(400),
             )
             process_id = run["process"]["id"]
 
@@ -253,7 +282,7 @@ async def test_test_processes_never_reach_the_provider(
             sendgrid_host=sendgrid.url, sendgrid_api_key="SG.test-key",
         ) as stack:  # fmt: skip
             http, admin = stack.http, stack.admin
-            partner = await factories.partner(http, admin)
+            partner = await factories.partner(http, admin, inbox=sendgrid.text_to)
             template = await factories.published_template(
                 http, admin, factories.two_step_template(partner["id"])
             )
@@ -288,7 +317,7 @@ async def test_a_sign_in_link_sent_by_smtp_is_not_kept_in_the_outbox(
         temporal_env, database_url, engine, mail_transport="smtp", smtp_host="127.0.0.1",
         smtp_port=port,
     ) as stack:  # fmt: skip
-        partner = await factories.partner(stack.http, stack.admin)
+        partner = await factories.partner(stack.http, stack.admin, inbox=inbox.text_to)
         address = partner["owner_email"]
         async with browser(stack.http) as visitor:
             await visitor.post("/portal/sign-in", data={"email": address})

@@ -33,7 +33,10 @@ async def test_process_counters_move_on_the_api_and_the_worker(
         data_converter=DATA_CONVERTER,
         runtime=metrics_runtime(f"127.0.0.1:{port}"),
     )
-    async with running_stack(temporal_env, database_url, engine, worker_client=client) as stack:
+    api_port = free_port()  # the API's metrics are served on a port of their own
+    async with running_stack(
+        temporal_env, database_url, engine, worker_client=client, metrics_port=api_port
+    ) as stack:
         http, admin = stack.http, stack.admin
         async with httpx.AsyncClient() as scraper:
 
@@ -50,6 +53,7 @@ async def test_process_counters_move_on_the_api_and_the_worker(
             )
             await factories.outbox(http, admin, pid, count=2)
             after = await worker_metrics()
+            api = (await scraper.get(f"http://127.0.0.1:{api_port}/metrics")).text
 
         for name in ("partnerflow_processes_started", "partnerflow_processes_completed"):
             assert _value(after, name) - _value(before, name) == 1, name
@@ -59,7 +63,6 @@ async def test_process_counters_move_on_the_api_and_the_worker(
         )
         assert _value(after, "temporal_activity_task_received") >= 1  # the SDK's own telemetry
 
-        api = (await http.get("/metrics")).text
         assert (
             _value(
                 api,

@@ -35,3 +35,12 @@ async def signed_in_partner(http: httpx.AsyncClient, admin: dict[str, str], emai
 def browser(http: httpx.AsyncClient) -> httpx.AsyncClient:
     """A second browser on the same app: its own cookies, so staff and partner don't mix."""
     return httpx.AsyncClient(transport=http._transport, base_url=http.base_url)
+
+
+def browser_at(http: httpx.AsyncClient, address: str) -> httpx.AsyncClient:
+    """A browser on another machine: its own cookies and its own client address (the public
+    pages' rate limit counts per address). A server error comes back as the 500 a person
+    would see, not as an exception in the test."""
+    app = http._transport.app  # type: ignore[attr-defined]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=http.base_url)

@@ -179,6 +179,6 @@ def preview_email_template(
             language=template.language,
             timezone=timezone,
         )
-    except TemplateProblem as problem:
-        invalid("template", str(problem))
+    except TemplateProblem as problem:  # past the save check: stopped by the render budget
+        invalid(problem.part, str(problem))
     return PreviewPublic(subject=rendered.subject, html=rendered.html, text=rendered.text)

@@ -27,12 +27,16 @@ class Task(BaseModel):
 
 
 @router.get("/tasks")
-def my_tasks(session: SessionDep, caller: CurrentCaller, page: PageDep) -> Page[Task]:
+def my_tasks(
+    session: SessionDep, caller: CurrentCaller, page: PageDep, test: bool = False
+) -> Page[Task]:
+    """Test runs are left out unless `test=true` asks for them (and only them), as in the
+    process list: a try of a template is not work to do."""
     statement = (
         select(ProcessStep, Opportunity)
         .join(Process, col(Process.id) == ProcessStep.process_id)
         .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
-        .where(ProcessStep.status == "active", Process.status == "running")
+        .where(ProcessStep.status == "active", Process.status == "running", Process.test == test)
         # soonest deadline first; steps without one after them, oldest first
         .order_by(
             col(ProcessStep.due_at).is_(None),

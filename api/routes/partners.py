@@ -19,10 +19,9 @@ from api.deps import (
 )
 from api.errors import conflict, forbidden, not_found
 from api.listing import Page, fetch_page
-from api.routes.users import UserWithToken
-from partnerflow import invitations
-from partnerflow.auth import issue_token
-from partnerflow.models import Notification, Partner, Process, ProcessStep, User
+from api.routes.users import UserInvited
+from partnerflow import invitations, people
+from partnerflow.models import Notification, Partner, Process, ProcessStep
 
 router = APIRouter(prefix="/api/partners", tags=["partners"])
 
@@ -88,9 +87,15 @@ def get_partner(partner_id: uuid.UUID, session: SessionDep, caller: CurrentCalle
 
 @router.post("/{partner_id}/users", status_code=status.HTTP_201_CREATED)
 def create_partner_user(
-    partner_id: uuid.UUID, body: PartnerUserCreate, session: SessionDep, caller: CurrentCaller
-) -> UserWithToken:
-    """More users for an active partner: added by an admin, or by one of the partner's own."""
+    partner_id: uuid.UUID,
+    body: PartnerUserCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    caller: CurrentCaller,
+) -> UserInvited:
+    """More users for an active partner: added by an admin, or by one of the partner's own.
+    The new user's first sign-in link goes to their own address; nobody else gets a token."""
     partner = session.get(Partner, partner_id)
     if partner is None or not (caller.is_staff or caller.partner_id == partner_id):
         not_found("partner")
@@ -98,12 +103,11 @@ def create_partner_user(
         forbidden("only an admin or the partner's own users may add its users")
     if partner.status != "active":
         conflict(f"the partner is {partner.status}")
-    user = User(name=body.name, email=body.email.lower(), role="partner", partner_id=partner.id)
-    session.add(user)
-    session.flush()
-    token = issue_token(session, user.id)
-    session.commit()
-    return UserWithToken(**user.model_dump(), token=token)
+    user, delivery = people.create_user(
+        session, mailer, settings,
+        name=body.name, email=body.email, role="partner", partner_id=partner.id,
+    )  # fmt: skip
+    return UserInvited(**user.model_dump(), sign_in_link=delivery)
 
 
 @router.post("/{partner_id}/invite")

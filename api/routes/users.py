@@ -1,19 +1,19 @@
-"""The company's users and their tokens; `GET /api/me` for anyone signed in."""
+"""The company's users: created with a sign-in link e-mailed to them, switched off and on;
+`GET /api/me` for anyone signed in."""
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NoReturn
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import col, select
 
-from api.deps import AdminCaller, CurrentCaller, PageDep, SessionDep
-from api.errors import not_found
+from api.deps import AdminCaller, CurrentCaller, MailerDep, PageDep, SessionDep, SettingsDep
+from api.errors import conflict, not_found
 from api.listing import Page, fetch_page
-from partnerflow.auth import hash_token, issue_token
-from partnerflow.db import utcnow
-from partnerflow.models import ApiToken, User
+from partnerflow import people
+from partnerflow.models import User
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -31,21 +31,53 @@ class UserPublic(BaseModel):
     role: str
     partner_id: uuid.UUID | None
     active: bool
+    deactivated_at: datetime | None = None
     created_at: datetime
 
 
-class UserWithToken(UserPublic):
-    token: str = Field(description="Shown once; only its hash is stored.")
+class UserInvited(UserPublic):
+    sign_in_link: str | None = Field(
+        description="The outbox status of the single-use sign-in link e-mailed to the user "
+        "(`sent`; `queued` or `failed`: send another with `POST /api/users/{id}/sign-in-link`). "
+        "The user makes their own API token after signing in: nobody else is given one.",
+    )
+
+
+class StepRef(BaseModel):
+    process_id: uuid.UUID
+    step_key: str
+
+
+class UserDeactivated(UserPublic):
+    """The user, and what they still hold that someone else must take over."""
+
+    open_steps: list[StepRef]
+    contact_of_processes: list[uuid.UUID]
+    contact_of_templates: list[uuid.UUID]
+
+
+def refused(error: people.PersonRefused) -> NoReturn:
+    match error.kind:
+        case "not_found":
+            not_found("user")
+        case "conflict":
+            conflict(error.message)
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: UserCreate, session: SessionDep, _: AdminCaller) -> UserWithToken:
-    user = User(name=body.name, email=body.email.lower(), role=body.role)
-    session.add(user)
-    session.flush()
-    token = issue_token(session, user.id)
-    session.commit()
-    return UserWithToken(**user.model_dump(), token=token)
+def create_user(
+    body: UserCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    _: AdminCaller,
+) -> UserInvited:
+    """A company user; their first sign-in link goes to their address, valid once for
+    `PARTNERFLOW_WELCOME_LINK_TTL_HOURS`."""
+    user, delivery = people.create_user(
+        session, mailer, settings, name=body.name, email=body.email, role=body.role
+    )
+    return UserInvited(**user.model_dump(), sign_in_link=delivery)
 
 
 @router.get("/users")
@@ -55,46 +87,57 @@ def list_users(session: SessionDep, _: AdminCaller, page: PageDep) -> Page[UserP
     return Page(data=[UserPublic(**u.model_dump()) for u in rows], count=count)
 
 
+@router.post("/users/{user_id}/deactivate")
+def deactivate_user(
+    user_id: uuid.UUID, session: SessionDep, caller: AdminCaller
+) -> UserDeactivated:
+    """Switch a user (staff or a partner's) off: their tokens, browser sessions and sign-in
+    links stop working at once. The answer lists what they still hold."""
+    try:
+        user, left = people.deactivate(session, user_id, caller.user)
+    except people.PersonRefused as error:
+        refused(error)
+    return UserDeactivated(
+        **user.model_dump(),
+        open_steps=[StepRef(process_id=p, step_key=k) for p, k in left.open_steps],
+        contact_of_processes=left.contact_of_processes,
+        contact_of_templates=left.contact_of_templates,
+    )
+
+
+@router.post("/users/{user_id}/activate")
+def activate_user(
+    user_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    _: AdminCaller,
+) -> UserInvited:
+    """Switch a deactivated user on again with a new sign-in link by e-mail; their old tokens
+    stay revoked. An active user is left as is (`sign_in_link` null)."""
+    try:
+        user, delivery = people.activate(session, mailer, settings, user_id)
+    except people.PersonRefused as error:
+        refused(error)
+    return UserInvited(**user.model_dump(), sign_in_link=delivery)
+
+
+@router.post("/users/{user_id}/sign-in-link")
+def send_sign_in_link(
+    user_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    _: AdminCaller,
+) -> UserInvited:
+    """A new single-use sign-in link to the user's address (the old one stops working)."""
+    try:
+        user, delivery = people.send_sign_in_link(session, mailer, settings, user_id)
+    except people.PersonRefused as error:
+        refused(error)
+    return UserInvited(**user.model_dump(), sign_in_link=delivery)
+
+
 @router.get("/me")
 def me(caller: CurrentCaller) -> UserPublic:
     return UserPublic(**caller.user.model_dump())
-
-
-class TokenPublic(BaseModel):
-    id: uuid.UUID
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class TokenIssued(TokenPublic):
-    token: str = Field(description="Shown once; only its hash is stored.")
-
-
-@router.get("/me/tokens")
-def list_my_tokens(session: SessionDep, caller: CurrentCaller) -> Page[TokenPublic]:
-    rows = session.exec(
-        select(ApiToken)
-        .where(ApiToken.user_id == caller.user.id)
-        .order_by(col(ApiToken.created_at))
-    ).all()
-    return Page(data=[TokenPublic(**t.model_dump()) for t in rows], count=len(rows))
-
-
-@router.post("/me/tokens", status_code=status.HTTP_201_CREATED)
-def create_my_token(session: SessionDep, caller: CurrentCaller) -> TokenIssued:
-    """Another token for the caller (say, for a script); revoke the old one when it is in place."""
-    token = issue_token(session, caller.user.id)
-    session.commit()
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
-    return TokenIssued(**row.model_dump(), token=token)
-
-
-@router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_my_token(token_id: uuid.UUID, session: SessionDep, caller: CurrentCaller) -> None:
-    row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != caller.user.id:
-        not_found("token")
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
-        session.add(row)
-        session.commit()

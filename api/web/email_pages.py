@@ -1,7 +1,7 @@
 """The e-mail templates' pages: the list, the editor beside its live preview, the preview.
 
 Saving goes through the JSON API's route functions; the preview renders in the same
-sandbox as a sent e-mail, with made-up data.
+sandbox as a sent e-mail, with made-up data, under the same budget of time and memory.
 """
 
 import uuid
@@ -32,6 +32,7 @@ from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
 from partnerflow.default_emails import sample_context
 from partnerflow.emails import TEMPLATE_VARIABLES, TemplateProblem, check_template, render
+from partnerflow.render_pool import RenderUnavailable
 
 router = APIRouter(include_in_schema=False)
 
@@ -190,6 +191,8 @@ def _rendered(values: dict[str, str], public_url: str) -> dict[str, str] | str:
         return str(problem)
     except TemplateSyntaxError as error:
         return f"{_part_at_fault(values)}, line {error.lineno}: {error.message}"
+    except RenderUnavailable:
+        raise  # not the template's fault: answered 503, try again
     except Exception as error:
         # A person's template can fail in many ways (an unknown filter, 1/0, a date that is
         # not one); each is theirs to fix, none is the server's fault.

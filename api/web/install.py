@@ -13,7 +13,14 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.web import builder_pages, email_pages, portal_pages, sign_in_pages, staff_pages
+from api.web import (
+    account_pages,
+    builder_pages,
+    email_pages,
+    portal_pages,
+    sign_in_pages,
+    staff_pages,
+)
 from api.web.session import SignInRequired
 from api.web.templating import page
 
@@ -39,7 +46,14 @@ PAGE_HEADERS = {
 
 
 def install(app: FastAPI) -> None:
-    for module in (sign_in_pages, staff_pages, builder_pages, email_pages, portal_pages):
+    for module in (
+        sign_in_pages,
+        staff_pages,
+        builder_pages,
+        email_pages,
+        portal_pages,
+        account_pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

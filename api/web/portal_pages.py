@@ -19,8 +19,8 @@ from api.web.views import (
     comments_by_step,
     refusal,
     step_specs,
-    template_of,
     timezone_of,
+    timezones_of,
     uploaded_counts,
 )
 from api.web.work import StepWork
@@ -41,9 +41,10 @@ def my_tasks(
     request: Request, session: SessionDep, caller: WebPartner, flash: str | None = None
 ) -> HTMLResponse:
     tasks = my.my_tasks(session, caller, Pagination(limit=500, offset=0)).data
+    zones = timezones_of(session, [task.process_id for task in tasks])
     return page(
         request, "portal_tasks.html",
-        caller=caller, section="tasks", tasks=tasks, flash=FLASHES.get(flash or ""),
+        caller=caller, section="tasks", tasks=tasks, zones=zones, flash=FLASHES.get(flash or ""),
     )  # fmt: skip
 
 
@@ -78,7 +79,7 @@ def _step_page(
         process=detail,
         step=shown,
         spec=step_specs(session, process).get(step_key),
-        timezone=timezone_of(template_of(session, process)),
+        timezone=timezone_of(session, process),
         comments=comments_by_step(session, process_id, step_key).get(step_key, []),
         # how many of each type are there, even for a partner that may not open documents
         uploaded=uploaded_counts(session, process_id, step_key),

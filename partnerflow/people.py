@@ -1,0 +1,145 @@
+"""The people who sign in: a new account's first sign-in by e-mail, switching one off and on.
+
+A credential is only ever given to its owner: a new account gets a single-use link at its
+own address, never a token in the answer to whoever made the account.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+from uuid import UUID
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from partnerflow.db import utcnow
+from partnerflow.mail import Mailer
+from partnerflow.models import ApiToken, Partner, Process, ProcessStep, ProcessTemplate, User
+from partnerflow.settings import Settings
+from partnerflow.sign_in import end_access, send_welcome_link
+
+
+class PersonRefused(Exception):
+    def __init__(self, kind: Literal["not_found", "conflict"], message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class LeftOpen:
+    """What a deactivated user still holds and someone else must take over."""
+
+    open_steps: list[tuple[UUID, str]] = field(default_factory=list)  # (process id, step key)
+    contact_of_processes: list[UUID] = field(default_factory=list)  # running ones
+    contact_of_templates: list[UUID] = field(default_factory=list)  # not archived
+
+
+def create_user(
+    session: Session,
+    mailer: Mailer,
+    settings: Settings,
+    *,
+    name: str,
+    email: str,
+    role: str,
+    partner_id: UUID | None = None,
+) -> tuple[User, str]:
+    """A new account; its first sign-in link goes to its own address. The user, and the
+    e-mail's outbox status."""
+    user = User(name=name, email=email.lower(), role=role, partner_id=partner_id)
+    session.add(user)
+    session.flush()
+    return user, send_welcome_link(session, mailer, settings, user)
+
+
+def deactivate(session: Session, user_id: UUID, by: User) -> tuple[User, LeftOpen]:
+    """Switch the user off: every token revoked, every browser session and sign-in link
+    ended, at once. Switching on again later gives none of them back."""
+    user = _user(session, user_id)
+    if user.id == by.id:
+        raise PersonRefused("conflict", "you cannot deactivate yourself; ask another admin")
+    if user.active:
+        now = utcnow()
+        user.active = False
+        user.deactivated_at = now
+        session.add(user)
+        session.execute(
+            update(ApiToken)
+            .where(col(ApiToken.user_id) == user.id, col(ApiToken.revoked_at).is_(None))
+            .values(revoked_at=now)
+        )
+        end_access(session, user.id)
+        session.commit()
+    return user, left_open(session, user.id)
+
+
+def activate(
+    session: Session, mailer: Mailer, settings: Settings, user_id: UUID
+) -> tuple[User, str | None]:
+    """Switch a deactivated user on again: a new sign-in link goes to their address (their
+    old tokens stay revoked). Already active: nothing is sent (None)."""
+    user = _user(session, user_id)
+    if user.active:
+        return user, None
+    _check_partner_active(session, user)
+    user.active = True
+    user.deactivated_at = None
+    session.add(user)
+    session.flush()
+    return user, send_welcome_link(session, mailer, settings, user)
+
+
+def send_sign_in_link(
+    session: Session, mailer: Mailer, settings: Settings, user_id: UUID
+) -> tuple[User, str]:
+    """A new single-use sign-in link to an active user's address (say, the first one
+    expired, or their last token did); older unused links stop working."""
+    user = _user(session, user_id)
+    if not user.active:
+        raise PersonRefused("conflict", "the user is deactivated; activate the user instead")
+    _check_partner_active(session, user)
+    return user, send_welcome_link(session, mailer, settings, user)
+
+
+def left_open(session: Session, user_id: UUID) -> LeftOpen:
+    steps = session.exec(
+        select(ProcessStep.process_id, ProcessStep.key)
+        .join(Process, col(Process.id) == ProcessStep.process_id)
+        .where(
+            ProcessStep.assignee_user_id == user_id,
+            ProcessStep.status == "active",
+            Process.status == "running",
+        )
+        .order_by(col(ProcessStep.process_id), col(ProcessStep.position))
+    ).all()
+    processes = session.exec(
+        select(Process.id)
+        .where(Process.contact_user_id == user_id, Process.status == "running")
+        .order_by(col(Process.started_at))
+    ).all()
+    templates = session.exec(
+        select(ProcessTemplate.id)
+        .where(ProcessTemplate.contact_user_id == user_id, col(ProcessTemplate.archived).is_(False))
+        .order_by(col(ProcessTemplate.created_at))
+    ).all()
+    return LeftOpen(
+        open_steps=[(process_id, key) for process_id, key in steps],
+        contact_of_processes=list(processes),
+        contact_of_templates=list(templates),
+    )
+
+
+def _user(session: Session, user_id: UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise PersonRefused("not_found", "user not found")
+    return user
+
+
+def _check_partner_active(session: Session, user: User) -> None:
+    if user.partner_id is None:
+        return
+    partner = session.get(Partner, user.partner_id)
+    if partner is None or partner.status != "active":
+        status = partner.status if partner else "gone"
+        raise PersonRefused("conflict", f"the user's partner is {status}")
