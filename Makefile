@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format histories screenshots bench clean
+.PHONY: up test lint format histories screenshots bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,17 +15,21 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(PY) -m partnerflow.devstack
 
+# Two pytest workers (pytest-xdist), each with its own Temporal servers: most tests wait on
+# Temporal or the database part of the time, so two share this 2-core machine's CPUs well.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# Re-record the workflow histories that tests/test_replay.py replays (commit the result).
+# Record the current workflow code's histories into tests/histories/v<N>/ (commit them): every
+# message and timer path. Older versions' histories are kept; tests/test_replay.py replays all.
 histories: $(STAMP)
-	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q -k "sqlite and (articles_installation or moved_deadline or end_to_end)"
+	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_recorded_paths.py tests/test_continue_as_new.py -k "sqlite and not refuses and not never_lost"
 
 # The browser tests, keeping their screenshots of the main pages for the README (commit them).
 screenshots: $(STAMP)
@@ -34,6 +38,15 @@ screenshots: $(STAMP)
 # The benchmark (bench/): one run on a dev server of its own; results in bench/results/.
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Chaos (not part of `make test`): N processes through the API while the worker, Temporal and an
+# API process are killed with SIGKILL, ROUNDS times each; prints lost steps, duplicate e-mails,
+# read-model mismatches and stuck processes per database (DATABASE=sqlite,postgresql for both).
+N ?= 200
+ROUNDS ?= 3
+DATABASE ?= sqlite
+chaos: $(STAMP)
+	$(PY) -m bench.chaos --processes $(N) --rounds $(ROUNDS) --database $(DATABASE) $(CHAOS_ARGS)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -184,6 +184,20 @@ async def stack(
         yield running
 
 
+# Apps whose lifespan has ended, to start again with the next test's settings: FastAPI builds
+# each route's state lazily per app, a third of a short test's time when every test made one.
+_IDLE_APPS: list[FastAPI] = []
+
+
+def _app_for(settings: Settings, temporal: Client) -> FastAPI:
+    if not _IDLE_APPS:
+        return create_app(settings, temporal=temporal)
+    app = _IDLE_APPS.pop()
+    app.state.settings = settings
+    app.state.given_temporal = temporal
+    return app
+
+
 @asynccontextmanager
 async def running_stack(
     temporal_env: WorkflowEnvironment,
@@ -198,7 +212,7 @@ async def running_stack(
     seed(engine, ADMIN_TOKEN, demo=False)
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with build_worker(worker_client or temporal_env.client, settings, engine, executor):
-            app = create_app(settings, temporal=temporal_env.client)
+            app = _app_for(settings, temporal_env.client)
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(
@@ -212,3 +226,4 @@ async def running_stack(
                         admin={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                         app=app,
                     )
+            _IDLE_APPS.append(app)
