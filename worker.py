@@ -54,6 +54,7 @@ def build_worker(
             business_days_due,
             reconcile.finish_automation_runs,
             reconcile.settle_uploads,
+            reconcile.hand_back_revoked_partners,
         ],
         activity_executor=executor,
         # After a crash, hand a process's next task to another worker within seconds.

@@ -3,6 +3,11 @@
 Every error leaves as a classified `ApplicationError` (activities/failures.py): permanent ones
 (a template that cannot be rendered, nobody to send to, a refusal by the provider, a row the
 database refuses) are not retried; the workflow flags the process and goes on.
+
+Nothing goes to a partner that is not active (revoked, declined, or not yet joined), nor to
+its users: such an e-mail is withheld. That is its final outcome, not a failure: it is not
+retried and does not flag the process (the partner was cut off on purpose, and the process
+has handed its steps to the contact person); a metric counts it and the log names the ids.
 """
 
 from typing import Any
@@ -18,6 +23,7 @@ from partnerflow.email_context import email_context, partner_recipients
 from partnerflow.emails import render
 from partnerflow.mail import Mailer
 from partnerflow.models import EmailTemplate, Partner, User
+from partnerflow.partner_status import withheld_from
 from partnerflow.settings import Settings
 from partnerflow.transports import PermanentDeliveryError
 from workflows import retries
@@ -41,6 +47,14 @@ class EmailActivities:
 
     def _send(self, request: EmailRequest) -> None:
         with session_scope(self._engine) as session:
+            withheld = withheld_from(session, request.to_partner_id, request.to_user_id)
+            if withheld is not None:
+                activity.logger.info(
+                    "%s e-mail of process %s withheld: %s",
+                    request.kind, request.process_id, withheld,
+                )  # fmt: skip
+                _count("partnerflow_emails_withheld", "e-mails not sent: the partner is not active")
+                return
             recipients = self._recipients(session, request)
             if not recipients:
                 raise permanent(

@@ -32,8 +32,11 @@ def transient(error_type: str, message: str) -> ApplicationError:
 
 
 def _database_message(error: DBAPIError) -> str:
-    # The driver's own words: SQLAlchemy's text adds the statement and its parameters.
-    return f"{type(error.orig).__name__}: {error.orig}"
+    # The driver's own words: SQLAlchemy's text adds the statement and its parameters. Only
+    # their first line: PostgreSQL's DETAIL quotes the row ("Failing row contains (…)",
+    # "Key (name)=(…)"), which can be a customer's name or an e-mail's text.
+    first_line = str(error.orig).split("\n", 1)[0]
+    return f"{type(error.orig).__name__}: {first_line}"
 
 
 def classify(error: Exception) -> ApplicationError:

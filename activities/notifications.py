@@ -1,4 +1,8 @@
-"""In-app notices: one row per user, written once however often the activity is retried."""
+"""In-app notices: one row per user, written once however often the activity is retried.
+
+A partner that is not active (revoked, declined, not yet joined) gets no notice, nor do its
+users: nothing is written for them, and that is the notice's final outcome (not a failure).
+"""
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -8,6 +12,7 @@ from activities.failures import classified
 from partnerflow.db import session_scope
 from partnerflow.mail import fitted
 from partnerflow.models import Notification, User
+from partnerflow.partner_status import withheld_from
 from workflows.messages import NotificationRequest
 
 
@@ -23,6 +28,8 @@ class NotificationActivities:
 
     def _notify(self, request: NotificationRequest) -> int:
         with session_scope(self._engine) as session:
+            if withheld_from(session, request.to_partner_id, request.to_user_id) is not None:
+                return 0
             if request.to_user_id is not None:
                 user_ids = [request.to_user_id]
             else:

@@ -1,11 +1,14 @@
 """The reconciler's work: finish or undo what a crash left half-done between SQL and Temporal.
 
 Automation runs still `starting` after a grace period get their process started (or found);
-uploads still `pending` are attached or removed as their workflow says. Everything here is
-safe to repeat, and to run beside the request that is still finishing the same thing.
+uploads still `pending` are attached or removed as their workflow says; running processes
+whose open steps a revoked partner still holds (the revocation could not reach them) are
+told, and hand those steps to their contact person. Everything here is safe to repeat,
+and to run beside the request that is still finishing the same thing.
 """
 
 from datetime import timedelta
+from typing import assert_never
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -13,11 +16,16 @@ from temporalio import activity
 from temporalio.client import Client, RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from partnerflow import automation_runs, uploads
+from partnerflow import automation_runs, revocation, uploads
 from partnerflow.db import utcnow
 from partnerflow.settings import Settings
 from partnerflow.storage import DocumentStorage
-from workflows.reconcile_messages import ReconcileInput, RunsReconciled, UploadsReconciled
+from workflows.reconcile_messages import (
+    PartnersReconciled,
+    ReconcileInput,
+    RunsReconciled,
+    UploadsReconciled,
+)
 
 
 class ReconcileActivities:
@@ -70,4 +78,23 @@ class ReconcileActivities:
                 else:
                     report.removed += 1
                 activity.heartbeat()
+        return report
+
+    @activity.defn
+    async def hand_back_revoked_partners(self, input: ReconcileInput) -> PartnersReconciled:
+        report = PartnersReconciled()
+        with Session(self._engine, expire_on_commit=False) as session:
+            holding = revocation.still_holding(session)
+        for process_id, partner_id in holding:
+            told = await revocation.tell(self._client, process_id, partner_id)
+            match told:
+                case "handed_back":
+                    report.handed_back += 1
+                case "nothing_left":
+                    report.nothing_left += 1
+                case "unreached":
+                    report.unreached += 1
+                case _:
+                    assert_never(told)
+            activity.heartbeat()
         return report

@@ -14,7 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Caller
 from api.errors import conflict, not_found
-from partnerflow.models import Document, Opportunity, Process, ProcessStep
+from partnerflow import notes
+from partnerflow.models import Document, Opportunity, Process, ProcessStep, User
 from partnerflow.settings import Settings
 from workflows.messages import ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
@@ -152,10 +153,14 @@ def steps_by_process(
 
 
 def summary(
-    process: Process, steps: list[ProcessStep], partner_id: uuid.UUID | None = None
+    process: Process,
+    steps: list[ProcessStep],
+    partner_id: uuid.UUID | None = None,
+    cancel_reason: str | None = None,
 ) -> ProcessSummary:
     """The process as a list shows it. A partner (`partner_id`) sees its own open steps only,
-    and the soonest deadline among them: other partners' steps are none of its business."""
+    and the soonest deadline among them: other partners' steps are none of its business.
+    `cancel_reason` is the text of the process's cancel note (partnerflow/notes.py)."""
     open_steps = [
         s
         for s in steps
@@ -169,7 +174,34 @@ def summary(
     )
     if partner_id is not None:
         shown.next_due_at = min((s.due_at for s in open_steps if s.due_at), default=None)
+    shown.cancel_reason = cancel_reason or process.cancel_reason
     return shown
+
+
+def user_names(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not user_ids:
+        return {}
+    return dict(session.exec(select(User.id, User.name).where(col(User.id).in_(user_ids))).all())
+
+
+def _with_name(completed_by: dict[str, Any] | None, names: dict[uuid.UUID, str]) -> Any:
+    """Who finished a step, with the name the workflow no longer carries (by user id)."""
+    if not completed_by:
+        return completed_by
+    user_id = uuid.UUID(str(completed_by["user_id"]))
+    return {**completed_by, "name": names.get(user_id, completed_by.get("name"))}
+
+
+def _readable_timeline(
+    timeline: list[dict[str, Any]], known: dict[uuid.UUID, str]
+) -> list[dict[str, Any]]:
+    """Each entry with the text of the note it names as its `detail`, as before notes."""
+    return [
+        {**entry, "detail": known.get(uuid.UUID(str(entry["note_id"])), entry.get("detail"))}
+        if entry.get("note_id")
+        else entry
+        for entry in timeline
+    ]
 
 
 def process_detail(
@@ -193,11 +225,25 @@ def process_detail(
     customer = dict(opportunity.customer) if opportunity else {}
     if caller.partner_id is not None:
         customer = {k: v for k, v in customer.items() if k in PARTNER_CUSTOMER_FIELDS}
+    # Names and reasons live in the database, not in Temporal: resolved here, by id.
+    known = notes.texts(session, notes.note_ids(process.timeline))
+    names = user_names(
+        session, {uuid.UUID(str(s.completed_by["user_id"])) for s in visible if s.completed_by}
+    )
     return ProcessDetail(
-        **summary(process, steps, caller.partner_id).model_dump(),
+        **summary(
+            process, steps, caller.partner_id, notes.cancel_reason(process, known)
+        ).model_dump(),
         customer=customer,
-        steps=[StepPublic(**s.model_dump(), documents=documents.get(s.key, [])) for s in visible],
-        timeline=process.timeline if caller.is_staff else [],
+        steps=[
+            StepPublic(
+                **s.model_dump(exclude={"completed_by"}),
+                completed_by=_with_name(s.completed_by, names),
+                documents=documents.get(s.key, []),
+            )
+            for s in visible
+        ],
+        timeline=_readable_timeline(process.timeline, known) if caller.is_staff else [],
         temporal_url=(
             f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"
             f"/workflows/{workflow_id_for(process.id)}"
@@ -240,6 +286,23 @@ async def updated_detail(
     call: Callable[[Any], Awaitable[ProcessState]],
 ) -> ProcessDetail:
     """Send an update, then answer from the read model the workflow wrote before it answered."""
-    session.rollback()  # release SQLite's read snapshot while the workflow writes; expires all
+    session.rollback()  # release SQLite's read snapshot while the workflow writes
+    # What was loaded is stale once the workflow wrote (a rollback with no transaction open,
+    # as after a note's commit, expires nothing by itself).
+    session.expire_all()
     await run_update(temporal, process_id, call)
     return process_detail(session, caller, visible_process(session, caller, process_id), settings)
+
+
+async def with_note(
+    session: Session, note_id: uuid.UUID | None, send: Callable[[], Awaitable[ProcessDetail]]
+) -> ProcessDetail:
+    """Send the update that carries a note's id (partnerflow/notes.py). Refused (a 4xx): the
+    workflow never took the note, nor ever will, and it goes. Any other failure leaves the
+    outcome unknown: the note stays, shown only where the process's timeline names it."""
+    try:
+        return await send()
+    except HTTPException as refusal:
+        if note_id is not None and refusal.status_code < 500:
+            notes.discard(session, note_id)
+        raise

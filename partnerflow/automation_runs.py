@@ -111,6 +111,7 @@ async def _start(
         session, temporal, settings,
         process_id=run.process_id, snapshot=snapshot, opportunity_id=opportunity.id,
         contact_user_id=template.contact_user_id, partners=partners, test=opportunity.test,
+        automation_id=automation.id,
     )  # fmt: skip
     crash_points.reached("automation_run.launched")
     return "started", None

@@ -119,6 +119,27 @@ step's deadline in the partner portal.</p>"""
     },
 }
 
+# To the contact person: the partner was revoked and its open steps in the process are theirs
+# now. The partner itself is sent nothing (it may no longer see the customer's data).
+DEFAULTS["partner_revoked"] = {
+    "de": {
+        "subject": "Partner gesperrt: {{ partner.name }} – {{ opportunity.title }}",
+        "body_html": "<p>Hallo {{ contact.name }},</p><p>{{ partner.name }} ist als Partner "
+        "gesperrt und erhält zu diesem Vorgang nichts mehr. Seine offenen Schritte liegen "
+        "jetzt bei Ihnen, darunter <strong>{{ step.name }}</strong>. Übernehmen Sie sie oder "
+        "übertragen Sie sie einem anderen Partner.</p>"
+        '<p><a href="{{ process.url }}">Zum Vorgang</a></p>',
+    },
+    "en": {
+        "subject": "Partner revoked: {{ partner.name }} – {{ opportunity.title }}",
+        "body_html": "<p>Hello {{ contact.name }},</p><p>{{ partner.name }} was revoked as a "
+        "partner and is sent nothing more about this process. Its open steps are yours now, "
+        "among them <strong>{{ step.name }}</strong>. Take them on or hand them to another "
+        "partner.</p>"
+        '<p><a href="{{ process.url }}">Open the process</a></p>',
+    },
+}
+
 DEFAULTS["invitation"] = {
     "de": {
         "subject": "Einladung zur Zusammenarbeit: {{ partner.name }}",

@@ -5,6 +5,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from partnerflow.models import Opportunity, Partner, User
+from partnerflow.partner_status import is_active
 from workflows.messages import EmailRequest
 
 
@@ -12,7 +13,9 @@ def email_context(session: Session, request: EmailRequest, public_url: str) -> d
     """What a template sees: the process's customer, step, partner and contact person."""
     opportunity = session.get(Opportunity, request.opportunity_id)
     contact = session.get(User, request.contact_user_id)
-    partner = session.get(Partner, request.to_partner_id) if request.to_partner_id else None
+    # the partner it goes to, or (to the contact person) the partner it is about
+    partner_id = request.to_partner_id or request.about_partner_id
+    partner = session.get(Partner, partner_id) if partner_id else None
     base = public_url.rstrip("/")
     portal_url = f"{base}/portal"
     return {
@@ -40,7 +43,10 @@ def email_context(session: Session, request: EmailRequest, public_url: str) -> d
 
 
 def partner_recipients(session: Session, partner: Partner) -> list[str]:
-    """A partner's e-mails go to its address and to its active users."""
+    """A partner's e-mails go to its address and to its active users; nothing goes to a
+    partner that is not active (partnerflow/partner_status.py)."""
+    if not is_active(partner):
+        return []
     users = session.exec(
         select(User).where(User.partner_id == partner.id, User.active == True)  # noqa: E712
     ).all()

@@ -1,8 +1,11 @@
 """Delivery of rendered e-mails: one outbox row per e-mail, keyed so nothing goes out twice.
 
 The row is written (`queued`) before the provider is called and marked `sent` or `failed`
-after; a retry finds it and never sends again what the provider accepted. A crash between
-the provider's acceptance and the mark can send once more: at least once, never lost.
+after; a retry finds it and never sends again what the provider accepted. On PostgreSQL the
+mark is readied (row locked, update written) right before the provider takes the message and
+committed when it answers: only a crash in that commit can send once more. On SQLite it is
+written right after the answer. At least once, never lost; a resend carries the same
+Message-ID (partnerflow/transports.py).
 
 Values are fitted to their columns before the insert (PostgreSQL refuses a longer one, and a
 refused insert fails the same way on every retry). A subject is cut, with "…": mail clients
@@ -17,9 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from partnerflow.db import session_scope, utcnow
 from partnerflow.emails import RenderedEmail
@@ -128,11 +132,38 @@ class Mailer:
             idempotency_key=row.idempotency_key,
         )
         try:
-            message_id = transport.send(envelope)
+            with session_scope(self._engine) as session:
+
+                def ready_the_mark() -> None:
+                    # Takes the row's lock before the provider takes the message, so only
+                    # the commit lies between its "accepted" and our `sent` (a crash there is
+                    # the one window that can send twice). SQLite locks the whole database,
+                    # not a row: held while a slow server answers DATA (it may take minutes),
+                    # it would stop every writer, so there the mark follows the answer.
+                    if self._engine.dialect.name != "sqlite":
+                        self._mark_sent(session, row.id)
+
+                message_id = transport.send(envelope, ready_the_mark)
+                self._mark_sent(session, row.id, message_id)
         except PermanentDeliveryError as error:
             self._mark(row.id, status="failed", error=str(error))
             raise
-        return self._mark(row.id, status="sent", provider_message_id=message_id)
+        with session_scope(self._engine) as session:
+            sent = session.get(OutboxEmail, row.id)
+            assert sent is not None
+            return sent
+
+    @staticmethod
+    def _message_id(message_id: str | None) -> str | None:
+        if not message_id:
+            return None
+        return fitted(OutboxEmail, "provider_message_id", message_id)
+
+    def _mark_sent(self, session: Session, row_id: UUID, message_id: str | None = None) -> None:
+        values: dict[str, Any] = {"status": "sent", "sent_at": utcnow(), "error": None}
+        if message_id is not None:
+            values["provider_message_id"] = self._message_id(message_id)
+        session.execute(update(OutboxEmail).where(col(OutboxEmail.id) == row_id).values(values))
 
     def _claim(self, candidate: OutboxEmail) -> OutboxEmail:
         """The row for this key: the one a previous attempt wrote, or this new one."""
@@ -166,11 +197,7 @@ class Mailer:
             assert row is not None
             row.status = status
             row.error = error
-            row.provider_message_id = (
-                fitted(OutboxEmail, "provider_message_id", provider_message_id)
-                if provider_message_id
-                else None
-            )
+            row.provider_message_id = self._message_id(provider_message_id)
             if status == "sent":
                 row.sent_at = utcnow()
             session.add(row)

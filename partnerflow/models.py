@@ -111,6 +111,10 @@ class Opportunity(SQLModel, table=True):
     test: bool = False
     created_at: datetime = _when()
     updated_at: datetime = _when()
+    # the customer asked for erasure: their personal data is gone (partnerflow/erasure.py)
+    erased_at: datetime | None = _when(nullable=True)
+    # the admin who erased it (no foreign key: SQLite adds a plain column in place)
+    erased_by: uuid.UUID | None = None
 
 
 class Process(SQLModel, table=True):
@@ -216,6 +220,20 @@ class Comment(SQLModel, table=True):
     author_id: uuid.UUID = Field(foreign_key="user.id")
     author_name: str = Field(max_length=200)
     body: str = Field(max_length=10_000)
+    created_at: datetime = _when()
+
+
+class ProcessNote(SQLModel, table=True):
+    """Text a person wrote about a process that Temporal must not carry (a cancel or skip
+    reason): the API stores it before the update, the workflow knows only its id."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
+    step_key: str | None = Field(default=None, max_length=64)
+    # cancel_reason | skip_reason
+    kind: str = Field(max_length=32)
+    author_id: uuid.UUID = Field(foreign_key="user.id")
+    body: str = Field(max_length=2000)
     created_at: datetime = _when()
 
 

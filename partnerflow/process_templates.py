@@ -13,6 +13,7 @@ from partnerflow.models import (
     ProcessTemplateVersion,
     User,
 )
+from partnerflow.partner_status import refusal
 from workflows.deadlines import check_region, parse_duration
 from workflows.messages import (
     AfterDeadline,
@@ -177,7 +178,11 @@ def _check_references(session: Session, steps: list[StepSpec]) -> None:
     partner_ids = {a.partner_id for _, _, a in assignees if a.type == "partner"}
     user_ids = {a.user_id for _, _, a in assignees if a.type == "user"}
     email_ids = {s.on_activate_email for s in steps if s.on_activate_email}
-    known_partners = existing(Partner, partner_ids)
+    partners = (
+        {p.id: p for p in session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))}
+        if partner_ids
+        else {}
+    )
     known_users = (
         set(
             session.exec(
@@ -191,11 +196,15 @@ def _check_references(session: Session, steps: list[StepSpec]) -> None:
     for index, path, assignee in assignees:
         step = steps[index]
         field = ".".join(path)
-        if assignee.type == "partner" and assignee.partner_id not in known_partners:
-            raise StepProblem(
-                ["steps", index, *path, "partner_id"],
-                f"step '{step.key}', {field}: unknown partner {assignee.partner_id}",
-            )
+        if assignee.type == "partner":
+            partner = partners.get(assignee.partner_id)
+            # Only an active partner may be given a step: the template is refused, when
+            # saved and when published, while it names one that is not (or no longer) active.
+            problem = refusal(partner) if partner else f"unknown partner {assignee.partner_id}"
+            if problem:
+                raise StepProblem(
+                    ["steps", index, *path, "partner_id"], f"step '{step.key}', {field}: {problem}"
+                )
         if assignee.type == "user" and assignee.user_id not in known_users:
             raise StepProblem(
                 ["steps", index, *path, "user_id"],

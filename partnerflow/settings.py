@@ -14,8 +14,12 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "partnerflow"
+    # The Temporal UI as operators reach it (behind a proxy, perhaps under a path such as
+    # https://ops.example.com/temporal): the process page's "Open the workflow in the
+    # Temporal UI" link starts with it.
     temporal_ui_url: str = "http://localhost:8233"
-    # Where links in e-mails point to: the address partners reach the portal at.
+    # Where links point to: the address people reach Partnerflow at. E-mails and the portal
+    # link there, and so does each process's details in the Temporal UI (its process page).
     public_url: str = "http://localhost:8000"
     # outbox: every e-mail is stored and browsable, nothing leaves the machine.
     # smtp / sendgrid: stored in the outbox too, and delivered through that provider.

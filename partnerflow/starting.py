@@ -16,11 +16,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.models import Partner, Process, ProcessTemplate
+from partnerflow.models import Process, ProcessTemplate
+from partnerflow.partner_status import unbindable
 from partnerflow.process_templates import partner_slots, published_version
 from partnerflow.process_templates import snapshot as draft_snapshot
 from partnerflow.settings import Settings
-from workflows import search_attributes
+from workflows import search_attributes, summaries
 from workflows.messages import AwaitRecordedInput, ProcessInput, TemplateSnapshot
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
@@ -61,6 +62,9 @@ def choose_snapshot(
 def check_bindings(
     session: Session, snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]
 ) -> None:
+    """Every partner the process would bind must be active: the slots' and those the
+    template's version names itself (a step's assignee, an escalation's `reassign_to`), which
+    may have been revoked since it was published. A refusal names the field at fault."""
     slots = partner_slots(snapshot.steps)
     for slot in sorted(slots - partners.keys()):
         raise StartRefused(422, ["partners", slot], f"the template's slot '{slot}' needs a partner")
@@ -69,9 +73,26 @@ def check_bindings(
             raise StartRefused(
                 422, ["partners", slot], f"the template has no partner slot '{slot}'"
             )
-        partner = session.get(Partner, partner_id)
-        if partner is None or partner.status != "active":
-            raise StartRefused(422, ["partners", slot], "no active partner with this id")
+        problem = unbindable(session, partner_id)
+        if problem:
+            raise StartRefused(422, ["partners", slot], problem)
+    for index, step in enumerate(snapshot.steps):
+        named = [("assignee", step.assignee)]
+        if step.escalation is not None and step.escalation.reassign_to is not None:
+            named.append(("escalation.reassign_to", step.escalation.reassign_to))
+        for path, assignee in named:
+            if assignee.type != "partner":
+                continue
+            problem = unbindable(session, assignee.partner_id)
+            if problem:
+                field = f"steps[{index}].{path}.partner_id"
+                which = f"version {snapshot.version}" if snapshot.version else "draft"
+                raise StartRefused(
+                    422,
+                    ["template_id"],
+                    f"{field} (step '{step.key}') of the template's {which}: {problem}; "
+                    "change the template and publish it again",
+                )
 
 
 def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) -> list[str]:
@@ -92,9 +113,10 @@ async def launch(
     contact_user_id: uuid.UUID,
     partners: dict[str, uuid.UUID],
     test: bool,
+    automation_id: uuid.UUID | None = None,
 ) -> Process | None:
     """Start the workflow, or find the one with this id (running or ended), and answer once
-    it is recorded."""
+    it is recorded. `automation_id`: the automation that started it (shown in Temporal)."""
     found = session.get(Process, process_id)
     session.rollback()  # release SQLite's read snapshot while the workflow writes
     if found is not None:
@@ -120,6 +142,19 @@ async def launch(
             opportunity_id=str(opportunity_id),
             partner_ids=_bound_partners(snapshot, partners),
             test=test,
+        ),
+        # What the Temporal UI shows an operator first: which process, ids and a link back.
+        static_summary=summaries.process_summary(
+            snapshot.name, snapshot.version, opportunity_id, test
+        ),
+        static_details=summaries.process_details(
+            process_id=process_id,
+            template_id=snapshot.template_id,
+            template_name=snapshot.name,
+            version=snapshot.version,
+            opportunity_id=opportunity_id,
+            public_url=settings.public_url,
+            automation_id=automation_id,
         ),
     )
     # WorkflowAlreadyStartedError: it ran and ended between our look and the start; its read

@@ -3,13 +3,22 @@
 A transport raises `PermanentDeliveryError` when the provider refused the message for good
 (a 4xx other than 429) and `TemporaryDeliveryError` when trying again may help (429, 5xx,
 a timeout, a dropped connection): the activity retries those with back-off.
+
+Neither SMTP nor SendGrid can take part in a transaction, so a crash between the provider's
+"accepted" and our record of it sends the e-mail again on retry. `send` calls `commit_point`
+right before the step that hands the message over for good (SMTP's DATA, SendGrid's POST): the
+caller readies its record there, so only its commit remains inside that window. The
+Message-ID is derived from the outbox key, so the copies of such a resend are one message to a
+mail client that removes duplicates.
 """
 
+import hashlib
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from typing import Any, Protocol
 
 from python_http_client.exceptions import HTTPError
@@ -40,9 +49,29 @@ class Envelope:
 class Transport(Protocol):
     name: str
 
-    def send(self, envelope: Envelope) -> str:
-        """Deliver; answers the provider's message id."""
+    def send(self, envelope: Envelope, commit_point: Callable[[], None]) -> str:
+        """Deliver, calling `commit_point` right before the message is handed over for good;
+        answers the provider's message id."""
         ...
+
+
+class _CommitPointBeforeData(smtplib.SMTP):
+    """Calls `commit_point` once the recipients are accepted, right before DATA."""
+
+    commit_point: Callable[[], None] | None = None
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        if self.commit_point is not None:
+            self.commit_point()
+        return super().data(msg)
+
+
+class _Smtp(_CommitPointBeforeData):
+    pass
+
+
+class _SmtpSsl(_CommitPointBeforeData, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpTransport:
@@ -51,7 +80,7 @@ class SmtpTransport:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def send(self, envelope: Envelope) -> str:
+    def send(self, envelope: Envelope, commit_point: Callable[[], None]) -> str:
         settings = self._settings
         message = EmailMessage()
         message["From"] = envelope.sender
@@ -60,22 +89,24 @@ class SmtpTransport:
             message["Reply-To"] = envelope.reply_to
         message["Subject"] = envelope.email.subject
         domain = parseaddr(envelope.sender)[1].rpartition("@")[2] or "partnerflow.localhost"
-        message_id = make_msgid(domain=domain)
+        # The same for every attempt of one e-mail: a resend is the same message.
+        digest = hashlib.sha256(envelope.idempotency_key.encode()).hexdigest()[:32]
+        message_id = f"<{digest}@{domain}>"
         message["Message-ID"] = message_id
         message["X-Partnerflow-Key"] = envelope.idempotency_key
         message.set_content(envelope.email.text)
         message.add_alternative(envelope.email.html, subtype="html")
         try:
-            client: smtplib.SMTP
+            client: _CommitPointBeforeData
             if settings.smtp_security == "tls":
-                client = smtplib.SMTP_SSL(
+                client = _SmtpSsl(
                     settings.smtp_host,
                     settings.smtp_port,
                     timeout=settings.smtp_timeout_seconds,
                     context=ssl.create_default_context(),
                 )
             else:
-                client = smtplib.SMTP(
+                client = _Smtp(
                     settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds
                 )
             with client:
@@ -83,6 +114,7 @@ class SmtpTransport:
                     client.starttls(context=ssl.create_default_context())
                 if settings.smtp_user and settings.smtp_password:
                     client.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+                client.commit_point = commit_point
                 client.send_message(message)
         except smtplib.SMTPResponseException as error:
             # 5xx replies are the server's final word; 4xx ones say "try later".
@@ -92,6 +124,9 @@ class SmtpTransport:
                 ) from error
             raise TemporaryDeliveryError(f"SMTP {error.smtp_code}") from error
         except smtplib.SMTPRecipientsRefused as error:
+            codes = [code for code, _ in error.recipients.values()]
+            if all(400 <= code < 500 for code in codes):  # greylisting: "try again later"
+                raise TemporaryDeliveryError(f"recipients deferred: SMTP {codes}") from error
             raise PermanentDeliveryError(f"recipients refused: {list(error.recipients)}") from error
         except (OSError, smtplib.SMTPException) as error:
             raise TemporaryDeliveryError(f"SMTP: {error.__class__.__name__}: {error}") from error
@@ -109,7 +144,7 @@ class SendGridTransport:
         )
         self._timeout = settings.smtp_timeout_seconds
 
-    def send(self, envelope: Envelope) -> str:
+    def send(self, envelope: Envelope, commit_point: Callable[[], None]) -> str:
         sender_name, sender_address = parseaddr(envelope.sender)
         payload: dict[str, Any] = {
             "personalizations": [{"to": [{"email": address} for address in envelope.to]}],
@@ -123,6 +158,7 @@ class SendGridTransport:
         }
         if envelope.reply_to:
             payload["reply_to"] = {"email": parseaddr(envelope.reply_to)[1]}
+        commit_point()
         try:
             # A timeout is ambiguous (it may have been accepted): retried, so at least once.
             response = self._client.client.mail.send.post(

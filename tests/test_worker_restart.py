@@ -7,8 +7,6 @@ hard way while processes are between steps and their hand-over e-mails are on th
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,6 +21,7 @@ from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from bench.chaos_parts import Worker
 from partnerflow.models import Notification, OutboxEmail, Process, User
 from partnerflow.seed import seed
 from partnerflow.settings import Settings
@@ -30,46 +29,10 @@ from tests import factories
 from tests.conftest import ADMIN_TOKEN, eventually, settings_for
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
-REPO = Path(__file__).resolve().parent.parent
 PROCESSES = 5
-READY_LINE = b"worker polling task queue"
 # Bounds for the polling loops, not expectations: a task that was running on the killed worker
 # is handed to the new one only when its timeout passes (up to a minute for an e-mail).
-STARTUP_WAIT = 30.0
 RECOVERY_WAIT = 150.0
-
-
-class Worker:
-    """`python worker.py` as a subprocess, its output in a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._env = env
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("wb") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "worker.py",
-                cwd=REPO,
-                env=self._env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = asyncio.get_running_loop().time() + STARTUP_WAIT
-        while READY_LINE not in self.log.read_bytes():
-            if self.process.returncode is not None:
-                raise AssertionError(f"the worker exited:\n{self.log.read_text()}")
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"the worker did not start polling:\n{self.log.read_text()}")
-            await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, running activities and workflow tasks are abandoned."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
 
 
 @asynccontextmanager

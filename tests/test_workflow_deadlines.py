@@ -129,7 +129,7 @@ async def world(
 ) -> AsyncIterator[World]:
     with Session(engine, expire_on_commit=False) as session:
         contact = User(name="Carla Kontakt", email="carla@company.example.com", role="member")
-        partner = Partner(name="Dach & Sonne GmbH", email="info@dach.example.com")
+        partner = Partner(name="Dach & Sonne GmbH", email="info@dach.example.com", status="active")
         session.add_all([contact, partner])
         session.flush()
         partner_user = User(

@@ -24,7 +24,7 @@ from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 def _rows(engine: Engine) -> tuple[User, Partner, Opportunity, ProcessTemplate]:
     with Session(engine, expire_on_commit=False) as session:
         contact = User(name="Carla Kontakt", email="carla@company.example.com", role="member")
-        partner = Partner(name="Dach & Sonne", email="info@dach.example.com")
+        partner = Partner(name="Dach & Sonne", email="info@dach.example.com", status="active")
         opportunity = Opportunity(title="PV", customer={"name": "Jana Becker"})
         session.add_all([contact, partner, opportunity])
         session.flush()

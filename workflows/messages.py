@@ -1,7 +1,11 @@
 """The payloads that cross Temporal: the template snapshot, the process input, updates, state.
 
 One pydantic model per call, so a field can be added without breaking callers.
-Ids and what steps record only; personal data stays in the database.
+Ids and what steps record only; personal data stays in the database. No person's name, file
+name, comment or free-text reason crosses into Temporal: a reason is a `ProcessNote` row the
+API writes first, and the workflow carries its id (the read model resolves names and texts).
+Fields that carried such data before are kept readable for recorded histories and never
+written again (`exclude=True`: whatever a caller puts there stays out of every payload).
 """
 
 from datetime import datetime
@@ -133,11 +137,16 @@ class TemplateSnapshot(BaseModel):
     steps: list[StepSpec]
 
 
+def _legacy(description: str) -> Any:
+    """A field histories recorded before "ids only" hold: read from them, never written."""
+    return Field(default=None, exclude=True, description=description)
+
+
 class Actor(BaseModel):
-    """Who asks the workflow for something, as the API authenticated them."""
+    """Who asks the workflow for something, as the API authenticated them (ids, no name)."""
 
     user_id: UUID
-    name: str
+    name: str | None = _legacy("the person's name: the read model resolves it from user_id")
     role: Literal["admin", "member", "partner"]
     partner_id: UUID | None = None
     permissions: list[str] = Field(default_factory=list)
@@ -152,7 +161,9 @@ class CompleteStepInput(BaseModel):
 class SkipStepInput(BaseModel):
     step_key: str
     actor: Actor
-    reason: str = ""
+    # the reason's text is a ProcessNote the API stored; None when none was given
+    note_id: UUID | None = None
+    reason: str | None = _legacy("the reason's text: a ProcessNote now (note_id)")
 
 
 class SetDeadlineInput(BaseModel):
@@ -169,11 +180,12 @@ class ReassignInput(BaseModel):
 
 
 class DocumentRef(BaseModel):
-    """An uploaded file as the workflow knows it: its id and type; the bytes stay in storage."""
+    """An uploaded file as the workflow knows it: its id and type; the bytes and the file's
+    name stay in storage and the database."""
 
     id: UUID
     type: str
-    filename: str
+    filename: str | None = _legacy("the file's name: the Document row has it")
 
 
 class AddDocumentInput(BaseModel):
@@ -184,7 +196,16 @@ class AddDocumentInput(BaseModel):
 
 class CancelInput(BaseModel):
     actor: Actor
-    reason: str
+    # the reason's text is a ProcessNote the API stored
+    note_id: UUID | None = None
+    reason: str | None = _legacy("the reason's text: a ProcessNote now (note_id)")
+
+
+class PartnerRevokedInput(BaseModel):
+    """A partner organisation was revoked: nothing of this process may stay with it. Its open
+    steps go to the contact person (who is told), and so does anything later bound to it."""
+
+    partner_id: UUID
 
 
 class AwaitRecordedInput(BaseModel):
@@ -221,7 +242,7 @@ class ResolvedAssignee(BaseModel):
 
 class CompletedBy(BaseModel):
     user_id: UUID
-    name: str
+    name: str | None = _legacy("the person's name: the read model resolves it from user_id")
     partner_id: UUID | None = None
     # True when the contact person or an admin acted for the assignee.
     on_behalf: bool = False
@@ -271,7 +292,11 @@ class TimelineEntry(BaseModel):
     event: str
     step_key: str | None = None
     user_id: UUID | None = None
+    # what the workflow knows in words: a reminder's offset, a deadline, a document type, why
+    # something failed (redacted); never a text a person wrote
     detail: str | None = None
+    # the text a person wrote (a reason) is a ProcessNote: its id, resolved by the read model
+    note_id: UUID | None = None
 
 
 class ProcessState(BaseModel):
@@ -285,6 +310,8 @@ class ProcessState(BaseModel):
     test: bool = False
     started_at: datetime
     completed_at: datetime | None = None
+    # Only processes cancelled before "ids only" have it; the reason is a ProcessNote now,
+    # named by the `process_cancelled` timeline entry's note_id.
     cancel_reason: str | None = None
     steps: list[StepState]
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -292,6 +319,9 @@ class ProcessState(BaseModel):
     version: int = 0
     # What failed for good (newest last): the process is flagged `attention` while any is here.
     attention: list[AttentionNote] = Field(default_factory=list)
+    # Partners revoked while the process ran: no step goes to them any more (the contact
+    # person takes what would have), and no e-mail or notice is addressed to them.
+    revoked_partner_ids: list[UUID] = Field(default_factory=list)
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -321,7 +351,14 @@ class ProcessState(BaseModel):
 
 
 EmailKind = Literal[
-    "handover", "reminder", "overdue", "completion", "cancelled", "reassigned", "deadline_changed"
+    "handover",
+    "reminder",
+    "overdue",
+    "completion",
+    "cancelled",
+    "reassigned",
+    "deadline_changed",
+    "partner_revoked",
 ]
 
 
@@ -335,6 +372,8 @@ class EmailRequest(BaseModel):
     contact_user_id: UUID
     to_partner_id: UUID | None = None
     to_user_id: UUID | None = None
+    # the partner an e-mail to someone else is about (`partner_revoked`: the contact person)
+    about_partner_id: UUID | None = None
     kind: EmailKind
     language: Literal["de", "en"]
     timezone: str

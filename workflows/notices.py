@@ -8,6 +8,10 @@ _TEXTS = {
         "de": "E-Mail zu {step} konnte nicht zugestellt werden",
         "en": "The e-mail about {step} could not be delivered",
     },
+    "partner_revoked": {
+        "de": "Partner gesperrt, jetzt bei Ihnen: {step}",
+        "en": "Partner revoked, now yours: {step}",
+    },
 }
 
 
@@ -30,3 +34,8 @@ def overdue(language: str, step: str) -> str:
 
 def delivery_failed(language: str, step: str) -> str:
     return _text("delivery_failed", language, step)
+
+
+def partner_revoked(language: str, steps: list[str]) -> str:
+    """The contact person takes over the open steps of a partner that was revoked."""
+    return _text("partner_revoked", language, ", ".join(steps))

@@ -4,12 +4,16 @@ Updates (each with a validator that refuses before anything touches history; a r
 an ApplicationError whose type the API turns into 403/404/409/422):
 - `complete_step`: the assignee, or the contact person or an admin acting for them,
   finishes an open step with the fields it records; required documents must be there.
-- `skip_step`: the contact person or an admin skips a pending or open step.
+- `skip_step`: the contact person or an admin skips a pending or open step (the reason's
+  text is a `ProcessNote` the API stored: the workflow carries its id, never the text).
 - `set_deadline`: the assignee partner (with `steps:set_deadline`), the contact or an admin
   moves a step's deadline; the old timers are cancelled, so no reminder for the old date fires.
 - `reassign`: the contact or an admin hands a step to another partner or user.
 - `add_document`: records a file the API stored for an open step (`documents:upload`).
-- `cancel`: the contact or an admin ends the process with a reason.
+- `cancel`: the contact or an admin ends the process with a reason (a `ProcessNote`'s id).
+- `partner_revoked`: the partner was revoked (the API, or the reconciler for a process it
+  could not reach then): its open steps, and any later bound to it, go to the contact person,
+  who is told (notice and e-mail); the partner is sent nothing, not even that.
 - `await_recorded`: answers once the read model holds a version; the API starts a process
   with it (update-with-start) so the caller reads its own writes. A version the process has
   not reached is refused (it could wait forever, and hold up the end of the process).
@@ -24,6 +28,8 @@ up neither the read model nor the items behind it. What fails for good flags the
 `attention` (state, read model, search attribute `PfAttention`) and the process goes on.
 Business-day deadlines come from a local activity: the holiday tables are data that changes
 with a package release, and a recorded deadline must replay as recorded.
+Each timer and activity says in its summary what it is for, and the current details where the
+process stands (workflows/summaries.py): operators read both in the Temporal UI and CLI.
 The process finishes, or continues as new, only once no handler runs, nothing is left to send
 and its last state is written: with no yield between that check and the end, no accepted
 update is lost. Runs recorded before these changes replay on the old path (workflows/versions.py).
@@ -42,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
-    from workflows import attention, notices, outgoing, retries, versions
+    from workflows import attention, notices, outgoing, retries, summaries, versions
     from workflows.deadlines import (
         Duration,
         add_business_days,
@@ -67,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         EmailRequest,
         NotificationRequest,
         PartnerAssignee,
+        PartnerRevokedInput,
         PartnerSlotAssignee,
         ProcessInput,
         ProcessState,
@@ -146,6 +153,7 @@ class PartnerProcessWorkflow:
         if input.state is not None:  # continued as new: carry on where the last run stopped
             self._state = input.state
             self._recorded_version = input.state.version
+            workflow.set_current_details(summaries.current_details(self._state, self._tz))
             return
         self._recorded_version = 0
         self._state = ProcessState(
@@ -320,7 +328,7 @@ class PartnerProcessWorkflow:
         step.status = "skipped"
         step.completed_at = workflow.now()
         step.completed_by = completed_by(input.actor, True)
-        self._note("step_skipped", step.key, input.actor, input.reason or None)
+        self._note("step_skipped", step.key, input.actor, note_id=input.note_id)
         self._advance()
         await self._record()
         return self._state
@@ -368,7 +376,7 @@ class PartnerProcessWorkflow:
     async def reassign(self, input: ReassignInput) -> ProcessState:
         step = open_step(self._state, input.step_key, OPEN_STATUSES)
         authorize_staff(self._state, input.actor)
-        self._hand_to(step, self._resolve(input.assignee))
+        self._hand_to(step, self._assignable(input.assignee))
         self._note("step_reassigned", step.key, input.actor)
         await self._record()
         return self._state
@@ -377,6 +385,9 @@ class PartnerProcessWorkflow:
     def _validate_reassign(self, input: ReassignInput) -> None:
         step = open_step(self._state, input.step_key, OPEN_STATUSES)
         authorize_staff(self._state, input.actor)
+        partner_id = self._resolve(input.assignee).partner_id
+        if partner_id is not None and partner_id in self._state.revoked_partner_ids:
+            raise refuse(INVALID, f"assignee.partner_id: partner {partner_id} is revoked")
         if self._resolve(input.assignee) == step.assignee:
             raise refuse(CONFLICT, f"step '{step.key}' is already assigned so")
 
@@ -422,9 +433,8 @@ class PartnerProcessWorkflow:
             if step.status in OPEN_STATUSES:
                 step.status = "cancelled"
         self._state.status = "cancelled"
-        self._state.cancel_reason = input.reason
         self._state.completed_at = workflow.now()
-        self._note("process_cancelled", None, input.actor, input.reason)
+        self._note("process_cancelled", None, input.actor, note_id=input.note_id)
         await self._record()
         return self._state
 
@@ -432,6 +442,76 @@ class PartnerProcessWorkflow:
     def _validate_cancel(self, input: CancelInput) -> None:
         require_running(self._state)
         authorize_staff(self._state, input.actor)
+
+    # partner_revoked ----------------------------------------------------------------------
+
+    @workflow.update
+    async def partner_revoked(self, input: PartnerRevokedInput) -> ProcessState:
+        partner_id = input.partner_id
+        if partner_id not in self._state.revoked_partner_ids:
+            self._state.revoked_partner_ids.append(partner_id)
+        moved = self._held_by(partner_id)
+        contact = ResolvedAssignee(type="contact", user_id=self._state.contact_user_id)
+        for step in moved:
+            # No `reassigned` e-mail: a revoked partner is sent nothing, not even that.
+            step.assignee = contact
+        self._note("partner_revoked", detail=str(partner_id))
+        told = self._tell_contact_partner_revoked(partner_id, moved) if moved else None
+        await self._record()
+        if told is not None and self._lanes():
+            # The caller answers once the contact person's notice is written (the notice
+            # follows the e-mail in the lane), as every update answers once it shows.
+            await workflow.wait_condition(lambda: all(item is not told for item in self._outgoing))
+        return self._state
+
+    @partner_revoked.validator
+    def _validate_partner_revoked(self, input: PartnerRevokedInput) -> None:
+        require_running(self._state)
+        if self._held_by(input.partner_id):
+            return
+        told = input.partner_id in self._state.revoked_partner_ids
+        if told or not self._names(input.partner_id):
+            # Told already (the API and the reconciler may both tell it), or never bound here.
+            raise refuse(CONFLICT, f"partner {input.partner_id}: nothing here is left with it")
+
+    def _held_by(self, partner_id: UUID) -> list[StepState]:
+        """The partner's open steps: the active ones and those still to come."""
+        return [
+            step
+            for step in self._state.steps
+            if step.status in OPEN_STATUSES and step.assignee.partner_id == partner_id
+        ]
+
+    def _names(self, partner_id: UUID) -> bool:
+        """Is the partner bound here: to a step, a slot, or an escalation's reassignment?"""
+        escalates_to = {
+            spec.escalation.reassign_to.partner_id
+            for spec in self._template.steps
+            if spec.escalation is not None
+            and isinstance(spec.escalation.reassign_to, PartnerAssignee)
+        }
+        return partner_id in self._state.partner_ids or partner_id in escalates_to
+
+    def _tell_contact_partner_revoked(
+        self, partner_id: UUID, moved: list[StepState]
+    ) -> NotificationRequest:
+        """One e-mail and one notice to the contact person, about the steps now theirs (the
+        e-mail names the first, an active one if any); answers the notice."""
+        contact = self._state.contact_user_id
+        first = next((step for step in moved if step.status == "active"), moved[0])
+        key = f"partner_revoked:{partner_id}"
+        spec = self._specs[first.key]
+        email = outgoing.email(
+            self._state, self._template, spec, first, "partner_revoked", key, user_id=contact
+        )
+        # the e-mail names the partner it is about (it goes to the contact, not to it)
+        self._outgoing.append(email.model_copy(update={"about_partner_id": partner_id}))
+        message = notices.partner_revoked(self._template.language, [s.name for s in moved])
+        notice = outgoing.notice(
+            self._state, first, "partner_revoked", key, message, user_id=contact
+        )
+        self._outgoing.append(notice)
+        return notice
 
     # transitions --------------------------------------------------------------------------
 
@@ -500,6 +580,7 @@ class PartnerProcessWorkflow:
                     start_to_close_timeout=retries.BUSINESS_DAYS.start_to_close,
                     schedule_to_close_timeout=retries.BUSINESS_DAYS.schedule_to_close,
                     retry_policy=retries.BUSINESS_DAYS.retry,
+                    summary=summaries.business_days(step.key, rule.business_days, rule.region),
                 )
             except ActivityError as error:
                 # No deadline rather than a stuck process; a person sets one by hand.
@@ -583,21 +664,24 @@ class PartnerProcessWorkflow:
     async def _watch(self, key: str, due_at: datetime) -> None:
         step = find_step(self._state, key)
         spec = self._specs[key]
-        events: list[tuple[datetime, str, str]] = []
-        for offset in spec.reminders:
+        # (when, event, reminder offset, what the timer says in the Temporal UI)
+        events: list[tuple[datetime, str, str, str]] = []
+        for number, offset in enumerate(spec.reminders, start=1):
             at = shift(due_at, parse_duration(offset), self._tz, sign=-1)
             if offset not in step.reminders_sent and at > workflow.now():
-                events.append((at, "reminder", offset))
+                about = summaries.reminder_timer(key, number, offset, due_at, self._tz)
+                events.append((at, "reminder", offset, about))
         if not step.overdue:
-            events.append((due_at, "overdue", ""))
+            events.append((due_at, "overdue", "", summaries.deadline_timer(key, due_at, self._tz)))
         escalation = spec.escalation
         if escalation is not None and escalation.reassign_to is not None and not step.escalated:
             grace = parse_duration(escalation.grace) if escalation.grace else Duration()
-            events.append((shift(due_at, grace, self._tz), "reassign", ""))
-        for at, event, offset in sorted(events, key=lambda e: e[0]):
+            about = summaries.escalation_timer(key, escalation.grace, due_at, self._tz)
+            events.append((shift(due_at, grace, self._tz), "reassign", "", about))
+        for at, event, offset, about in sorted(events, key=lambda e: e[0]):
             delay = at - workflow.now()
             if delay > timedelta(0):
-                await workflow.sleep(delay, summary=f"{event} {key}")
+                await workflow.sleep(delay, summary=about)
             if step.status != "active" or step.due_at != due_at:
                 return
             if event == "reminder":
@@ -634,7 +718,7 @@ class PartnerProcessWorkflow:
         escalation = self._specs[step.key].escalation
         assert escalation is not None and escalation.reassign_to is not None
         step.escalated = True
-        self._hand_to(step, self._resolve(escalation.reassign_to))
+        self._hand_to(step, self._assignable(escalation.reassign_to))
         self._note("step_escalated", step.key)
 
     # people -------------------------------------------------------------------------------
@@ -651,6 +735,15 @@ class PartnerProcessWorkflow:
         if isinstance(assignee, UserAssignee):
             return ResolvedAssignee(type="user", user_id=assignee.user_id)
         return ResolvedAssignee(type="contact", user_id=self._input.contact_user_id)
+
+    def _assignable(self, assignee: AnyAssignee) -> ResolvedAssignee:
+        """Who gets a step handed over now: a revoked partner's share goes to the contact."""
+        resolved = self._resolve(assignee)
+        if resolved.partner_id is not None and resolved.partner_id in (
+            self._state.revoked_partner_ids
+        ):
+            return ResolvedAssignee(type="contact", user_id=self._state.contact_user_id)
+        return resolved
 
     # outgoing -----------------------------------------------------------------------------
 
@@ -683,6 +776,7 @@ class PartnerProcessWorkflow:
         step_key: str | None = None,
         actor: Actor | None = None,
         detail: str | None = None,
+        note_id: UUID | None = None,
     ) -> None:
         self._state.timeline.append(
             TimelineEntry(
@@ -691,6 +785,7 @@ class PartnerProcessWorkflow:
                 step_key=step_key,
                 user_id=actor.user_id if actor else None,
                 detail=detail,
+                note_id=note_id,
             )
         )
 
@@ -718,12 +813,14 @@ class PartnerProcessWorkflow:
                 PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
             ]
         )
+        workflow.set_current_details(summaries.current_details(snapshot, self._tz))
         if not self._lanes():
             await workflow.execute_activity_method(
                 ReadModelActivities.record_process_state,
                 snapshot,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=retries.LEGACY_READ_MODEL,
+                summary=summaries.record_state(snapshot.version),
             )
             self._recorded_version = max(self._recorded_version, snapshot.version)
             return
@@ -735,6 +832,7 @@ class PartnerProcessWorkflow:
                 start_to_close_timeout=call.start_to_close,
                 schedule_to_close_timeout=call.schedule_to_close,
                 retry_policy=call.retry,
+                summary=summaries.record_state(snapshot.version),
             )
         except ActivityError as error:
             # The process goes on: the next write carries the whole state again (and this
@@ -784,6 +882,7 @@ class PartnerProcessWorkflow:
         call = retries.EMAIL if isinstance(item, EmailRequest) else retries.NOTICE
         policy = retries.ONE_ATTEMPT if first_attempt else call.retry
         cap = None if first_attempt else call.schedule_to_close
+        about = summaries.outgoing(item, retry=not first_attempt)
         if isinstance(item, EmailRequest):
             await workflow.execute_activity_method(
                 EmailActivities.send_email,
@@ -791,6 +890,7 @@ class PartnerProcessWorkflow:
                 start_to_close_timeout=call.start_to_close,
                 schedule_to_close_timeout=cap,
                 retry_policy=policy,
+                summary=about,
             )
         else:
             await workflow.execute_activity_method(
@@ -799,6 +899,7 @@ class PartnerProcessWorkflow:
                 start_to_close_timeout=call.start_to_close,
                 schedule_to_close_timeout=cap,
                 retry_policy=policy,
+                summary=about,
             )
 
     def _failed(self, item: Outgoing, error: ActivityError) -> None:
@@ -840,6 +941,7 @@ class PartnerProcessWorkflow:
                         start_to_close_timeout=retries.EMAIL.start_to_close,
                         schedule_to_close_timeout=retries.EMAIL.schedule_to_close,
                         retry_policy=retries.EMAIL.retry,
+                        summary=summaries.outgoing(item, retry=False),
                     )
                 else:
                     await workflow.execute_activity_method(
@@ -848,6 +950,7 @@ class PartnerProcessWorkflow:
                         start_to_close_timeout=retries.NOTICE.start_to_close,
                         schedule_to_close_timeout=retries.NOTICE.schedule_to_close,
                         retry_policy=retries.NOTICE.retry,
+                        summary=summaries.outgoing(item, retry=False),
                     )
             except ActivityError as error:
                 # An e-mail that cannot go out must not stop the process: it is noted, and

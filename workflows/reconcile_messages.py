@@ -1,6 +1,6 @@
 """The payloads of the reconciler's round: how long it leaves things alone, what it repaired."""
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ReconcileInput(BaseModel):
@@ -24,6 +24,18 @@ class UploadsReconciled(BaseModel):
     still_pending: int = 0
 
 
+class PartnersReconciled(BaseModel):
+    """Running processes whose open steps a revoked partner still held."""
+
+    # told now: the steps went to the contact person
+    handed_back: int = 0
+    # the workflow had nothing left of the partner's (the read model was behind)
+    nothing_left: int = 0
+    # Temporal did not answer: the next round tries again
+    unreached: int = 0
+
+
 class Reconciled(BaseModel):
     runs: RunsReconciled
     uploads: UploadsReconciled
+    partners: PartnersReconciled = Field(default_factory=PartnersReconciled)

@@ -1,9 +1,11 @@
 """ReconcilerWorkflow: one round of repairs between the database and Temporal.
 
 A Temporal Schedule (partnerflow/reconcile_schedule.py) starts it every minute. It finishes
-the automation runs a crash left `starting` (their processes started or found) and settles
-the uploads left `pending` (attached or removed, as their workflow says). No messages; its
-result counts what it repaired.
+the automation runs a crash left `starting` (their processes started or found), settles
+the uploads left `pending` (attached or removed, as their workflow says), and tells running
+processes whose open steps a revoked partner still holds (they hand them to the contact).
+No messages; its result counts what it repaired. Each activity's summary (Temporal UI) says
+which repair it is.
 """
 
 from datetime import timedelta
@@ -29,11 +31,21 @@ class ReconcilerWorkflow:
             input,
             start_to_close_timeout=ROUND_TIMEOUT,
             retry_policy=ROUND_RETRY,
+            summary="finish the automation runs a crash left starting",
         )
         uploads = await workflow.execute_activity_method(
             ReconcileActivities.settle_uploads,
             input,
             start_to_close_timeout=ROUND_TIMEOUT,
             retry_policy=ROUND_RETRY,
+            summary="settle the uploads left pending",
         )
-        return Reconciled(runs=runs, uploads=uploads)
+        # Last in the round: a round recorded before it replays unchanged up to here.
+        partners = await workflow.execute_activity_method(
+            ReconcileActivities.hand_back_revoked_partners,
+            input,
+            start_to_close_timeout=ROUND_TIMEOUT,
+            retry_policy=ROUND_RETRY,
+            summary="hand the open steps of revoked partners to the contact persons",
+        )
+        return Reconciled(runs=runs, uploads=uploads, partners=partners)

@@ -60,6 +60,5 @@ def authorize_staff(state: ProcessState, actor: Actor) -> None:
 
 
 def completed_by(actor: Actor, on_behalf: bool) -> CompletedBy:
-    return CompletedBy(
-        user_id=actor.user_id, name=actor.name, partner_id=actor.partner_id, on_behalf=on_behalf
-    )
+    """Who finished a step, by id: the read model resolves the name (no names in Temporal)."""
+    return CompletedBy(user_id=actor.user_id, partner_id=actor.partner_id, on_behalf=on_behalf)

@@ -14,7 +14,8 @@ from api.errors import invalid, not_found
 from api.listing import Page, fetch_page
 from partnerflow.automations import filter_key_problem
 from partnerflow.db import utcnow
-from partnerflow.models import Automation, AutomationRun, Partner, ProcessTemplate
+from partnerflow.models import Automation, AutomationRun, ProcessTemplate
+from partnerflow.partner_status import unbindable
 
 router = APIRouter(prefix="/api/automations", tags=["automations"])
 
@@ -76,8 +77,10 @@ def _checked(session: Session, body: AutomationCreate) -> None:
     if template is None:
         invalid(["action", "start_process"], "no process template with this id")
     for slot, partner_id in body.action.partners.items():
-        if session.get(Partner, partner_id) is None:
-            invalid(["action", "partners", slot], "no partner with this id")
+        # Only an active partner is bound; one revoked after saving makes its runs skipped.
+        problem = unbindable(session, partner_id)
+        if problem:
+            invalid(["action", "partners", slot], problem)
 
 
 def _apply(automation: Automation, body: AutomationCreate) -> None:

@@ -1,21 +1,23 @@
-"""Opportunities: the customer cases processes run on."""
+"""Opportunities: the customer cases processes run on, and their customer's erasure."""
 
 import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import select
 
-from api.deps import PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
-from api.errors import invalid, not_found
+from api.deps import AdminCaller, PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
+from api.errors import conflict, invalid, not_found
 from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
 from partnerflow.automation_runs import record_runs, start_runs
 from partnerflow.db import utcnow
+from partnerflow.erasure import ErasureRefused, erase_customer
 from partnerflow.models import Opportunity
+from partnerflow.storage import DocumentStorage
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
 
@@ -46,6 +48,8 @@ class OpportunityPublic(OpportunityCreate):
     id: uuid.UUID
     created_at: datetime
     updated_at: datetime
+    # set once the customer's personal data was erased (POST /api/opportunities/{id}/erase)
+    erased_at: datetime | None = None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OpportunityPublic)
@@ -117,6 +121,8 @@ async def update_opportunity(
     opportunity = session.get(Opportunity, opportunity_id)
     if opportunity is None:
         not_found("opportunity")
+    if opportunity.erased_at is not None:
+        conflict("this opportunity's customer data was erased: it cannot be changed")
     before = opportunity.model_dump(mode="json")
     changes = body.model_dump(mode="json", exclude_unset=True)
     for name, value in changes.items():
@@ -130,3 +136,47 @@ async def update_opportunity(
     answer = OpportunityPublic.model_validate(opportunity.model_dump())
     await start_runs(session, temporal, settings, opportunity.id)
     return answer
+
+
+class ErasurePublic(BaseModel):
+    """What the erasure did, in ids and counts (docs/security.md, "When a customer asks for
+    erasure")."""
+
+    opportunity_id: uuid.UUID
+    erased_at: datetime
+    processes: list[uuid.UUID]
+    cancelled: list[uuid.UUID]
+    documents_deleted: int
+    comments_erased: int
+    notes_erased: int
+    emails_redacted: int
+    stored_answers_deleted: int
+
+
+_ERASURE_REFUSALS = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "conflict": status.HTTP_409_CONFLICT,
+    "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+@router.post("/{opportunity_id}/erase")
+async def erase_opportunity_customer(
+    opportunity_id: uuid.UUID,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: AdminCaller,
+    cancel: bool = False,
+) -> ErasurePublic:
+    """Erase the customer's personal data: from the opportunity, its processes' documents,
+    comments, reasons and e-mails. A running process is a 409 unless `cancel=true`, which
+    cancels it first. Asking again is harmless."""
+    try:
+        erasure = await erase_customer(
+            session, temporal, DocumentStorage(settings.storage_dir), opportunity_id,
+            caller.actor(), cancel=cancel,
+        )  # fmt: skip
+    except ErasureRefused as refused:
+        raise HTTPException(_ERASURE_REFUSALS[refused.kind], detail=refused.message) from None
+    return ErasurePublic.model_validate(erasure, from_attributes=True)

@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
-from sqlmodel import col, select
+from sqlmodel import select
 
 from api.deps import (
     AdminCaller,
@@ -16,12 +16,13 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     StaffCaller,
+    TemporalDep,
 )
 from api.errors import conflict, forbidden, not_found
 from api.listing import Page, fetch_page
 from api.routes.users import UserInvited
-from partnerflow import invitations, people
-from partnerflow.models import Notification, Partner, Process, ProcessStep
+from partnerflow import invitations, people, revocation
+from partnerflow.models import Partner
 
 router = APIRouter(prefix="/api/partners", tags=["partners"])
 
@@ -132,38 +133,33 @@ def resend_invitation(
     return PartnerPublic(**partner.model_dump(), invitation=delivery)
 
 
+class PartnerRevoked(PartnerPublic):
+    """The partner, revoked, and what became of the running processes it was bound to."""
+
+    handed_back: list[uuid.UUID] = Field(
+        description="processes whose open steps of the partner went to their contact person"
+    )
+    retrying: list[uuid.UUID] = Field(
+        description="processes Temporal did not answer for: the reconciler hands their steps "
+        "back within minutes (nothing is sent to the partner meanwhile)"
+    )
+
+
 @router.post("/{partner_id}/revoke")
-def revoke_partner(partner_id: uuid.UUID, session: SessionDep, _: AdminCaller) -> PartnerPublic:
-    """The partner's tokens stop working; the contact persons of its open steps are told."""
-    partner = session.get(Partner, partner_id)
-    if partner is None:
+async def revoke_partner(
+    partner_id: uuid.UUID, session: SessionDep, temporal: TemporalDep, _: AdminCaller
+) -> PartnerRevoked:
+    """The partner is cut off at once: its users are refused, and nothing more is sent to
+    it. Its open steps in running processes go to each process's contact person, who is told.
+    Revoking again tells the processes still holding anything of the partner's."""
+    try:
+        revoked = PartnerPublic(**revocation.revoke(session, partner_id).model_dump())
+    except LookupError:
         not_found("partner")
-    if partner.status == "revoked":
-        return PartnerPublic(**partner.model_dump())
-    partner.status = "revoked"
-    session.add(partner)
-    open_steps = session.exec(
-        select(ProcessStep, Process)
-        .join(Process, col(Process.id) == ProcessStep.process_id)
-        .where(
-            ProcessStep.assignee_partner_id == partner_id,
-            ProcessStep.status == "active",
-            Process.status == "running",
-        )
-    ).all()
-    for step, process in open_steps:
-        session.add(
-            Notification(
-                idempotency_key=f"revoked:{partner_id}:{process.id}:{step.key}",
-                user_id=process.contact_user_id,
-                kind="partner_revoked",
-                process_id=process.id,
-                step_key=step.key,
-                message=f"{partner.name}: access revoked; step '{step.name}' needs a new assignee",
-            )
-        )
-    session.commit()
-    return PartnerPublic(**partner.model_dump())
+    handed = await revocation.hand_back(session, temporal, partner_id)
+    return PartnerRevoked(
+        **revoked.model_dump(), handed_back=handed.handed_back, retrying=handed.unreached
+    )
 
 
 Permission = Literal["steps:complete", "steps:set_deadline", "documents:upload", "documents:view"]

@@ -21,8 +21,9 @@ from api.process_view import (
     summary,
     updated_detail,
     visible_process,
+    with_note,
 )
-from partnerflow import crash_points
+from partnerflow import crash_points, notes
 from partnerflow.models import (
     Opportunity,
     Process,
@@ -75,6 +76,8 @@ async def start_process(
         opportunity = session.get(Opportunity, body.opportunity_id)
         if opportunity is None:
             invalid("opportunity_id", "no opportunity with this id")
+        if opportunity.erased_at is not None:
+            invalid("opportunity_id", "this opportunity's customer data was erased")
         test = body.test or opportunity.test
         try:
             template, snapshot = choose_snapshot(session, body.template_id, body.version, test)
@@ -144,7 +147,11 @@ def list_processes(
         statement = statement.order_by(started.desc() if sort.startswith("-") else started)
     rows, count = fetch_page(session, statement, page)
     steps = steps_by_process(session, [p.id for p in rows])
-    return Page(data=[summary(p, steps[p.id], caller.partner_id) for p in rows], count=count)
+    reasons = notes.cancel_reasons(session, list(rows))
+    return Page(
+        data=[summary(p, steps[p.id], caller.partner_id, reasons.get(p.id)) for p in rows],
+        count=count,
+    )
 
 
 @router.get("/{process_id}")
@@ -166,8 +173,16 @@ async def cancel_process(
     process = visible_process(session, caller, process_id)
     if process.status != "running":
         conflict(f"the process is {process.status}")
-    cancel = CancelInput(actor=caller.actor(), reason=body.reason)
-    return await updated_detail(
-        session, temporal, settings, caller, process_id,
-        lambda handle: handle.execute_update(PartnerProcessWorkflow.cancel, cancel),
+    # The reason is stored here and the workflow gets its id: no free text in Temporal.
+    note_id = notes.write(
+        session, process_id=process_id, step_key=None, kind="cancel_reason",
+        author_id=caller.user.id, body=body.reason,
+    )  # fmt: skip
+    cancel = CancelInput(actor=caller.actor(), note_id=note_id)
+    return await with_note(
+        session, note_id,
+        lambda: updated_detail(
+            session, temporal, settings, caller, process_id,
+            lambda handle: handle.execute_update(PartnerProcessWorkflow.cancel, cancel),
+        ),
     )  # fmt: skip

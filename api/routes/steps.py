@@ -20,10 +20,12 @@ from api.process_view import (
     updated_detail,
     visible_process,
     visible_step,
+    with_note,
 )
-from partnerflow import crash_points, uploads
+from partnerflow import crash_points, notes, uploads
 from partnerflow.db import utcnow
-from partnerflow.models import Comment, Document, Partner, ProcessStep, User
+from partnerflow.models import Comment, Document, ProcessStep, User
+from partnerflow.partner_status import unbindable
 from partnerflow.settings import Settings
 from partnerflow.storage import DocumentStorage, UnsupportedFile, sanitize_filename
 from workflows.messages import (
@@ -142,12 +144,22 @@ async def skip_step(
     caller: StaffCaller,
     body: StepSkip | None = None,
 ) -> ProcessDetail:
-    payload = SkipStepInput(
-        step_key=step_key, actor=caller.actor(), reason=body.reason if body else ""
-    )
-    return await _updated(
-        session, temporal, settings, caller, process_id, step_key,
-        PartnerProcessWorkflow.skip_step, payload,
+    visible_step(session, caller, process_id, step_key)
+    # The reason is stored here and the workflow gets its id: no free text in Temporal.
+    reason = body.reason.strip() if body else ""
+    note_id = None
+    if reason:
+        note_id = notes.write(
+            session, process_id=process_id, step_key=step_key, kind="skip_reason",
+            author_id=caller.user.id, body=reason,
+        )  # fmt: skip
+    payload = SkipStepInput(step_key=step_key, actor=caller.actor(), note_id=note_id)
+    return await with_note(
+        session, note_id,
+        lambda: _updated(
+            session, temporal, settings, caller, process_id, step_key,
+            PartnerProcessWorkflow.skip_step, payload,
+        ),
     )  # fmt: skip
 
 
@@ -191,9 +203,9 @@ async def reassign_step(
 ) -> ProcessDetail:
     assignee = body.assignee
     if isinstance(assignee, PartnerAssignee):
-        partner = session.get(Partner, assignee.partner_id)
-        if partner is None or partner.status != "active":
-            invalid(["assignee", "partner_id"], "no active partner with this id")
+        problem = unbindable(session, assignee.partner_id)
+        if problem:
+            invalid(["assignee", "partner_id"], problem)
     if isinstance(assignee, UserAssignee):
         user = session.get(User, assignee.user_id)
         if user is None or user.partner_id is not None or not user.active:

@@ -1,0 +1,182 @@
+"""Cutting a partner off: revoked in the database at once, then every running process told.
+
+Revoking is one database write: from then on the partner's users are refused (every token,
+browser session and sign-in link checks the partner's status), and nothing more is sent to
+it (the e-mail and notice activities check it too, partnerflow/partner_status.py). Then each
+running process that has the partner bound gets the `partner_revoked` update: its open steps
+go to the contact person, who is told. Those processes are found in the read model (steps
+and bindings) and in Temporal's list (`PfPartners`, for one not yet recorded). A process
+that cannot be reached now (Temporal away, a worker down, a crash before this ran) is told
+by the reconciler, which looks each minute for running processes whose open steps a revoked
+partner still holds: telling a process twice changes nothing.
+"""
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal, assert_never
+
+from sqlalchemy import String, cast
+from sqlmodel import Session, col, select
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from partnerflow.models import Partner, Process, ProcessStep
+from workflows.messages import OPEN_STATUSES, PartnerRevokedInput
+from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.search_attributes import PF_PARTNERS
+
+log = logging.getLogger(__name__)
+
+REVOKED = "revoked"
+# How long one process may take to answer, and all of them together, before those left are
+# the reconciler's: the admin's request does not wait for an unreachable Temporal.
+ONE_PROCESS = timedelta(seconds=10)
+ALL_PROCESSES = timedelta(seconds=30)
+AT_ONCE = 8
+# The reconciler's share per round; the rest waits for the next one.
+PER_ROUND = 500
+
+Told = Literal["handed_back", "nothing_left", "unreached"]
+
+
+@dataclass
+class HandBack:
+    """What became of the running processes that had the partner bound."""
+
+    # their open steps went to the contact person, who was told
+    handed_back: list[uuid.UUID] = field(default_factory=list)
+    # nothing was left with the partner (told before, or ended meanwhile)
+    nothing_left: list[uuid.UUID] = field(default_factory=list)
+    # Temporal did not answer: the reconciler tells them
+    unreached: list[uuid.UUID] = field(default_factory=list)
+
+
+def revoke(session: Session, partner_id: uuid.UUID) -> Partner:
+    """Mark the partner revoked and commit: its users are locked out from this moment on.
+    Revoking again changes nothing. LookupError: no such partner."""
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        raise LookupError("partner")
+    if partner.status != REVOKED:
+        partner.status = REVOKED
+        session.add(partner)
+        session.commit()
+        log.info("partner %s revoked", partner_id)
+    return partner
+
+
+def bound_processes(session: Session, partner_id: uuid.UUID) -> set[uuid.UUID]:
+    """Running processes that have the partner bound, as the read model shows them: a step
+    assigned to it, or a slot (`partner_ids` holds every partner bound from the start)."""
+    holding = select(ProcessStep.process_id).where(ProcessStep.assignee_partner_id == partner_id)
+    rows = session.exec(
+        select(Process.id).where(
+            Process.status == "running",
+            col(Process.id).in_(holding)
+            | cast(Process.partner_ids, String).contains(str(partner_id)),
+        )
+    )
+    return set(rows)
+
+
+async def listed_in_temporal(temporal: Client, partner_id: uuid.UUID) -> set[uuid.UUID]:
+    """Running processes Temporal lists with the partner (`PfPartners`): one started a moment
+    ago may not be in the read model yet. Best effort: the reconciler covers the rest."""
+    query = f"{PF_PARTNERS.name} = '{partner_id}' AND ExecutionStatus = 'Running'"
+    found: set[uuid.UUID] = set()
+    try:
+        listing = temporal.list_workflows(query, limit=PER_ROUND, rpc_timeout=ONE_PROCESS)
+        async for execution in listing:
+            if execution.id.startswith("process-"):
+                found.add(uuid.UUID(execution.id.removeprefix("process-")))
+    except (RPCError, RPCTimeoutOrCancelledError, ValueError) as error:
+        log.warning("listing the processes of partner %s failed: %s", partner_id, error)
+    return found
+
+
+async def tell(temporal: Client, process_id: uuid.UUID, partner_id: uuid.UUID) -> Told:
+    """Send one process the `partner_revoked` update; safe to repeat."""
+    handle = temporal.get_workflow_handle_for(
+        PartnerProcessWorkflow.run, workflow_id_for(process_id)
+    )
+    try:
+        await handle.execute_update(
+            PartnerProcessWorkflow.partner_revoked,
+            PartnerRevokedInput(partner_id=partner_id),
+            rpc_timeout=ONE_PROCESS,
+        )
+    except WorkflowUpdateFailedError:
+        return "nothing_left"  # refused: it ended, or holds nothing of the partner's any more
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return "nothing_left"  # ended (and perhaps gone from Temporal)
+        log.warning("process %s not told of partner %s: %s", process_id, partner_id, error)
+        return "unreached"
+    except RPCTimeoutOrCancelledError:
+        return "unreached"
+    return "handed_back"
+
+
+async def hand_back(session: Session, temporal: Client, partner_id: uuid.UUID) -> HandBack:
+    """Tell every running process that has the partner bound (a few at a time, within
+    ALL_PROCESSES); those not reached are left to the reconciler."""
+    process_ids = bound_processes(session, partner_id)
+    session.rollback()  # hold no read transaction (SQLite's lock) while the workflows write
+    try:
+        process_ids |= await asyncio.wait_for(
+            listed_in_temporal(temporal, partner_id), ONE_PROCESS.total_seconds()
+        )
+    except TimeoutError:
+        log.warning("listing the processes of partner %s took too long", partner_id)
+    gate = asyncio.Semaphore(AT_ONCE)
+
+    async def one(process_id: uuid.UUID) -> Told:
+        async with gate:
+            return await tell(temporal, process_id, partner_id)
+
+    ordered = sorted(process_ids, key=str)
+    tasks = {asyncio.ensure_future(one(pid)): pid for pid in ordered}
+    result = HandBack()
+    if not tasks:
+        return result
+    done, late = await asyncio.wait(tasks, timeout=ALL_PROCESSES.total_seconds())
+    for task in late:
+        task.cancel()
+    for task, process_id in tasks.items():
+        told: Told = task.result() if task in done else "unreached"
+        match told:
+            case "handed_back":
+                result.handed_back.append(process_id)
+            case "nothing_left":
+                result.nothing_left.append(process_id)
+            case "unreached":
+                result.unreached.append(process_id)
+            case _:
+                assert_never(told)
+    return result
+
+
+def still_holding(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(process, partner) for each running process whose open steps a revoked partner still
+    holds, per the read model: the reconciler's work."""
+    rows = session.exec(
+        select(ProcessStep.process_id, Partner.id)
+        .join(Partner, col(Partner.id) == ProcessStep.assignee_partner_id)
+        .join(Process, col(Process.id) == ProcessStep.process_id)
+        .where(
+            Partner.status == REVOKED,
+            col(ProcessStep.status).in_(OPEN_STATUSES),
+            Process.status == "running",
+        )
+        .distinct()
+        .order_by(col(ProcessStep.process_id))
+        .limit(PER_ROUND)
+    )
+    return [(process_id, partner_id) for process_id, partner_id in rows]
