@@ -1,4 +1,5 @@
-"""The worker: runs PartnerProcessWorkflow and its activities against the configured Temporal."""
+"""The worker: runs PartnerProcessWorkflow, ReconcilerWorkflow and their activities against the
+configured Temporal, and makes sure the reconciler's schedule exists."""
 
 import asyncio
 import logging

@@ -8,6 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from temporalio import activity
 
+from activities.failures import classified
 from partnerflow.models import Process, ProcessStep
 from workflows.messages import ProcessState, StepState
 
@@ -21,6 +22,12 @@ class ReadModelActivities:
 
     @activity.defn
     def record_process_state(self, state: ProcessState) -> None:
+        # Classified (activities/failures.py): a refused row is not retried, and no SQL or
+        # parameters (a customer's data) go into Temporal's history.
+        with classified():
+            self._record(state)
+
+    def _record(self, state: ProcessState) -> None:
         # Writers race: updates on parallel steps, a timer and an update, a retried attempt
         # while its timed-out first one still runs. The version guard is therefore inside the
         # write itself, never a read before it (SQLite ignores FOR UPDATE, and pysqlite runs a

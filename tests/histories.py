@@ -3,9 +3,12 @@
 `make histories` runs those tests with PARTNERFLOW_RECORD_HISTORIES=1; each writes its
 workflow's history to tests/histories/v<N>/<name>.json, N being the workflow code's version
 (workflows/versions.py: one more with each `workflow.patched` change). A recording never
-replaces another version's: histories accumulate, and tests/test_replay.py replays every one
-with the current workflow code, so a change that is not replay-safe fails the build. The files
-directly in tests/histories/ are version 1's, recorded before the versions were kept apart.
+replaces an existing file, not even the current version's: a released version's histories are
+what running processes replay, so they stay as recorded. Histories accumulate, and
+tests/test_replay.py replays every one with the current workflow code, so a change that is not
+replay-safe fails the build. To record a path again, delete its file by hand, and only for a
+version that was never released. The files directly in tests/histories/ are version 1's,
+recorded before the versions were kept apart.
 """
 
 import os
@@ -34,4 +37,13 @@ async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
         return
     history = await handle.fetch_history()
     CURRENT.mkdir(parents=True, exist_ok=True)
-    (CURRENT / f"{name}.json").write_text(history.to_json())
+    path = CURRENT / f"{name}.json"
+    try:
+        with path.open("x") as file:  # never replaces a recording
+            file.write(history.to_json())
+    except FileExistsError:
+        raise FileExistsError(
+            f"{path} is recorded already and is kept as it is. Delete it deliberately, and "
+            f"only if version {CODE_VERSION} was never released; a new `workflow.patched` "
+            "change (workflows/versions.py) records into a new version's folder."
+        ) from None

@@ -241,7 +241,8 @@ async def test_a_read_model_write_refused_for_good_flags_the_process_and_it_goes
     temporal_env: WorkflowEnvironment, database_url: str, engine: Engine
 ) -> None:
     """A row the database refuses (here: an opportunity that is gone, a foreign key) is not
-    retried: await_recorded answers, the process completes, Temporal's list flags it."""
+    retried at once: await_recorded answers, the process completes its steps, Temporal's list
+    flags it; it writes its last state again on a timer (tests/test_read_model_rewrite.py)."""
     async with world_with_worker(temporal_env, database_url, engine) as world:
         handle = await world.start(
             [{"key": "check", "name": "Check", "requires": [], "assignee": {"type": "contact"}}],
@@ -252,13 +253,13 @@ async def test_a_read_model_write_refused_for_good_flags_the_process_and_it_goes
             timeout=30,
         )
         assert [(n.source, n.error_type) for n in state.attention] == [
-            ("read_model", "IntegrityError")
+            ("read_model", "DatabaseRefused")
         ]
         await handle.execute_update(
             PartnerProcessWorkflow.complete_step,
             CompleteStepInput(step_key="check", actor=world.as_contact),
         )
-        result = await asyncio.wait_for(handle.result(), timeout=30)
+        result = await handle.query(PartnerProcessWorkflow.state)
         assert result.status == "completed"
         assert {n.source for n in result.attention} == {"read_model"}
         assert "[SQL" not in result.attention[-1].reason
@@ -273,6 +274,7 @@ async def test_a_read_model_write_refused_for_good_flags_the_process_and_it_goes
             )]  # fmt: skip
 
         assert await eventually(listed, bool) == [handle.id]
+        await handle.terminate("test over: its last state would be written again for a day")
 
 
 # -- pure parts -------------------------------------------------------------------------------

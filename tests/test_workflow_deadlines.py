@@ -29,7 +29,6 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
-from tests import histories
 from tests.conftest import settings_for
 from worker import build_worker
 from workflows.messages import (
@@ -293,7 +292,6 @@ async def test_the_articles_installation_scenario(world: World) -> None:
     )
     result = await handle.result()
     assert result.status == "completed"
-    await histories.record(handle, "installation_scenario")
 
     kinds = sorted(e.kind for e in world.emails(process_id))
     assert kinds == ["completion", "completion", "handover", "handover", "overdue", "reminder"]
@@ -342,5 +340,4 @@ async def test_a_moved_deadline_never_fires_the_old_reminder(world: World) -> No
     history = await handle.fetch_history()
     cancelled = [e for e in history.events if e.HasField("timer_canceled_event_attributes")]
     assert cancelled, "the old deadline's timer was cancelled"
-    await histories.record(handle, "moved_deadline")
     await handle.terminate("test over")

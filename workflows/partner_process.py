@@ -14,28 +14,34 @@ an ApplicationError whose type the API turns into 403/404/409/422):
 - `partner_revoked`: the partner was revoked (the API, or the reconciler for a process it
   could not reach then): its open steps, and any later bound to it, go to the contact person,
   who is told (notice and e-mail); the partner is sent nothing, not even that.
-- `await_recorded`: answers once the read model holds a version; the API starts a process
-  with it (update-with-start) so the caller reads its own writes. A version the process has
-  not reached is refused (it could wait forever, and hold up the end of the process).
+- `await_recorded`: answers once the write of a version is settled: the read model holds it,
+  or the write failed for good (the process is then flagged `attention`, and the state says
+  why); the API starts a process with it (update-with-start) so the caller reads its own
+  writes. A version the process has not reached is refused (it could wait forever, and hold
+  up the end of the process).
 Query `state`: where the process stands.
 
 Each open step with a deadline has a watcher task: durable timers for its reminders, its
 deadline (overdue: the contact person is told) and the escalation's reassignment. Every
 transition bumps `version` and is written to the read model by an activity; an update
-answers only after that write. E-mails and in-app notices go out in a lane of their own, in
-order; one that keeps failing retries on its own (workflows/retries.py has the caps) and holds
-up neither the read model nor the items behind it. What fails for good flags the process
-`attention` (state, read model, search attribute `PfAttention`) and the process goes on.
+answers only after that write. A write that fails for good is tried again, with the whole
+state, on a durable timer. E-mails and in-app notices go out in a lane of their own, in order;
+one that keeps failing retries on its own (workflows/retries.py has the caps and the timer's
+policy) and holds up neither the read model nor the items behind it. What fails for good
+flags the process `attention` (state, read model, search attribute `PfAttention`) and the
+process goes on.
 Business-day deadlines come from a local activity: the holiday tables are data that changes
 with a package release, and a recorded deadline must replay as recorded.
 Each timer and activity says in its summary what it is for, and the current details where the
 process stands (workflows/summaries.py): operators read both in the Temporal UI and CLI.
 The process finishes, or continues as new, only once no handler runs, nothing is left to send
-and its last state is written: with no yield between that check and the end, no accepted
-update is lost. Runs recorded before these changes replay on the old path (workflows/versions.py).
+and its last state is written (or writing it again gave up): with no yield between that check
+and the end, no accepted update is lost. Runs recorded before these changes replay on the old
+path (workflows/versions.py).
 """
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -143,8 +149,8 @@ class PartnerProcessWorkflow:
         self._watchers: dict[str, _Watcher] = {}
         self._outgoing: list[Outgoing] = list(input.outgoing)
         self._dirty = False
-        # the lane: the item at the head of `_outgoing` is in its first attempt
-        self._lane_busy = False
+        # the last write failed for good (since then): it is written again on a timer
+        self._unwritten_since: datetime | None = None
         # items that failed their first attempt and retry on their own, up to their cap
         self._retrying: set[asyncio.Task[None]] = set()
         # steps opened whose business-day deadline is being computed (then handed over)
@@ -199,11 +205,15 @@ class PartnerProcessWorkflow:
                 lambda: (
                     self._dirty
                     or self._state.status != "running"
+                    or self._unwritten_since is not None
                     or (workflow.info().is_continue_as_new_suggested() and self._lane_idle())
                 )
             )
             if self._dirty:
                 await self._record()
+                continue
+            if self._unwritten_since is not None and self._state.status == "running":
+                await self._write_again_later()
                 continue
             if self._state.status != "running":
                 self._cancel_watchers()
@@ -227,13 +237,43 @@ class PartnerProcessWorkflow:
             await workflow.wait_condition(
                 lambda: workflow.all_handlers_finished() and self._lane_idle()
             )
-            if not self._dirty:
+            if self._dirty:
+                await self._record()
+            elif self._unwritten_since is not None:
+                await self._write_again_later()
+            else:
                 return
-            await self._record()
 
     def _lanes(self) -> bool:
         """False while replaying a run recorded before the lane (workflows/versions.py)."""
         return workflow.patched(versions.OUTGOING_LANE)
+
+    def _rewrites(self) -> bool:
+        """False while replaying a run recorded before a failed write was written again, and
+        `partner_revoked` still waited for the contact's notice (workflows/versions.py)."""
+        return workflow.patched(versions.READ_MODEL_REWRITTEN)
+
+    async def _write_again_later(self) -> None:
+        """The last write failed for good: after a durable wait (cut short by a transition,
+        whose write carries the state anyway) mark the state to be written again; after a
+        day of this, give up and let the process go on flagged (workflows/retries.py)."""
+        assert self._unwritten_since is not None
+        with contextlib.suppress(TimeoutError):  # the wait's end, not a failure
+            await workflow.wait_condition(
+                lambda: self._dirty,
+                timeout=retries.READ_MODEL_REWRITE_EVERY,
+                timeout_summary=summaries.rewrite_timer(self._state.version),
+            )
+        if self._dirty or self._unwritten_since is None:
+            return
+        if workflow.now() - self._unwritten_since >= retries.READ_MODEL_REWRITE_FOR:
+            workflow.logger.warning(
+                "process %s: read model still refuses its state, given up",
+                self._state.process_id,
+            )
+            self._unwritten_since = None
+            return
+        self._dirty = True
 
     async def _run_recorded_before_lanes(self, input: ProcessInput) -> ProcessState:
         """The main loop as it was: sends head-first from the loop itself."""
@@ -458,9 +498,10 @@ class PartnerProcessWorkflow:
         self._note("partner_revoked", detail=str(partner_id))
         told = self._tell_contact_partner_revoked(partner_id, moved) if moved else None
         await self._record()
-        if told is not None and self._lanes():
-            # The caller answers once the contact person's notice is written (the notice
-            # follows the e-mail in the lane), as every update answers once it shows.
+        if told is not None and self._lanes() and not self._rewrites():
+            # Runs recorded before: the caller was answered only once the contact person's
+            # notice had its first attempt, behind the e-mail (a slow SMTP server made the
+            # API's call time out). Now it answers once the steps moved are recorded.
             await workflow.wait_condition(lambda: all(item is not told for item in self._outgoing))
         return self._state
 
@@ -541,8 +582,7 @@ class PartnerProcessWorkflow:
         if rule is None:
             return None
         if isinstance(rule, AfterDeadline | BusinessDaysDeadline):
-            base = step.activated_at if rule.from_ == "activation" else self._state.started_at
-            assert base is not None
+            base = self._deadline_base(step, rule)
             if isinstance(rule, AfterDeadline):
                 return shift(base, parse_duration(rule.after), self._tz)
             return add_business_days(base, rule.business_days, self._tz, rule.region)
@@ -550,6 +590,14 @@ class PartnerProcessWorkflow:
         if not isinstance(value, str):
             return None  # an optional date left empty: the step has no deadline
         return shift(moment_from_value(value, self._tz), parse_duration(rule.offset), self._tz)
+
+    def _deadline_base(
+        self, step: StepState, rule: AfterDeadline | BusinessDaysDeadline
+    ) -> datetime:
+        """Where a deadline counts from: the step's activation or the process's start."""
+        base = step.activated_at if rule.from_ == "activation" else self._state.started_at
+        assert base is not None
+        return base
 
     def _due_from_activity(self, step: StepState) -> bool:
         rule = self._specs[step.key].deadline
@@ -564,8 +612,7 @@ class PartnerProcessWorkflow:
             step = find_step(self._state, self._awaiting_due.pop(0))
             rule = self._specs[step.key].deadline
             assert isinstance(rule, BusinessDaysDeadline)
-            start = step.activated_at if rule.from_ == "activation" else self._state.started_at
-            assert start is not None
+            start = self._deadline_base(step, rule)
             due_at: datetime | None = None
             self._computing_due += 1
             try:
@@ -836,20 +883,27 @@ class PartnerProcessWorkflow:
             )
         except ActivityError as error:
             # The process goes on: the next write carries the whole state again (and this
-            # note). Not marked dirty: a write that fails for good would fail in a loop.
-            self._flag(
-                attention.note(
-                    error, at=workflow.now(), source="read_model", step_key=None, kind=None,
-                    cap=call.schedule_to_close,
-                )
-            )  # fmt: skip
+            # note). Not marked dirty, which would fail in a tight loop: the main loop writes
+            # it again on a timer (_write_again_later), flagged once per failing spell.
+            if self._unwritten_since is None:
+                self._flag(
+                    attention.note(
+                        error, at=workflow.now(), source="read_model", step_key=None,
+                        kind=None, cap=call.schedule_to_close,
+                    )
+                )  # fmt: skip
+            if self._unwritten_since is None and self._rewrites():
+                self._unwritten_since = workflow.now()
+        else:
+            self._unwritten_since = None
         # Settled, written or not: a caller of await_recorded is answered either way.
         self._recorded_version = max(self._recorded_version, snapshot.version)
 
     # the outgoing lane --------------------------------------------------------------------
 
     def _lane_idle(self) -> bool:
-        return not self._outgoing and not self._lane_busy and not self._retrying
+        # the item in its first attempt stays at the head of `_outgoing` until it is done
+        return not self._outgoing and not self._retrying
 
     async def _send_outgoing(self) -> None:
         """Sends what is queued, oldest first, one first attempt at a time (so people get
@@ -858,7 +912,6 @@ class PartnerProcessWorkflow:
         while True:
             await workflow.wait_condition(lambda: bool(self._outgoing))
             item = self._outgoing[0]
-            self._lane_busy = True
             try:
                 await self._deliver(item, first_attempt=True)
             except ActivityError as error:
@@ -870,7 +923,6 @@ class PartnerProcessWorkflow:
                     retry.add_done_callback(self._retrying.discard)
             finally:
                 self._outgoing.pop(0)
-                self._lane_busy = False
 
     async def _retry(self, item: Outgoing) -> None:
         try:
@@ -910,21 +962,23 @@ class PartnerProcessWorkflow:
             attention.note(
                 error, at=workflow.now(), source="email" if email else "notification",
                 step_key=item.step_key, kind=item.kind,
-                cap=None if attention.is_permanent(error) else (
-                    retries.EMAIL if email else retries.NOTICE
-                ).schedule_to_close,
+                cap=(retries.EMAIL if email else retries.NOTICE).schedule_to_close,
             )
         )  # fmt: skip
         self._dirty = True
-        if email and item.step_key is not None:
-            step = find_step(self._state, item.step_key)
-            self._queue_notice(
-                step,
-                "delivery_failed",
-                f"{item.step_key}:{item.kind}:failed",
-                notices.delivery_failed(self._template.language, step.name),
-                user_id=self._state.contact_user_id,
-            )
+        if isinstance(item, EmailRequest):
+            self._tell_contact_delivery_failed(item)
+
+    def _tell_contact_delivery_failed(self, item: EmailRequest) -> None:
+        """An in-app notice to the contact person: an e-mail about the step did not go out."""
+        step = find_step(self._state, item.step_key)
+        self._queue_notice(
+            step,
+            "delivery_failed",
+            f"{item.step_key}:{item.kind}:failed",
+            notices.delivery_failed(self._template.language, step.name),
+            user_id=self._state.contact_user_id,
+        )
 
     async def _flush(self) -> None:
         """Runs recorded before the lane: record what the timers changed, then send what is
@@ -934,24 +988,9 @@ class PartnerProcessWorkflow:
         while self._outgoing:
             item = self._outgoing[0]
             try:
-                if isinstance(item, EmailRequest):
-                    await workflow.execute_activity_method(
-                        EmailActivities.send_email,
-                        item,
-                        start_to_close_timeout=retries.EMAIL.start_to_close,
-                        schedule_to_close_timeout=retries.EMAIL.schedule_to_close,
-                        retry_policy=retries.EMAIL.retry,
-                        summary=summaries.outgoing(item, retry=False),
-                    )
-                else:
-                    await workflow.execute_activity_method(
-                        NotificationActivities.notify,
-                        item,
-                        start_to_close_timeout=retries.NOTICE.start_to_close,
-                        schedule_to_close_timeout=retries.NOTICE.schedule_to_close,
-                        retry_policy=retries.NOTICE.retry,
-                        summary=summaries.outgoing(item, retry=False),
-                    )
+                # every attempt up to the cap at once (the same command as then; only the
+                # summary, metadata, says "retry")
+                await self._deliver(item, first_attempt=False)
             except ActivityError as error:
                 # An e-mail that cannot go out must not stop the process: it is noted, and
                 # the contact person is told in the app.
@@ -961,14 +1000,7 @@ class PartnerProcessWorkflow:
                 self._note(f"{item.kind}_failed", item.step_key)
                 self._dirty = True
                 if isinstance(item, EmailRequest):
-                    step = find_step(self._state, item.step_key)
-                    self._queue_notice(
-                        step,
-                        "delivery_failed",
-                        f"{item.step_key}:{item.kind}:failed",
-                        notices.delivery_failed(self._template.language, step.name),
-                        user_id=self._state.contact_user_id,
-                    )
+                    self._tell_contact_delivery_failed(item)
             self._outgoing.pop(0)
         if self._dirty:
             await self._record()

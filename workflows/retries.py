@@ -8,6 +8,13 @@ Caps (a transient failure retries with back-off until its cap; then it counts as
 - In-app notice: 1 s doubling to 30 s, for up to 1 hour: it only needs our own database.
 - Read model: 1 s doubling to 10 s, for up to 1 hour. Updates answer only after their write,
   so a longer wait helps nobody; every later write carries the whole state and repairs it.
+  A write that failed for good (refused at once, or still failing after its hour) flags the
+  process, and the process writes its whole state again every 10 minutes (a durable timer;
+  any transition meanwhile writes it anyway) until a write lands: a missing row may come, a
+  database may heal. It does not finish or continue as new while its last state is
+  unwritten, but it gives up after a day of such re-writes: it goes on (and finishes) flagged,
+  and the read model stays behind until its next transition or a repair
+  (partnerflow/read_model_repair.py).
 - Business-day deadline (a local activity): 3 attempts within a minute; pure arithmetic.
 
 Permanent failures (never retried): the provider refused the e-mail (a 4xx, SMTP 5xx), the
@@ -63,6 +70,9 @@ def _policy(most: timedelta) -> RetryPolicy:
 EMAIL = Call(timedelta(seconds=60), timedelta(hours=24), _policy(timedelta(minutes=10)))
 NOTICE = Call(timedelta(seconds=10), timedelta(hours=1), _policy(timedelta(seconds=30)))
 READ_MODEL = Call(timedelta(seconds=10), timedelta(hours=1), _policy(timedelta(seconds=10)))
+# After a write failed for good: how often the state is written again, and for how long.
+READ_MODEL_REWRITE_EVERY = timedelta(minutes=10)
+READ_MODEL_REWRITE_FOR = timedelta(hours=24)
 BUSINESS_DAYS = Call(
     timedelta(seconds=10),
     timedelta(minutes=1),

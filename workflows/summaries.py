@@ -100,6 +100,10 @@ def record_state(version: int) -> str:
     return f"record state v{version}"
 
 
+def rewrite_timer(version: int) -> str:
+    return f"write state v{version} again: the read model refused it"
+
+
 def _recipient(to_partner_id: UUID | None, to_user_id: UUID | None) -> str:
     if to_partner_id is not None:
         return f" to partner {to_partner_id}"

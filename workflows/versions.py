@@ -2,7 +2,10 @@
 
 A run that started before a change replays with the code it was recorded with; a new run takes
 the new path and records a marker. The list's length names the code's version: recorded
-histories are kept per version (tests/histories/v<N>/), so none is ever overwritten.
+histories are kept per version (tests/histories/v<N>/), and tests/histories.py refuses to
+overwrite a recorded file. A change that alters the commands a workflow emits adds a patch
+here (the version goes up) and then `make histories` records the new version's folder; an
+existing file is deleted by hand only for a version that was never released.
 """
 
 # E-mails and notices go out in a lane of their own (one retrying item holds nothing up),
@@ -13,6 +16,11 @@ OUTGOING_LANE = "outgoing-lane"
 # holiday tables of whatever `holidays` release the worker runs.
 BUSINESS_DAYS_RECORDED = "business-days-recorded"
 
-PATCHES = [OUTGOING_LANE, BUSINESS_DAYS_RECORDED]
+# A read-model write that failed for good is written again after a durable wait
+# (workflows/retries.py), and the process does not end with its last state unwritten;
+# `partner_revoked` answers once the state is recorded, not after the contact's notice.
+READ_MODEL_REWRITTEN = "read-model-rewritten"
+
+PATCHES = [OUTGOING_LANE, BUSINESS_DAYS_RECORDED, READ_MODEL_REWRITTEN]
 # 1 is the code before any patch: the histories in tests/histories/ itself.
 CODE_VERSION = 1 + len(PATCHES)
