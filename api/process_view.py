@@ -48,8 +48,9 @@ class ProcessSummary(BaseModel):
     cancel_reason: str | None = None
     open_steps: list[OpenStep]
     next_due_at: datetime | None = None
-    # Something failed for good (an e-mail, a write): a person should look, and why.
-    attention: bool = False
+    # Something failed for good (an e-mail, a write): a person should look, and why. Staff
+    # only: the reason is internal and may name other partners' steps (None for a partner).
+    attention: bool | None = False
     attention_reason: str | None = None
 
 
@@ -174,6 +175,7 @@ def summary(
     )
     if partner_id is not None:
         shown.next_due_at = min((s.due_at for s in open_steps if s.due_at), default=None)
+        shown.attention = shown.attention_reason = None
     shown.cancel_reason = cancel_reason or process.cancel_reason
     return shown
 

@@ -18,9 +18,16 @@ from temporalio.service import RPCError
 
 from partnerflow import crash_points
 from partnerflow.automations import triggered
-from partnerflow.models import Automation, AutomationRun, Opportunity
+from partnerflow.models import Automation, AutomationRun, Opportunity, User
 from partnerflow.settings import Settings
-from partnerflow.starting import StartRefused, check_bindings, choose_snapshot, launch, was_started
+from partnerflow.starting import (
+    StartRefused,
+    check_bindings,
+    choose_snapshot,
+    erasure_refusal,
+    launch,
+    was_started,
+)
 
 _RUN_NAMESPACE = uuid.UUID("0b7e52f4-3f52-4c4e-9a43-5d8c7e0f1a21")
 
@@ -95,6 +102,13 @@ async def _start(
     opportunity = session.get(Opportunity, run.opportunity_id)
     if automation is None or opportunity is None:
         return "skipped", "the automation or its opportunity no longer exists"
+    # What a start by hand is refused for, an automation's start is too (the reconciler may
+    # start a run long after it was recorded).
+    if not automation.enabled:
+        return await _unless_started(session, temporal, run, "the automation is disabled")
+    erased = erasure_refusal(opportunity)
+    if erased is not None:
+        return await _unless_started(session, temporal, run, erased)
     partners = {slot: uuid.UUID(pid) for slot, pid in automation.partners.items()}
     try:
         template, snapshot = choose_snapshot(
@@ -107,6 +121,11 @@ async def _start(
         if await was_started(session, temporal, run.process_id):
             return "started", None
         return "skipped", refused.message
+    contact = session.get(User, template.contact_user_id)
+    if contact is None or contact.partner_id is not None or not contact.active:
+        return await _unless_started(
+            session, temporal, run, "the template's contact person is not an active user"
+        )
     await launch(
         session, temporal, settings,
         process_id=run.process_id, snapshot=snapshot, opportunity_id=opportunity.id,
@@ -115,6 +134,16 @@ async def _start(
     )  # fmt: skip
     crash_points.reached("automation_run.launched")
     return "started", None
+
+
+async def _unless_started(
+    session: Session, temporal: Client, run: AutomationRun, reason: str
+) -> tuple[Outcome, str | None]:
+    """Skipped for the reason, unless the process was started before a crash: then it is."""
+    assert run.process_id is not None
+    if await was_started(session, temporal, run.process_id):
+        return "started", None
+    return "skipped", reason
 
 
 def settle(

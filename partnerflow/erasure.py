@@ -108,20 +108,58 @@ async def erase_customer(
             f"process {running[0]} is running (of {len(running)}): cancel it first, "
             "or erase with ?cancel=true",
         )
-    session.rollback()  # hold no read transaction (SQLite's lock) while Temporal works
-    for process_id in running:
-        await _cancel(temporal, process_id, admin)
-    for process_id in process_ids:
-        await _until_ended(temporal, process_id)
-    erasure = Erasure(
-        opportunity_id=opportunity_id, erased_at=utcnow(), processes=process_ids, cancelled=running
-    )
-    _erase_rows(session, storage, admin.user_id, customer_email, erasure)
+    # Marked before cancelling, and committed: a start, a change or an automation run asked
+    # for meanwhile is refused, so no process comes into being that this erasure would miss.
+    _mark_erasing(session, opportunity_id, utcnow())
+    try:
+        for process_id in running:
+            await _cancel(temporal, process_id, admin)
+        for process_id in process_ids:
+            await _until_ended(temporal, process_id)
+        erasure = Erasure(
+            opportunity_id=opportunity_id,
+            erased_at=utcnow(),
+            processes=process_ids,
+            cancelled=running,
+        )
+        _refuse_unseen(session, erasure)
+        _erase_rows(session, storage, admin.user_id, customer_email, erasure)
+    except BaseException:
+        # Refused (or failed) before erasing: the opportunity is usable again; asking again
+        # marks it anew.
+        session.rollback()
+        _mark_erasing(session, opportunity_id, None)
+        raise
     log.info(
         "opportunity %s: customer data erased by user %s (%d processes)",
         opportunity_id, admin.user_id, len(process_ids),
     )  # fmt: skip
     return erasure
+
+
+def _mark_erasing(session: Session, opportunity_id: uuid.UUID, since: datetime | None) -> None:
+    session.execute(
+        update(Opportunity)
+        .where(col(Opportunity.id) == opportunity_id, col(Opportunity.erased_at).is_(None))
+        .values(erasing_since=since)
+    )
+    session.commit()
+
+
+def _refuse_unseen(session: Session, erasure: Erasure) -> None:
+    """A process running now that this erasure did not see (started before the mark was
+    committed, recorded after the list was read) would keep the customer's data: refused,
+    and asking again sees and cancels it. Ended ones are erased with the rest."""
+    processes = session.exec(
+        select(Process).where(Process.opportunity_id == erasure.opportunity_id)
+    ).all()
+    unseen = [p.id for p in processes if p.status == "running" and p.id not in erasure.processes]
+    if unseen:
+        raise ErasureRefused(
+            "conflict",
+            f"process {unseen[0]} was started during the erasure: ask again to cancel it too",
+        )
+    erasure.processes = [p.id for p in processes]
 
 
 async def _cancel(temporal: Client, process_id: uuid.UUID, admin: Actor) -> None:
@@ -207,6 +245,7 @@ def _erase_rows(
     opportunity.attributes = {}
     opportunity.erased_at = erasure.erased_at
     opportunity.erased_by = admin_id
+    opportunity.erasing_since = None
     opportunity.updated_at = erasure.erased_at
     session.add(opportunity)
     session.commit()

@@ -122,20 +122,36 @@ def _claim(session: Session, invitation: Invitation, answer: str) -> None:
     session.refresh(invitation)
 
 
-def accept(session: Session, token: str, name: str, email: str) -> Acceptance:
+def _answer_partner(session: Session, partner: Partner, answer: str) -> None:
+    """`invited` → `answer` in one statement: a revocation committed since the invitation was
+    read stays (an unconditional write would make the revoked partner active again)."""
+    changed = session.execute(
+        update(Partner)
+        .where(col(Partner.id) == partner.id, col(Partner.status) == "invited")
+        .values(status=answer)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvitationGone("this invitation is no longer valid")
+    session.refresh(partner)
+
+
+def accept(
+    session: Session, token: str, name: str, email: str, *, ttl_days: int | None = None
+) -> Acceptance:
+    """`ttl_days`: the new user's token lifetime; the routes pass the app's settings (left
+    out, the environment's `PARTNERFLOW_TOKEN_TTL_DAYS`)."""
     invitation, partner = usable(session, token)
     _claim(session, invitation, "accepted")
+    _answer_partner(session, partner, "active")
     user = User(name=name, email=email.lower(), role="partner", partner_id=partner.id)
     session.add(user)
     session.flush()
-    partner.status = "active"
-    session.add(partner)
-    return Acceptance(partner=partner, user=user, token=issue_token(session, user.id))
+    token = issue_token(session, user.id, ttl_days=ttl_days)
+    return Acceptance(partner=partner, user=user, token=token)
 
 
 def decline(session: Session, token: str) -> Partner:
     invitation, partner = usable(session, token)
     _claim(session, invitation, "declined")
-    partner.status = "declined"
-    session.add(partner)
+    _answer_partner(session, partner, "declined")
     return partner

@@ -10,7 +10,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-_TOKEN_IN_PATH = re.compile(r"(/invitations/|/portal/sign-in/)[^/\s?\"]+")
+# `/sign-in/` also covers `/portal/sign-in/` (a partner's link) and a staff welcome link.
+_TOKEN_IN_PATH = re.compile(r"(/invitations/|/sign-in/)[^/\s?\"]+")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 

@@ -115,6 +115,8 @@ class Opportunity(SQLModel, table=True):
     erased_at: datetime | None = _when(nullable=True)
     # the admin who erased it (no foreign key: SQLite adds a plain column in place)
     erased_by: uuid.UUID | None = None
+    # an erasure is cancelling its processes: nothing may start or change meanwhile
+    erasing_since: datetime | None = _when(nullable=True)
 
 
 class Process(SQLModel, table=True):

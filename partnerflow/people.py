@@ -59,18 +59,22 @@ def deactivate(session: Session, user_id: UUID, by: User) -> tuple[User, LeftOpe
     if user.id == by.id:
         raise PersonRefused("conflict", "you cannot deactivate yourself; ask another admin")
     if user.active:
-        now = utcnow()
         user.active = False
-        user.deactivated_at = now
+        user.deactivated_at = utcnow()
         session.add(user)
-        session.execute(
-            update(ApiToken)
-            .where(col(ApiToken.user_id) == user.id, col(ApiToken.revoked_at).is_(None))
-            .values(revoked_at=now)
-        )
-        end_access(session, user.id)
+        _cut_off(session, user.id)
         session.commit()
     return user, left_open(session, user.id)
+
+
+def _cut_off(session: Session, user_id: UUID) -> None:
+    """Every token of the user revoked, every browser session and sign-in link ended."""
+    session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    end_access(session, user_id)
 
 
 def activate(
@@ -82,6 +86,9 @@ def activate(
     if user.active:
         return user, None
     _check_partner_active(session, user)
+    # A token or session made while the user was off (one that raced the deactivation) is
+    # ended too: switching on again gives back nothing from before.
+    _cut_off(session, user.id)
     user.active = True
     user.deactivated_at = None
     session.add(user)

@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.models import Process, ProcessTemplate
+from partnerflow.models import Opportunity, Process, ProcessTemplate
 from partnerflow.partner_status import unbindable
 from partnerflow.process_templates import partner_slots, published_version
 from partnerflow.process_templates import snapshot as draft_snapshot
@@ -34,6 +34,16 @@ class StartRefused(Exception):
     status: int  # 409 or 422
     loc: list[str | int]
     message: str
+
+
+def erasure_refusal(opportunity: Opportunity) -> str | None:
+    """Why nothing may start on (or change) the opportunity: its customer's data was erased,
+    or an erasure is under way (it would miss a process started now)."""
+    if opportunity.erased_at is not None:
+        return "this opportunity's customer data was erased"
+    if opportunity.erasing_since is not None:
+        return "this opportunity's customer data is being erased"
+    return None
 
 
 def choose_snapshot(
@@ -96,9 +106,14 @@ def check_bindings(
 
 
 def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) -> list[str]:
-    ids = set(partners.values()) | {
-        s.assignee.partner_id for s in snapshot.steps if s.assignee.type == "partner"
-    }
+    # Every partner the process may hand a step to, an escalation's target too: revoking a
+    # partner finds its processes by this list.
+    ids = set(partners.values())
+    for step in snapshot.steps:
+        named = [step.assignee]
+        if step.escalation is not None and step.escalation.reassign_to is not None:
+            named.append(step.escalation.reassign_to)
+        ids |= {a.partner_id for a in named if a.type == "partner"}
     return sorted(str(i) for i in ids)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, EmailStr, Field
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import not_found
 from api.rate_limit import PublicLimit
 from partnerflow import invitations
@@ -54,10 +54,16 @@ def show_invitation(token: str, session: SessionDep, _: PublicLimit) -> Invitati
 
 @router.post("/{token}/accept", status_code=status.HTTP_201_CREATED)
 def accept_invitation(
-    token: str, body: InvitationAccept, session: SessionDep, _: PublicLimit
+    token: str,
+    body: InvitationAccept,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: PublicLimit,
 ) -> Accepted:
     try:
-        accepted = invitations.accept(session, token, body.name, body.email)
+        accepted = invitations.accept(
+            session, token, body.name, body.email, ttl_days=settings.token_ttl_days
+        )
     except LookupError:
         not_found("invitation")
     except invitations.InvitationGone as error:

@@ -17,6 +17,7 @@ from partnerflow.automation_runs import record_runs, start_runs
 from partnerflow.db import utcnow
 from partnerflow.erasure import ErasureRefused, erase_customer
 from partnerflow.models import Opportunity
+from partnerflow.starting import erasure_refusal
 from partnerflow.storage import DocumentStorage
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
@@ -121,8 +122,9 @@ async def update_opportunity(
     opportunity = session.get(Opportunity, opportunity_id)
     if opportunity is None:
         not_found("opportunity")
-    if opportunity.erased_at is not None:
-        conflict("this opportunity's customer data was erased: it cannot be changed")
+    erased = erasure_refusal(opportunity)
+    if erased is not None:
+        conflict(f"{erased}: it cannot be changed")
     before = opportunity.model_dump(mode="json")
     changes = body.model_dump(mode="json", exclude_unset=True)
     for name, value in changes.items():

@@ -30,7 +30,13 @@ from partnerflow.models import (
     ProcessStep,
     User,
 )
-from partnerflow.starting import StartRefused, check_bindings, choose_snapshot, launch
+from partnerflow.starting import (
+    StartRefused,
+    check_bindings,
+    choose_snapshot,
+    erasure_refusal,
+    launch,
+)
 from workflows.messages import CancelInput
 from workflows.partner_process import PartnerProcessWorkflow
 
@@ -76,8 +82,9 @@ async def start_process(
         opportunity = session.get(Opportunity, body.opportunity_id)
         if opportunity is None:
             invalid("opportunity_id", "no opportunity with this id")
-        if opportunity.erased_at is not None:
-            invalid("opportunity_id", "this opportunity's customer data was erased")
+        erased = erasure_refusal(opportunity)
+        if erased is not None:
+            invalid("opportunity_id", erased)
         test = body.test or opportunity.test
         try:
             template, snapshot = choose_snapshot(session, body.template_id, body.version, test)

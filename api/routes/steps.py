@@ -17,6 +17,7 @@ from api.listing import Page
 from api.process_view import (
     DocumentPublic,
     ProcessDetail,
+    run_update,
     updated_detail,
     visible_process,
     visible_step,
@@ -79,6 +80,19 @@ class CommentPublic(BaseModel):
     created_at: datetime
 
 
+def _step_of_visible_process(
+    session: Session, caller: Caller, process_id: uuid.UUID, step_key: str
+) -> None:
+    visible_process(session, caller, process_id)
+    exists = session.exec(
+        select(ProcessStep.id).where(
+            ProcessStep.process_id == process_id, ProcessStep.key == step_key
+        )
+    ).first()
+    if exists is None:
+        not_found("step")
+
+
 async def _updated(
     session: Session,
     temporal: Client,
@@ -94,14 +108,7 @@ async def _updated(
 
     Whether the caller may act on the step is the workflow's call: another partner's step
     in a process the caller can see is a 403 from its validator."""
-    visible_process(session, caller, process_id)
-    exists = session.exec(
-        select(ProcessStep.id).where(
-            ProcessStep.process_id == process_id, ProcessStep.key == step_key
-        )
-    ).first()
-    if exists is None:
-        not_found("step")
+    _step_of_visible_process(session, caller, process_id, step_key)
     return await updated_detail(
         session, temporal, settings, caller, process_id,
         lambda handle: handle.execute_update(update, payload, id=update_id),
@@ -268,14 +275,22 @@ async def upload_document(
     session.commit()
     public = DocumentPublic(**document.model_dump())
     crash_points.reached("upload.stored")
+    payload = uploads.add_document_input(document, caller.actor())
+    update_id = uploads.update_id(public.id)
     try:
-        await _updated(
-            session, temporal, settings, caller, process_id, step_key,
-            PartnerProcessWorkflow.add_document,
-            uploads.add_document_input(document, caller.actor()), uploads.update_id(document.id),
+        _step_of_visible_process(session, caller, process_id, step_key)
+        session.rollback()  # release SQLite's read snapshot while the workflow writes
+        await run_update(
+            temporal, process_id,
+            lambda handle: handle.execute_update(
+                PartnerProcessWorkflow.add_document, payload, id=update_id
+            ),
         )  # fmt: skip
     except HTTPException as refusal:
-        if refusal.status_code < 500:  # refused: the workflow did not take it, nor ever will
+        # Refused by the checks or the workflow: it did not take the file, nor ever will. (The
+        # answer is the document, not the process: nothing read after the workflow took it
+        # can fail and remove a file the process now holds.)
+        if refusal.status_code < 500:
             uploads.remove(session, storage, document)
         raise
     # Any other failure (a timeout, the client gone) leaves the outcome unknown: the upload

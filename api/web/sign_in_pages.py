@@ -209,7 +209,9 @@ def invitation_answer(
                 request, "invitation.html", 422,
                 partner=partner, invitation=invitation, errors=errors, form=form,
             )  # fmt: skip
-        accepted = invitations.accept(session, token, name.strip(), email.strip())
+        accepted = invitations.accept(
+            session, token, name.strip(), email.strip(), ttl_days=settings.token_ttl_days
+        )
     except LookupError:
         return page(request, "invitation_gone.html", 404, reason="This invitation is not known.")
     except invitations.InvitationGone as gone:

@@ -22,8 +22,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # A process whose e-mail or write failed for good is flagged, with the reason in words.
+    # The default is a plain literal: SQLite then adds the column in place. An expression
+    # (sa.false()) makes Alembic copy the table and drop `process`, which fails with foreign
+    # keys on while steps, documents and comments refer to it.
     with op.batch_alter_table('process', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('attention', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('attention', sa.Boolean(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('attention_reason', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True))
         batch_op.create_index(batch_op.f('ix_process_attention'), ['attention'], unique=False)
 
