@@ -1,4 +1,6 @@
-"""Which activity errors are for good and which may pass: every activity raises one of these.
+"""Which activity errors are for good and which may pass: every activity a partner process
+calls raises one of these (each runs its body in `classified()`, which turns any other error
+into one).
 
 Permanent (an `ApplicationError` with `non_retryable=True`): the same call would fail again.
 The database refused the row (integrity or data error), the template cannot be rendered, the
@@ -47,8 +49,8 @@ def classify(error: Exception) -> ApplicationError:
             return permanent(retries.DELIVERY_REFUSED, str(error))
         case TemporaryDeliveryError():
             return transient(retries.DELIVERY_DELAYED, str(error))
-        case TemplateProblem():
-            return permanent(retries.TEMPLATE_PROBLEM, str(error))
+        case TemplateProblem():  # without what the error quoted: it may be customer data
+            return permanent(retries.TEMPLATE_PROBLEM, error.bare)
         case ValueTooLong():
             return permanent(retries.VALUE_TOO_LONG, str(error))
         case IntegrityError() | DataError():

@@ -85,8 +85,7 @@ class ReconcileActivities:
         report = PartnersReconciled()
         with Session(self._engine, expire_on_commit=False) as session:
             holding = revocation.still_holding(session)
-        for process_id, partner_id in holding:
-            told = await revocation.tell(self._client, process_id, partner_id)
+        for told in (await revocation.tell_all(self._client, holding)).values():
             match told:
                 case "handed_back":
                     report.handed_back += 1
@@ -96,5 +95,4 @@ class ReconcileActivities:
                     report.unreached += 1
                 case _:
                     assert_never(told)
-            activity.heartbeat()
         return report

@@ -146,12 +146,17 @@ def _compiled(source: str, *, autoescape: bool) -> Template:
 class TemplateProblem(ValueError):
     """A template that cannot be saved or rendered; names the part and, when known, the line."""
 
-    def __init__(self, part: str, message: str, line: int | None = None) -> None:
+    def __init__(
+        self, part: str, message: str, line: int | None = None, *, detail: str | None = None
+    ) -> None:
         self.part = part
         self.line = line
         self.reason = message
-        where = f"{part}, line {line}" if line else part
-        super().__init__(f"{where}: {message}")
+        # What the error itself said: it may quote the value it met (a customer's name in a
+        # date field), so the author's preview shows it and Temporal never gets it (`bare`).
+        self.detail = detail
+        self.bare = f"{part}, line {line}: {message}" if line else f"{part}: {message}"
+        super().__init__(f"{self.bare}: {detail}" if detail else self.bare)
 
 
 @dataclass(frozen=True)
@@ -289,7 +294,9 @@ def render(
     )
     if "problem" in answer:
         problem = answer["problem"]
-        raise TemplateProblem(problem["part"], problem["message"], problem.get("line"))
+        raise TemplateProblem(
+            problem["part"], problem["message"], problem.get("line"), detail=problem.get("detail")
+        )
     return RenderedEmail(**answer["email"])
 
 
@@ -338,7 +345,9 @@ def render_here(
         except MemoryError as error:
             raise TemplateProblem(name, "needs more memory than an e-mail may use") from error
         except Exception as error:  # user-written: `{{ 1 / 0 }}`, `{{ name + 1 }}`, a bad date…
-            raise TemplateProblem(name, f"cannot be rendered: {error}") from error
+            raise TemplateProblem(
+                name, f"cannot be rendered ({type(error).__name__})", detail=str(error)
+            ) from error
 
     rendered_subject = part("subject", subject, autoescape=False)
     html = part("body_html", body_html, autoescape=True)

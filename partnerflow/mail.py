@@ -32,6 +32,10 @@ from partnerflow.settings import Settings
 from partnerflow.transports import Envelope, PermanentDeliveryError, Transport
 
 
+class _AlreadySent(Exception):
+    """Another attempt delivered this e-mail while this one waited for its row."""
+
+
 class ValueTooLong(ValueError):
     """A value longer than its column that cannot be cut without changing what it means."""
 
@@ -140,14 +144,20 @@ class Mailer:
                     # the one window that can send twice). SQLite locks the whole database,
                     # not a row: held while a slow server answers DATA (it may take minutes),
                     # it would stop every writer, so there the mark follows the answer.
-                    if self._engine.dialect.name != "sqlite":
-                        self._mark_sent(session, row.id)
+                    if self._engine.dialect.name != "sqlite" and not self._mark_sent(
+                        session, row.id
+                    ):
+                        # An overlapping attempt (this one's predecessor ran past its
+                        # timeout) sent it meanwhile: the lock waited for its commit.
+                        raise _AlreadySent
 
                 message_id = transport.send(envelope, ready_the_mark)
                 self._mark_sent(session, row.id, message_id)
         except PermanentDeliveryError as error:
             self._mark(row.id, status="failed", error=str(error))
             raise
+        except _AlreadySent:
+            pass
         with session_scope(self._engine) as session:
             sent = session.get(OutboxEmail, row.id)
             assert sent is not None
@@ -159,11 +169,16 @@ class Mailer:
             return None
         return fitted(OutboxEmail, "provider_message_id", message_id)
 
-    def _mark_sent(self, session: Session, row_id: UUID, message_id: str | None = None) -> None:
+    def _mark_sent(self, session: Session, row_id: UUID, message_id: str | None = None) -> bool:
+        """Mark the row sent; False when another attempt had marked it already."""
         values: dict[str, Any] = {"status": "sent", "sent_at": utcnow(), "error": None}
-        if message_id is not None:
+        query = update(OutboxEmail).where(col(OutboxEmail.id) == row_id)
+        if message_id is None:  # readying the mark: only a row still to be sent
+            query = query.where(col(OutboxEmail.status) == "queued")
+        else:
             values["provider_message_id"] = self._message_id(message_id)
-        session.execute(update(OutboxEmail).where(col(OutboxEmail.id) == row_id).values(values))
+        result: Any = session.execute(query.values(values))
+        return bool(result.rowcount)
 
     def _claim(self, candidate: OutboxEmail) -> OutboxEmail:
         """The row for this key: the one a previous attempt wrote, or this new one."""

@@ -64,7 +64,12 @@ def _answer(job: dict[str, Any], said: BinaryIO) -> dict[str, Any]:
         email = emails.render_here(**job, on_part=announce)
     except emails.TemplateProblem as problem:
         return {
-            "problem": {"part": problem.part, "message": problem.reason, "line": problem.line},
+            "problem": {
+                "part": problem.part,
+                "message": problem.reason,
+                "line": problem.line,
+                "detail": problem.detail,
+            },
             # past its memory cap, a process is best replaced
             "recycle": isinstance(problem.__cause__, MemoryError),
         }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal, assert_never
 
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, update
 from sqlmodel import Session, col, select
 from temporalio.client import (
     Client,
@@ -27,7 +27,14 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.models import Partner, Process, ProcessStep
+from partnerflow.models import (
+    Partner,
+    Process,
+    ProcessStep,
+    ProcessTemplate,
+    ProcessTemplateVersion,
+)
+from partnerflow.starting import DRAFT_VERSION
 from workflows.messages import OPEN_STATUSES, PartnerRevokedInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import PF_PARTNERS
@@ -64,11 +71,17 @@ def revoke(session: Session, partner_id: uuid.UUID) -> Partner:
     partner = session.get(Partner, partner_id)
     if partner is None:
         raise LookupError("partner")
-    if partner.status != REVOKED:
-        partner.status = REVOKED
-        session.add(partner)
-        session.commit()
+    # One conditional statement, not a write of what was read: an invitation accepted at the
+    # same moment cannot overwrite it, and it cannot overwrite the acceptance's other columns.
+    changed = session.execute(
+        update(Partner)
+        .where(col(Partner.id) == partner_id, col(Partner.status) != REVOKED)
+        .values(status=REVOKED)
+    )
+    session.commit()
+    if changed.rowcount:  # type: ignore[attr-defined]
         log.info("partner %s revoked", partner_id)
+    session.refresh(partner)
     return partner
 
 
@@ -83,7 +96,41 @@ def bound_processes(session: Session, partner_id: uuid.UUID) -> set[uuid.UUID]:
             | cast(Process.partner_ids, String).contains(str(partner_id)),
         )
     )
-    return set(rows)
+    return set(rows) | _escalating_to(session, partner_id)
+
+
+def _escalating_to(session: Session, partner_id: uuid.UUID) -> set[uuid.UUID]:
+    """Running processes whose template version names the partner (an escalation's
+    `reassign_to`): the step goes to it only when overdue, so no step or slot shows it yet."""
+    versions = {
+        (row.template_id, row.version)
+        for row in session.exec(
+            select(ProcessTemplateVersion).where(
+                cast(ProcessTemplateVersion.snapshot, String).contains(str(partner_id))
+            )
+        )
+    }
+    drafts = set(
+        session.exec(
+            select(ProcessTemplate.id).where(
+                cast(ProcessTemplate.steps, String).contains(str(partner_id))
+            )
+        )
+    )
+    if not versions and not drafts:
+        return set()
+    template_ids = {t for t, _ in versions} | drafts
+    running = session.exec(
+        select(Process).where(
+            Process.status == "running", col(Process.template_id).in_(template_ids)
+        )
+    )
+    return {
+        p.id
+        for p in running
+        if (p.template_id, p.template_version) in versions
+        or (p.template_version == DRAFT_VERSION and p.template_id in drafts)
+    }
 
 
 async def listed_in_temporal(temporal: Client, partner_id: uuid.UUID) -> set[uuid.UUID]:
@@ -135,23 +182,10 @@ async def hand_back(session: Session, temporal: Client, partner_id: uuid.UUID) -
         )
     except TimeoutError:
         log.warning("listing the processes of partner %s took too long", partner_id)
-    gate = asyncio.Semaphore(AT_ONCE)
-
-    async def one(process_id: uuid.UUID) -> Told:
-        async with gate:
-            return await tell(temporal, process_id, partner_id)
-
-    ordered = sorted(process_ids, key=str)
-    tasks = {asyncio.ensure_future(one(pid)): pid for pid in ordered}
+    told = await tell_all(temporal, [(pid, partner_id) for pid in sorted(process_ids, key=str)])
     result = HandBack()
-    if not tasks:
-        return result
-    done, late = await asyncio.wait(tasks, timeout=ALL_PROCESSES.total_seconds())
-    for task in late:
-        task.cancel()
-    for task, process_id in tasks.items():
-        told: Told = task.result() if task in done else "unreached"
-        match told:
+    for (process_id, _), outcome in told.items():
+        match outcome:
             case "handed_back":
                 result.handed_back.append(process_id)
             case "nothing_left":
@@ -159,8 +193,28 @@ async def hand_back(session: Session, temporal: Client, partner_id: uuid.UUID) -
             case "unreached":
                 result.unreached.append(process_id)
             case _:
-                assert_never(told)
+                assert_never(outcome)
     return result
+
+
+async def tell_all(
+    temporal: Client, pairs: list[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[tuple[uuid.UUID, uuid.UUID], Told]:
+    """Tell each (process, partner), a few at a time, within ALL_PROCESSES: processes that do
+    not answer hold up neither the others nor the caller past that budget."""
+    gate = asyncio.Semaphore(AT_ONCE)
+
+    async def one(process_id: uuid.UUID, partner_id: uuid.UUID) -> Told:
+        async with gate:
+            return await tell(temporal, process_id, partner_id)
+
+    tasks = {asyncio.ensure_future(one(*pair)): pair for pair in pairs}
+    if not tasks:
+        return {}
+    done, late = await asyncio.wait(tasks, timeout=ALL_PROCESSES.total_seconds())
+    for task in late:
+        task.cancel()
+    return {pair: task.result() if task in done else "unreached" for task, pair in tasks.items()}
 
 
 def still_holding(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:

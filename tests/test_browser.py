@@ -3,6 +3,7 @@
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
@@ -11,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
 from tests.browser import DESKTOP, PHONE, Live, live_stack, overflow_width, unlabelled_controls
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, eventually
 
 # One database is enough to show the pages; the API tests cover both.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -86,9 +87,14 @@ async def partner_at_work(live: Live) -> tuple[str, str, str]:
 
 async def outbox_text(live: Live, kind: str, to: str, process_id: str | None = None) -> str:
     params = {"kind": kind, "to": to} | ({"process_id": process_id} if process_id else {})
-    emails = (
-        await live.stack.http.get("/api/outbox", params=params, headers=live.stack.admin)
-    ).json()["data"]
+
+    async def found() -> list[dict[str, Any]]:
+        answer = await live.stack.http.get("/api/outbox", params=params, headers=live.stack.admin)
+        emails: list[dict[str, Any]] = answer.json()["data"]
+        return emails
+
+    # A sign-in link is sent after the page answers (its timing tells nothing): wait for it.
+    emails = await eventually(found, bool)
     assert emails, f"no {kind} e-mail to {to}"
     text: str = emails[0]["text"]
     return text

@@ -1,16 +1,20 @@
 """SMTP delivery and the outbox row: the one window that can send twice is as small as it gets,
 and what a resend does send is the same message."""
 
+import asyncio
 import email
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.policy import default as default_policy
 from typing import Any
 
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -86,7 +90,11 @@ def smtp(engine: Engine) -> Iterator[tuple[int, _Server]]:
 
 def _mailer(engine: Engine, port: int) -> Mailer:
     settings = Settings(
-        database_url=str(engine.url), mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port
+        _env_file=None,
+        database_url=str(engine.url),
+        mail_transport="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
     )
     return Mailer(engine, settings, SmtpTransport(settings))
 
@@ -155,3 +163,68 @@ def test_a_greylisting_server_is_tried_again_later(
         == "sent"
     )
     assert len(server.messages) == 1
+
+
+def test_an_attempt_overlapping_a_slow_one_sends_nothing_more(
+    engine: Engine, smtp: tuple[int, _Server]
+) -> None:
+    """An attempt that ran past its timeout is still waiting for the server's answer to DATA
+    when its retry starts: on PostgreSQL the retry waits for the row and sends nothing."""
+    port, server = smtp
+    first_at_data, release = threading.Event(), threading.Event()
+    second_at_rcpt = threading.Event()
+    original_data, original_rcpt = server.handle_DATA, server.handle_RCPT
+
+    async def slow_data(*args: Any) -> str:
+        if not first_at_data.is_set():
+            first_at_data.set()
+            await asyncio.to_thread(release.wait, 10)
+        return await original_data(*args)
+
+    async def noting_rcpt(*args: Any) -> str:
+        if first_at_data.is_set():
+            second_at_rcpt.set()
+        return await original_rcpt(*args)
+
+    server.handle_DATA = slow_data  # type: ignore[method-assign,assignment]
+    server.handle_RCPT = noting_rcpt  # type: ignore[method-assign,assignment]
+    mailer = _mailer(engine, port)
+
+    def attempt() -> OutboxEmail:
+        return mailer.deliver(
+            idempotency_key="p4:k", kind="handover", to=["a@example.org"], email=EMAIL
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(attempt)
+        assert first_at_data.wait(10)
+        second = pool.submit(attempt)
+        assert second_at_rcpt.wait(10)  # the retry is in its own SMTP conversation
+        if engine.dialect.name != "sqlite":  # …waiting for the row the first one locked
+            assert _someone_waits_for_a_lock(engine)
+        release.set()
+        assert first.result(10).status == "sent" and second.result(10).status == "sent"
+    if engine.dialect.name == "sqlite":
+        # No row lock on SQLite (docs/reliability.md): the retry sends the same message again.
+        assert len(server.messages) == 2
+        assert server.messages[0]["Message-ID"] == server.messages[1]["Message-ID"]
+    else:
+        assert len(server.messages) == 1
+
+
+def _someone_waits_for_a_lock(engine: Engine) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        # a transaction of its own each time: PostgreSQL keeps one snapshot of its statistics
+        # views per transaction
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+        if waiting:
+            return True
+        time.sleep(0.05)
+    return False
