@@ -133,10 +133,18 @@ class DevServer(Part):
         return await Client.connect(self.address, data_converter=DATA_CONVERTER)
 
 
+def inherited_environment() -> dict[str, str]:
+    """This process's environment without its PARTNERFLOW_ settings: a child gets only the
+    settings its caller gives it, not what happens to be set in the shell."""
+    return {
+        name: value for name, value in os.environ.items() if not name.startswith("PARTNERFLOW_")
+    }
+
+
 def stack_env(settings: Settings, server: DevServer) -> dict[str, str]:
     """The environment the worker and the API read their settings from."""
     env = {
-        **os.environ,
+        **inherited_environment(),
         "PARTNERFLOW_DATABASE_URL": settings.database_url,
         "PARTNERFLOW_TEMPORAL_ADDRESS": server.address,
         "PARTNERFLOW_TEMPORAL_NAMESPACE": settings.temporal_namespace,

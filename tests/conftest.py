@@ -5,7 +5,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -60,6 +60,22 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def gone_temporal() -> Client:
+    """A client whose Temporal server went away after it connected."""
+    server = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=DATA_CONVERTER,
+        dev_server_log_level="error",
+    )
+    client = await Client.connect(
+        server.client.service_client.config.target_host,
+        data_converter=DATA_CONVERTER,
+        retry_config=RetryConfig(max_retries=0),
+    )
+    await server.shutdown()
+    return client
 
 
 @pytest.fixture(scope="session")
@@ -168,12 +184,25 @@ class Stack:
     app: FastAPI
 
 
+# Where settings_for puts each stack's documents: under pytest's temporary folders, which
+# pytest removes (all but the last few runs), not left in the system's temp folder.
+_TEMPORARY: list[pytest.TempPathFactory] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _TEMPORARY[:] = [tmp_path_factory]
+
+
 def settings_for(database_url: str, **overrides: Any) -> Settings:
+    """A test stack's settings: these and the defaults only, never a developer's `.env`
+    (which may send mail to a real server)."""
     overrides.setdefault("public_url", "http://partnerflow.test")
+    overrides.setdefault("storage_dir", str(_TEMPORARY[0].mktemp("partnerflow-docs")))
     return Settings(
+        _env_file=None,
         database_url=database_url,
         task_queue=f"test-{uuid.uuid4()}",
-        storage_dir=str(Path(tempfile.mkdtemp(prefix="partnerflow-docs-"))),
         **overrides,
     )
 

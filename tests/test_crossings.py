@@ -8,6 +8,8 @@ triggered round repair a half-done automation run.
 """
 
 import asyncio
+import contextlib
+import re
 import uuid
 from collections.abc import Awaitable, Iterator
 from datetime import timedelta
@@ -19,7 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
-from temporalio.service import RetryConfig
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.reconcile import ReconcileActivities
@@ -30,9 +32,9 @@ from partnerflow.idempotency import commit_with_answer, replay
 from partnerflow.models import AutomationRun, Document, Opportunity, User
 from partnerflow.reconcile_schedule import ensure_reconcile_schedule, schedule_id_for
 from partnerflow.seed import seed
-from partnerflow.temporal import DATA_CONVERTER
 from tests import factories
-from tests.conftest import ADMIN_TOKEN, BIN, Stack, eventually, settings_for
+from tests.conftest import ADMIN_TOKEN, Stack, eventually, gone_temporal, settings_for
+from tests.holding import COMMIT, held_before, in_thread
 from tests.test_worker_restart import Worker, api, worker_env
 from workflows.messages import ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
@@ -42,6 +44,9 @@ from workflows.reconciler import ReconcilerWorkflow
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 # What the reconciler is told in tests: nothing is too young to repair.
 AT_ONCE = ReconcileInput(starting_grace_seconds=0, pending_upload_grace_seconds=0)
+# Where a racing call writes: its opportunity or its answer; its claim of an invitation.
+WRITES = re.compile(r"^\s*INSERT INTO", re.IGNORECASE)
+CLAIMS = re.compile(r"^\s*UPDATE invitation\b", re.IGNORECASE)
 
 
 class Died(Exception):
@@ -99,22 +104,6 @@ async def pv_automation(stack: Stack) -> dict[str, Any]:
 
 
 OPPORTUNITY = {"title": "PV Becker", "customer": {"name": "Jana Becker"}, "product": "pv"}
-
-
-async def gone_temporal() -> Client:
-    """A client whose Temporal server went away after it connected."""
-    server = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        data_converter=DATA_CONVERTER,
-        dev_server_log_level="error",
-    )
-    client = await Client.connect(
-        server.client.service_client.config.target_host,
-        data_converter=DATA_CONVERTER,
-        retry_config=RetryConfig(max_retries=0),
-    )
-    await server.shutdown()
-    return client
 
 
 # (a) automation runs ----------------------------------------------------------------------
@@ -258,20 +247,39 @@ async def test_the_answer_commits_with_the_opportunity_or_not_at_all(stack: Stac
         first.flush()  # written, not committed: the other call's transaction meets it
         second.add(theirs)
 
-        def answer_second() -> dict[str, Any]:
-            body = {"id": str(theirs.id)}
-            return commit_with_answer(second, admin.id, "k-1", request, 201, body).body
+        answers: dict[str, dict[str, Any]] = {}
 
-        racing = asyncio.create_task(asyncio.to_thread(answer_second))
-        await asyncio.sleep(0.3)  # let it write too
-        answered = commit_with_answer(first, admin.id, "k-1", request, 201, {"id": str(mine.id)})
-        assert await racing == answered.body
+        def answer(name: str, session: Session, body: dict[str, Any]) -> None:
+            answers[name] = commit_with_answer(session, admin.id, "k-1", request, 201, body).body
+
+        # The first call has written its answer and waits at its commit while the second
+        # writes: on either database the second must wait for the first's transaction.
+        with (
+            held_before(stack.engine, "first", COMMIT) as (committing, release_first),
+            held_before(stack.engine, "second", WRITES) as (writing, release_second),
+        ):
+            release_second.set()  # only told when the second writes, never stopped
+            one, one_errors = in_thread(
+                "first", lambda: answer("first", first, {"id": str(mine.id)})
+            )
+            assert await asyncio.to_thread(committing.wait, 30), "the first never committed"
+            two, two_errors = in_thread(
+                "second", lambda: answer("second", second, {"id": str(theirs.id)})
+            )
+            assert await asyncio.to_thread(writing.wait, 30), "the second never wrote"
+            await asyncio.sleep(0.2)  # its write reaches the database, where it waits
+            assert two.is_alive(), "the second finished while the first had not committed"
+            release_first.set()
+            await asyncio.to_thread(one.join, 60)
+            await asyncio.to_thread(two.join, 60)
+        assert not one_errors and not two_errors, (one_errors, two_errors)
+        assert answers["second"] == answers["first"] == {"id": str(mine.id)}
     finally:
         first.close()
         second.close()
     with Session(stack.engine) as session:
         kept = [str(o.id) for o in session.exec(select(Opportunity))]
-    assert kept == [answered.body["id"]]
+    assert kept == [str(mine.id)]
 
 
 # (c) uploads ------------------------------------------------------------------------------
@@ -431,12 +439,21 @@ async def test_two_accepts_of_one_invitation_at_once_make_one_user(stack: Stack)
         second.commit()
         return "accepted"
 
+    answers: list[str] = []
     try:
         invitations.accept(first, token, "Erika Erste", "erika@partner.example.com")
-        racing = asyncio.create_task(asyncio.to_thread(accept_too))
-        await asyncio.sleep(0.3)  # let it read the invitation as pending (it then waits)
-        first.commit()
-        assert await racing == "gone"
+        # Told when the second has read the invitation as pending and claims it (it then
+        # waits for the first's transaction); never stopped.
+        with held_before(stack.engine, "second", CLAIMS) as (claiming, release):
+            release.set()
+            racing, errors = in_thread("second", lambda: answers.append(accept_too()))
+            assert await asyncio.to_thread(claiming.wait, 30), "the second never claimed"
+            await asyncio.sleep(0.2)  # its claim reaches the database, where it waits
+            assert racing.is_alive(), "the second claimed while the first had not committed"
+            first.commit()
+            await asyncio.to_thread(racing.join, 60)
+        assert not errors, errors
+        assert answers == ["gone"]
     finally:
         first.close()
         second.close()
@@ -562,4 +579,5 @@ async def test_the_worker_keeps_a_schedule_whose_round_repairs_a_half_done_run(
             assert process.json()["status"] == "running"
     finally:
         await worker.kill()
-        await schedule.delete()
+        with contextlib.suppress(RPCError):  # the worker may have died before making it
+            await schedule.delete()

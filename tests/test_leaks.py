@@ -10,16 +10,14 @@ named only by an escalation bound at start.
 import email
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from babel.dates import format_datetime
 from pydantic import SecretStr
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -30,7 +28,7 @@ from api.main import create_app
 from partnerflow.db import utcnow
 from tests import factories
 from tests.conftest import Stack, free_port, running_stack
-from tests.web import browser, link_in, signed_in_partner
+from tests.web import browser, link_in
 
 
 class _Inbox:
@@ -242,43 +240,6 @@ async def test_metrics_are_not_public_on_the_api_port(stack: Stack) -> None:
             own = await scraper.get(f"http://127.0.0.1:{port}/metrics")
         assert own.status_code == 200
         assert 'route="/healthz"' in own.text
-
-
-async def test_the_portal_shows_a_step_in_the_time_zone_of_the_version_it_runs(
-    stack: Stack,
-) -> None:
-    http, admin = stack.http, stack.admin
-    new_york = ZoneInfo("America/New_York")
-    partner = await factories.partner(http, admin)
-    body = {**factories.installation_template(partner["id"]), "timezone": "America/New_York"}
-    template = await factories.published_template(http, admin, body)
-    process = await factories.started(http, admin, template["id"])
-    await factories.commission(http, admin, process["id"])
-    day = date(date.today().year + 1, 1, 12)
-    due = datetime(day.year, day.month, day.day, 23, 30, tzinfo=new_york)
-    response = await http.put(
-        f"/api/processes/{process['id']}/steps/installation/deadline",
-        json={"due_at": due.isoformat()},
-        headers=admin,
-    )
-    assert response.status_code == 200, response.text
-    # Afterwards the template moves to Tokyo; the running process still runs in New York.
-    moved = await http.put(
-        f"/api/process-templates/{template['id']}",
-        json={**body, "timezone": "Asia/Tokyo"},
-        headers=admin,
-    )
-    assert moved.status_code == 200, moved.text
-
-    def shown(zone: str) -> str:
-        return format_datetime(due, "EEE, d MMM y, HH:mm", tzinfo=ZoneInfo(zone), locale="en")
-
-    async with browser(http) as portal:
-        await signed_in_partner(portal, admin, partner["owner_email"])
-        page = await portal.get(f"/portal/processes/{process['id']}/steps/installation")
-    assert page.status_code == 200, page.text
-    assert shown("America/New_York") in page.text
-    assert shown("Asia/Tokyo") not in page.text
 
 
 def _escalating_to_a_slot(partner_id: str) -> dict[str, Any]:

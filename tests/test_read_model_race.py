@@ -5,13 +5,11 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -20,6 +18,7 @@ from partnerflow.models import Opportunity, Process, ProcessStep, ProcessTemplat
 from partnerflow.seed import seed
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack
+from tests.holding import held_before, in_thread
 from workflows.messages import ProcessState, ResolvedAssignee, StepState, TimelineEntry
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
@@ -110,44 +109,6 @@ def expected(state: ProcessState) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def held_before_writing(
-    engine: Engine, writer: str
-) -> Iterator[tuple[threading.Event, threading.Event]]:
-    """Stops the thread named `writer` just before its first write of the process row, after
-    whatever it read, until the test releases it."""
-    reached, release = threading.Event(), threading.Event()
-
-    def before_execute(*args: Any) -> None:
-        statement: str = args[2]
-        if threading.current_thread().name != writer or reached.is_set():
-            return
-        if WRITES_PROCESS.match(statement):
-            reached.set()
-            release.wait(timeout=60)
-
-    event.listen(engine, "before_cursor_execute", before_execute)
-    try:
-        yield reached, release
-    finally:
-        release.set()
-        event.remove(engine, "before_cursor_execute", before_execute)
-
-
-def in_thread(name: str, work: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as error:  # the test reports it, the thread cannot
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    return thread, errors
-
-
 @pytest.mark.parametrize("held", ["older", "newer"])
 @pytest.mark.parametrize("before", [4, None], ids=["recorded-before", "first-write"])
 def test_a_writer_paused_between_read_and_write_never_leaves_an_older_state(
@@ -161,7 +122,7 @@ def test_a_writer_paused_between_read_and_write_never_leaves_an_older_state(
         activities.record_process_state(process_of(before))
     older, newer = process_of(5), process_of(6)
     first, second = (newer, older) if held == "older" else (older, newer)
-    with held_before_writing(engine, "held") as (reached, release):
+    with held_before(engine, "held", WRITES_PROCESS) as (reached, release):
         held_thread, held_errors = in_thread(
             "held", lambda: activities.record_process_state(second)
         )

@@ -475,7 +475,8 @@ def test_every_runbook_command_is_run_by_a_test() -> None:
     source = Path(__file__).read_text()
     named = commands()
     assert len(named) >= 15
-    untested = [name for name in named if f'"{name}"' not in source]
+    # Run means passed to `run(...)`: any other quoted mention of the name does not count.
+    untested = [name for name in named if not re.search(rf'run\(\s*"{re.escape(name)}"', source)]
     assert untested == []
     for text in named.values():
         assert text.strip(), "a runbook block with no command"

@@ -6,7 +6,7 @@ hard way while processes are between steps and their hand-over e-mails are on th
 """
 
 import asyncio
-import os
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from bench.chaos_parts import Worker
+from bench.chaos_parts import Worker, inherited_environment
 from partnerflow.models import Notification, OutboxEmail, Process, User
+from partnerflow.reconcile_schedule import schedule_id_for
 from partnerflow.seed import seed
 from partnerflow.settings import Settings
 from tests import factories
@@ -48,7 +50,7 @@ async def api(settings: Settings, env: WorkflowEnvironment) -> AsyncIterator[htt
 
 def worker_env(settings: Settings, env: WorkflowEnvironment) -> dict[str, str]:
     return {
-        **os.environ,
+        **inherited_environment(),
         "PARTNERFLOW_DATABASE_URL": settings.database_url,
         "PARTNERFLOW_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "PARTNERFLOW_TASK_QUEUE": settings.task_queue,
@@ -56,6 +58,12 @@ def worker_env(settings: Settings, env: WorkflowEnvironment) -> dict[str, str]:
         "PARTNERFLOW_STORAGE_DIR": settings.storage_dir,
         "PARTNERFLOW_MAIL_TRANSPORT": settings.mail_transport,
     }
+
+
+async def forget_schedule(env: WorkflowEnvironment, settings: Settings) -> None:
+    """Deletes the reconciler Schedule a `python worker.py` made on the shared dev server."""
+    with contextlib.suppress(RPCError):  # the worker may have died before making it
+        await env.client.get_schedule_handle(schedule_id_for(settings.task_queue)).delete()
 
 
 async def wait_until_completed(
@@ -204,6 +212,7 @@ async def test_killed_worker_loses_and_doubles_nothing(
     finally:
         await first.kill()
         await second.kill()
+        await forget_schedule(temporal_env, settings)
         for worker in (first, second):  # shown by pytest when the test fails
             if worker.log.exists():
                 print(f"--- {worker.log.name}\n{worker.log.read_text(errors='replace')[-5000:]}")
