@@ -1,12 +1,9 @@
 """Delivery of rendered e-mails: one outbox row per e-mail, keyed so nothing goes out twice.
 
-The row is written (`queued`) before the provider is called and marked `sent` or `failed`
-after; a retry finds it and never sends again what the provider accepted. On PostgreSQL the
-mark is readied (row locked, update written) right before the provider takes the message and
-committed when it answers: only a crash in that commit can send once more. On SQLite it is
-written right after the answer. At least once, never lost; a resend carries the same
-Message-ID (partnerflow/transports.py).
-
+The row is written (`queued`) before the provider is called and marked `sent` or `failed`;
+a retry finds it and never sends again what the provider accepted. `sent` is committed the
+moment the provider's acceptance arrives (partnerflow/transports.py): only a crash between
+that answer and that commit sends once more. At least once, never lost.
 Values are fitted to their columns before the insert (PostgreSQL refuses a longer one, and a
 refused insert fails the same way on every retry). A subject is cut, with "…": mail clients
 show its first 80 characters or so, and an e-mail with a shortened subject is what a reader
@@ -135,50 +132,24 @@ class Mailer:
             reply_to=self._settings.mail_reply_to,
             idempotency_key=row.idempotency_key,
         )
+        delivery = _Delivery(self._engine, row.id)
         try:
-            with session_scope(self._engine) as session:
-
-                def ready_the_mark() -> None:
-                    # Takes the row's lock before the provider takes the message, so only
-                    # the commit lies between its "accepted" and our `sent` (a crash there is
-                    # the one window that can send twice). SQLite locks the whole database,
-                    # not a row: held while a slow server answers DATA (it may take minutes),
-                    # it would stop every writer, so there the mark follows the answer.
-                    if self._engine.dialect.name != "sqlite" and not self._mark_sent(
-                        session, row.id
-                    ):
-                        # An overlapping attempt (this one's predecessor ran past its
-                        # timeout) sent it meanwhile: the lock waited for its commit.
-                        raise _AlreadySent
-
-                message_id = transport.send(envelope, ready_the_mark)
-                self._mark_sent(session, row.id, message_id)
+            with delivery:
+                message_id = transport.send(envelope, delivery)
+        except _AlreadySent:
+            return self._row(row.id)
         except PermanentDeliveryError as error:
             self._mark(row.id, status="failed", error=str(error))
             raise
-        except _AlreadySent:
-            pass
+        with session_scope(self._engine) as session:  # the trace, once the mark is safe
+            _mark_sent(session, row.id, message_id)
+        return self._row(row.id)
+
+    def _row(self, row_id: UUID) -> OutboxEmail:
         with session_scope(self._engine) as session:
-            sent = session.get(OutboxEmail, row.id)
-            assert sent is not None
-            return sent
-
-    @staticmethod
-    def _message_id(message_id: str | None) -> str | None:
-        if not message_id:
-            return None
-        return fitted(OutboxEmail, "provider_message_id", message_id)
-
-    def _mark_sent(self, session: Session, row_id: UUID, message_id: str | None = None) -> bool:
-        """Mark the row sent; False when another attempt had marked it already."""
-        values: dict[str, Any] = {"status": "sent", "sent_at": utcnow(), "error": None}
-        query = update(OutboxEmail).where(col(OutboxEmail.id) == row_id)
-        if message_id is None:  # readying the mark: only a row still to be sent
-            query = query.where(col(OutboxEmail.status) == "queued")
-        else:
-            values["provider_message_id"] = self._message_id(message_id)
-        result: Any = session.execute(query.values(values))
-        return bool(result.rowcount)
+            row = session.get(OutboxEmail, row_id)
+            assert row is not None
+            return row
 
     def _claim(self, candidate: OutboxEmail) -> OutboxEmail:
         """The row for this key: the one a previous attempt wrote, or this new one."""
@@ -212,8 +183,66 @@ class Mailer:
             assert row is not None
             row.status = status
             row.error = error
-            row.provider_message_id = self._message_id(provider_message_id)
+            row.provider_message_id = _message_id(provider_message_id)
             if status == "sent":
                 row.sent_at = utcnow()
             session.add(row)
             return row
+
+
+class _Delivery:
+    """The outbox row's side of one delivery: on PostgreSQL the row is locked when the message
+    goes (an overlapping attempt waits, then finds it sent), and `sent` is committed the moment
+    the provider took it. SQLite locks the whole database, not a row: held while a slow server
+    answers (it may take minutes) it would stop every writer, so there the mark is written
+    whole after the answer."""
+
+    def __init__(self, engine: Engine, row_id: UUID) -> None:
+        self._engine = engine
+        self._row_id = row_id
+        self._session: Session | None = None
+
+    def __enter__(self) -> "_Delivery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._session is not None:  # not accepted: whatever was readied is undone
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+
+    def ready(self) -> None:
+        if self._engine.dialect.name == "sqlite":
+            return
+        self._session = Session(self._engine)
+        if not _mark_sent(self._session, self._row_id):
+            raise _AlreadySent  # an overlapping attempt sent it meanwhile: send nothing
+
+    def accepted(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            with session_scope(self._engine) as fresh:
+                _mark_sent(fresh, self._row_id)
+            return
+        try:
+            session.commit()
+        finally:
+            session.close()
+
+
+def _message_id(message_id: str | None) -> str | None:
+    if not message_id:
+        return None
+    return fitted(OutboxEmail, "provider_message_id", message_id)
+
+
+def _mark_sent(session: Session, row_id: UUID, message_id: str | None = None) -> bool:
+    """Mark the row sent; False when another attempt had marked it already."""
+    values: dict[str, Any] = {"status": "sent", "sent_at": utcnow(), "error": None}
+    query = update(OutboxEmail).where(col(OutboxEmail.id) == row_id)
+    if message_id is None:  # the mark itself: only a row still to be sent
+        query = query.where(col(OutboxEmail.status) == "queued")
+    else:
+        values = {"provider_message_id": _message_id(message_id)}
+    result: Any = session.execute(query.values(values))
+    return bool(result.rowcount)

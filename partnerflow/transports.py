@@ -4,18 +4,19 @@ A transport raises `PermanentDeliveryError` when the provider refused the messag
 (a 4xx other than 429) and `TemporaryDeliveryError` when trying again may help (429, 5xx,
 a timeout, a dropped connection): the activity retries those with back-off.
 
-Neither SMTP nor SendGrid can take part in a transaction, so a crash between the provider's
-"accepted" and our record of it sends the e-mail again on retry. `send` calls `commit_point`
-right before the step that hands the message over for good (SMTP's DATA, SendGrid's POST): the
-caller readies its record there, so only its commit remains inside that window. The
-Message-ID is derived from the outbox key, so the copies of such a resend are one message to a
-mail client that removes duplicates.
+Neither SMTP nor SendGrid can take part in a transaction: a server takes responsibility for a
+message when it answers 250 to its end (RFC 5321 6.1), and one whose sender vanished before
+that answer may drop it. So `send` tells the caller twice: `commit.ready()` right before the
+message goes (the caller may lock its row there, so an overlapping attempt waits for it), and
+`commit.accepted()` the moment the server's 250 arrives, before anything else (QUIT, reading
+headers): the caller commits its `sent` there. A crash between that answer and that commit is
+the one window that can send twice; the Message-ID is derived from the outbox key, so such a
+resend is one message to a mail client that removes duplicates.
 """
 
 import hashlib
 import smtplib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -46,24 +47,35 @@ class Envelope:
     idempotency_key: str
 
 
+class Commit(Protocol):
+    """The caller's record of a delivery, told when the message goes and when it was taken."""
+
+    def ready(self) -> None: ...
+
+    def accepted(self) -> None: ...
+
+
 class Transport(Protocol):
     name: str
 
-    def send(self, envelope: Envelope, commit_point: Callable[[], None]) -> str:
-        """Deliver, calling `commit_point` right before the message is handed over for good;
-        answers the provider's message id."""
+    def send(self, envelope: Envelope, commit: Commit) -> str:
+        """Deliver, calling `commit.ready()` right before the message is handed over and
+        `commit.accepted()` as soon as the provider took it; answers its message id."""
         ...
 
 
 class _CommitPointBeforeData(smtplib.SMTP):
-    """Calls `commit_point` once the recipients are accepted, right before DATA."""
+    """DATA that tells the caller right before the message goes and right after its 250."""
 
-    commit_point: Callable[[], None] | None = None
+    commit: Commit | None = None
 
     def data(self, msg: Any) -> tuple[int, bytes]:
-        if self.commit_point is not None:
-            self.commit_point()
-        return super().data(msg)
+        if self.commit is not None:
+            self.commit.ready()
+        code, reply = super().data(msg)
+        if code == 250 and self.commit is not None:
+            self.commit.accepted()
+        return code, reply
 
 
 class _Smtp(_CommitPointBeforeData):
@@ -80,7 +92,7 @@ class SmtpTransport:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def send(self, envelope: Envelope, commit_point: Callable[[], None]) -> str:
+    def send(self, envelope: Envelope, commit: Commit) -> str:
         settings = self._settings
         message = EmailMessage()
         message["From"] = envelope.sender
@@ -114,7 +126,7 @@ class SmtpTransport:
                     client.starttls(context=ssl.create_default_context())
                 if settings.smtp_user and settings.smtp_password:
                     client.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-                client.commit_point = commit_point
+                client.commit = commit
                 client.send_message(message)
         except smtplib.SMTPResponseException as error:
             # 5xx replies are the server's final word; 4xx ones say "try later".
@@ -144,7 +156,7 @@ class SendGridTransport:
         )
         self._timeout = settings.smtp_timeout_seconds
 
-    def send(self, envelope: Envelope, commit_point: Callable[[], None]) -> str:
+    def send(self, envelope: Envelope, commit: Commit) -> str:
         sender_name, sender_address = parseaddr(envelope.sender)
         payload: dict[str, Any] = {
             "personalizations": [{"to": [{"email": address} for address in envelope.to]}],
@@ -158,7 +170,7 @@ class SendGridTransport:
         }
         if envelope.reply_to:
             payload["reply_to"] = {"email": parseaddr(envelope.reply_to)[1]}
-        commit_point()
+        commit.ready()
         try:
             # A timeout is ambiguous (it may have been accepted): retried, so at least once.
             response = self._client.client.mail.send.post(
@@ -174,6 +186,7 @@ class SendGridTransport:
             raise TemporaryDeliveryError(
                 f"SendGrid: {error.__class__.__name__}: {error}"
             ) from error
+        commit.accepted()
         headers = getattr(response, "headers", {}) or {}
         return str(headers.get("X-Message-Id", "")) or envelope.idempotency_key
 

@@ -1,9 +1,9 @@
-"""SMTP delivery and the outbox row: the one window that can send twice is as small as it gets,
-and what a resend does send is the same message."""
+"""SMTP delivery and the outbox row: `sent` is committed the moment the server's 250 arrives
+(before QUIT), an overlapping attempt sends nothing more, a refusal sends again or fails, and
+what a resend does send is the same message."""
 
 import asyncio
 import email
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from email.policy import default as default_policy
 from typing import Any
 
-import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text, update
@@ -22,20 +21,27 @@ from partnerflow.emails import RenderedEmail
 from partnerflow.mail import Mailer
 from partnerflow.models import OutboxEmail
 from partnerflow.settings import Settings
-from partnerflow.transports import SmtpTransport, TemporaryDeliveryError
+from partnerflow.transports import (
+    PermanentDeliveryError,
+    SmtpTransport,
+    TemporaryDeliveryError,
+)
 from tests.conftest import free_port
 
 EMAIL = RenderedEmail(subject="Übergabe", html="<p>Bitte Termin</p>", text="Bitte Termin")
 
 
 class _Server:
-    """Accepts messages; at DATA it asks the database whether the sender's row is locked."""
+    """Accepts messages; when one is whole, notes what the sender's row says meanwhile."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.messages: list[email.message.EmailMessage] = []
-        self.row_locked_at_data: list[bool] = []
+        self.status_at_data: list[str] = []
+        self.status_at_quit: list[str] = []
+        self.keys: list[str] = []
         self.rcpt_answer = "250 OK"
+        self.data_answer = "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -47,33 +53,22 @@ class _Server:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=default_policy)
         self.messages.append(message)
-        self.row_locked_at_data.append(self._locked(message["X-Partnerflow-Key"]))
-        return "250 OK"
+        self.keys.append(message["X-Partnerflow-Key"])
+        self.status_at_data.append(self._committed_status(message["X-Partnerflow-Key"]))
+        return self.data_answer
 
-    def _locked(self, key: str) -> bool:
-        url = self.engine.url
-        if url.get_backend_name() == "sqlite":
-            connection = sqlite3.connect(str(url.database), timeout=0)
-            try:
-                connection.execute(
-                    "UPDATE outboxemail SET kind = kind WHERE idempotency_key = ?", (key,)
-                )
-                connection.rollback()
-                return False
-            except sqlite3.OperationalError as error:
-                return "locked" in str(error)
-            finally:
-                connection.close()
-        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(conninfo) as pg:
-            try:
-                pg.execute(
-                    "SELECT 1 FROM outboxemail WHERE idempotency_key = %s FOR UPDATE NOWAIT",
-                    (key,),
-                )
-                return False
-            except psycopg.errors.LockNotAvailable:
-                return True
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.keys:
+            self.status_at_quit.append(self._committed_status(self.keys[-1]))
+        return "221 Bye"
+
+    def _committed_status(self, key: str) -> str:
+        """The row's status as another connection sees it: what a crash would leave."""
+        with self.engine.connect() as connection:
+            status: str = connection.execute(
+                text("SELECT status FROM outboxemail WHERE idempotency_key = :key"), {"key": key}
+            ).scalar_one()
+            return status
 
 
 @pytest.fixture
@@ -104,7 +99,7 @@ def _row(engine: Engine, key: str) -> OutboxEmail:
         return session.exec(select(OutboxEmail).where(OutboxEmail.idempotency_key == key)).one()
 
 
-def test_the_sent_mark_is_readied_before_the_server_takes_the_message(
+def test_sent_is_committed_at_the_servers_answer_before_anything_else(
     engine: Engine, smtp: tuple[int, _Server]
 ) -> None:
     port, server = smtp
@@ -112,16 +107,26 @@ def test_the_sent_mark_is_readied_before_the_server_takes_the_message(
         idempotency_key="p1:installation:handover:1", kind="handover", to=["a@example.org"],
         email=EMAIL,
     )  # fmt: skip
-    if engine.dialect.name == "sqlite":
-        # SQLite would lock the whole database for as long as the server takes to answer:
-        # other writers go on, and the mark follows the answer.
-        assert server.row_locked_at_data == [False]
-    else:
-        # While the server held the message, our `sent` was written and only its commit was
-        # left: a crash after the server's "250" can no longer fall between send and mark.
-        assert server.row_locked_at_data == [True]
+    # Before the server's 250 the e-mail is not sent (a server that loses its sender before
+    # answering drops it); by the time the connection says goodbye, `sent` is committed.
+    assert server.status_at_data == ["queued"]
+    assert server.status_at_quit == ["sent"]
     assert row.status == "sent"
-    assert _row(engine, "p1:installation:handover:1").status == "sent"
+    assert row.provider_message_id == server.messages[0]["Message-ID"]
+
+
+@pytest.mark.parametrize(("answer", "status"), [("451 4.3.0 try later", "queued"),
+                                                 ("554 5.7.1 rejected", "failed")])  # fmt: skip
+def test_a_refusal_at_the_end_of_data_undoes_the_sent_mark(
+    engine: Engine, smtp: tuple[int, _Server], answer: str, status: str
+) -> None:
+    port, server = smtp
+    server.data_answer = answer
+    with pytest.raises(TemporaryDeliveryError if status == "queued" else PermanentDeliveryError):
+        _mailer(engine, port).deliver(
+            idempotency_key=f"p5:{status}", kind="handover", to=["a@example.org"], email=EMAIL
+        )
+    assert _row(engine, f"p5:{status}").status == status  # a retry sends it again, or not
 
 
 def test_a_resend_is_the_same_message(engine: Engine, smtp: tuple[int, _Server]) -> None:
@@ -169,11 +174,11 @@ def test_an_attempt_overlapping_a_slow_one_sends_nothing_more(
     engine: Engine, smtp: tuple[int, _Server]
 ) -> None:
     """An attempt that ran past its timeout is still waiting for the server's answer to DATA
-    when its retry starts: on PostgreSQL the retry waits for the row and sends nothing."""
+    when its retry starts: on PostgreSQL the retry waits for the row, finds it sent, and sends
+    nothing. SQLite has no row lock (docs/reliability.md): the retry sends the same message."""
     port, server = smtp
     first_at_data, release = threading.Event(), threading.Event()
-    second_at_rcpt = threading.Event()
-    original_data, original_rcpt = server.handle_DATA, server.handle_RCPT
+    original_data = server.handle_DATA
 
     async def slow_data(*args: Any) -> str:
         if not first_at_data.is_set():
@@ -181,13 +186,7 @@ def test_an_attempt_overlapping_a_slow_one_sends_nothing_more(
             await asyncio.to_thread(release.wait, 10)
         return await original_data(*args)
 
-    async def noting_rcpt(*args: Any) -> str:
-        if first_at_data.is_set():
-            second_at_rcpt.set()
-        return await original_rcpt(*args)
-
     server.handle_DATA = slow_data  # type: ignore[method-assign,assignment]
-    server.handle_RCPT = noting_rcpt  # type: ignore[method-assign,assignment]
     mailer = _mailer(engine, port)
 
     def attempt() -> OutboxEmail:
@@ -197,19 +196,17 @@ def test_an_attempt_overlapping_a_slow_one_sends_nothing_more(
 
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(attempt)
-        assert first_at_data.wait(10)
+        assert first_at_data.wait(10)  # the server has it and has not answered yet
         second = pool.submit(attempt)
-        assert second_at_rcpt.wait(10)  # the retry is in its own SMTP conversation
-        if engine.dialect.name != "sqlite":  # …waiting for the row the first one locked
-            assert _someone_waits_for_a_lock(engine)
+        if engine.dialect.name != "sqlite":
+            assert _someone_waits_for_a_lock(engine)  # the retry, for the row
         release.set()
         assert first.result(10).status == "sent" and second.result(10).status == "sent"
+    ids = [message["Message-ID"] for message in server.messages]
     if engine.dialect.name == "sqlite":
-        # No row lock on SQLite (docs/reliability.md): the retry sends the same message again.
-        assert len(server.messages) == 2
-        assert server.messages[0]["Message-ID"] == server.messages[1]["Message-ID"]
+        assert len(ids) == 2 and ids[0] == ids[1]
     else:
-        assert len(server.messages) == 1
+        assert len(ids) == 1
 
 
 def _someone_waits_for_a_lock(engine: Engine) -> bool:
