@@ -17,9 +17,11 @@ up: $(STAMP)
 
 # Two pytest workers (pytest-xdist), each with its own Temporal servers: most tests wait on
 # Temporal or the database part of the time, so two share this 2-core machine's CPUs well.
+# Work stealing: the long crash tests sit side by side in the file order, and a worker that
+# got both in its first batch would run them one after the other while the other idles.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
