@@ -1,6 +1,7 @@
 """Real parts for every test: a Temporal dev server, SQLite per test, PostgreSQL when configured."""
 
 import asyncio
+import email
 import os
 import shutil
 import socket
@@ -10,11 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -258,3 +262,36 @@ async def running_stack(
                         app=app,
                     )
             _IDLE_APPS.append(app)
+
+
+class Inbox:
+    """A real SMTP server's mailbox (the aiosmtpd handler of the `smtp_inbox` fixture)."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.original_content, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+    def text_to(self, address: str) -> str:
+        """The plain text of the newest message to the address (as factories.Inbox)."""
+        message = [m for m in self.messages if m["To"] == address][-1]
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        return str(body.get_content())
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[tuple[int, Inbox]]:
+    """An SMTP server (aiosmtpd) on a free port, and its mailbox."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()

@@ -1,52 +1,18 @@
 """Delivery through real transports: an SMTP server (aiosmtpd) and a SendGrid stand-in."""
 
-import email
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
-from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
-from tests.conftest import Stack, eventually, free_port, running_stack
+from tests.conftest import Inbox, Stack, eventually, running_stack
 from tests.web import browser, link_in
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        self.messages.append(message)
-        return "250 OK"
-
-    def text_to(self, address: str) -> str:
-        """The plain text of the newest message to the address (as factories.Inbox)."""
-        message = [m for m in self.messages if m["To"] == address][-1]
-        body = message.get_body(preferencelist=("plain",))
-        assert body is not None
-        text: str = body.get_content()
-        return text
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[int, _Inbox]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
 
 
 async def _handover(
@@ -94,9 +60,9 @@ async def test_smtp_delivers_multipart_alternative_with_umlauts(
     temporal_env: WorkflowEnvironment,
     database_url: str,
     engine: Engine,
-    smtp_server: tuple[int, _Inbox],
+    smtp_inbox: tuple[int, Inbox],
 ) -> None:
-    port, inbox = smtp_server
+    port, inbox = smtp_inbox
     async with running_stack(
         temporal_env, database_url, engine, mail_transport="smtp", smtp_host="127.0.0.1",
         smtp_port=port, mail_from="Partnerflow Büro <buero@firma.example.com>",
@@ -310,9 +276,9 @@ async def test_a_sign_in_link_sent_by_smtp_is_not_kept_in_the_outbox(
     temporal_env: WorkflowEnvironment,
     database_url: str,
     engine: Engine,
-    smtp_server: tuple[int, _Inbox],
+    smtp_inbox: tuple[int, Inbox],
 ) -> None:
-    port, inbox = smtp_server
+    port, inbox = smtp_inbox
     async with running_stack(
         temporal_env, database_url, engine, mail_transport="smtp", smtp_host="127.0.0.1",
         smtp_port=port,

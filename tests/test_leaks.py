@@ -7,17 +7,11 @@ public API port; the portal in the time zone of the version a process runs; a pa
 named only by an escalation bound at start.
 """
 
-import email
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import httpx
-import pytest
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -27,45 +21,15 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from partnerflow.db import utcnow
 from tests import factories
-from tests.conftest import Stack, free_port, running_stack
+from tests.conftest import Inbox, Stack, free_port, running_stack
 from tests.web import browser, link_in
-
-
-class _Inbox:
-    """An SMTP server's mailbox (aiosmtpd's handler)."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        self.messages.append(message)
-        return "250 OK"
-
-    def text_to(self, address: str) -> str:
-        message = [m for m in self.messages if m["To"] == address][-1]
-        body = message.get_body(preferencelist=("plain",))
-        assert body is not None
-        return str(body.get_content())
-
-
-@pytest.fixture
-def smtp_inbox() -> Iterator[tuple[int, _Inbox]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
 
 
 async def test_an_invitation_delivered_by_smtp_keeps_no_link_in_the_outbox(
     temporal_env: WorkflowEnvironment,
     database_url: str,
     engine: Engine,
-    smtp_inbox: tuple[int, _Inbox],
+    smtp_inbox: tuple[int, Inbox],
 ) -> None:
     port, inbox = smtp_inbox
     async with running_stack(

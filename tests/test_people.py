@@ -1,7 +1,6 @@
 """People: a new account's first sign-in by e-mail (never a token for its creator),
 deactivation, token expiry and use, the admin's token list, and the first admin's token."""
 
-import email
 import os
 import re
 import subprocess
@@ -9,14 +8,11 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
@@ -29,7 +25,7 @@ from partnerflow.migrate import ROOT, upgrade
 from partnerflow.models import ApiToken
 from partnerflow.sign_in import csrf_token
 from tests import factories
-from tests.conftest import POSTGRES_URL, Stack, eventually, free_port, running_stack
+from tests.conftest import POSTGRES_URL, Inbox, Stack, eventually, running_stack
 from tests.web import browser, link_in, signed_in_partner, signed_in_staff
 
 
@@ -117,34 +113,11 @@ async def test_a_partner_colleague_gets_a_sign_in_link_not_a_token(stack: Stack)
     assert tasks.status_code == 200
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_inbox() -> Iterator[tuple[int, _Inbox]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
-
-
 async def test_the_creator_never_sees_the_new_accounts_link_when_mail_is_delivered(
     temporal_env: WorkflowEnvironment,
     database_url: str,
     engine: Engine,
-    smtp_inbox: tuple[int, _Inbox],
+    smtp_inbox: tuple[int, Inbox],
 ) -> None:
     port, inbox = smtp_inbox
     async with running_stack(
