@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -120,25 +120,39 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def migrated_postgres() -> Iterator[str | None]:
-    """One PostgreSQL database migrated to the newest schema, the template of each test's."""
-    if not POSTGRES_URL:
-        yield None
-        return
-    name = f"pf_schema_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A PostgreSQL database of its own (a copy of `template`, or empty), dropped after."""
+    assert POSTGRES_URL
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
-    upgrade(engine)
-    engine.dispose()
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
     try:
         yield name
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def postgres_url(name: str) -> str:
+    assert POSTGRES_URL
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str | None]:
+    """One PostgreSQL database migrated to the newest schema, the template of each test's."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    with postgres_database("pf_schema") as name:
+        engine = make_engine(postgres_url(name))
+        upgrade(engine)
+        engine.dispose()
+        yield name
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -157,16 +171,20 @@ def database_url(
         return
     if not POSTGRES_URL or migrated_postgres is None:
         pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
-    name = f"pf_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_postgres}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("pf_test", template=migrated_postgres) as name:
+        yield postgres_url(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all (`database_url` comes migrated to the newest)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
+    with postgres_database("pf_empty") as name:
+        yield postgres_url(name)
 
 
 @pytest.fixture

@@ -6,16 +6,14 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,7 +23,7 @@ from partnerflow.migrate import ROOT, upgrade
 from partnerflow.models import ApiToken
 from partnerflow.sign_in import csrf_token
 from tests import factories
-from tests.conftest import POSTGRES_URL, Inbox, Stack, eventually, running_stack
+from tests.conftest import Inbox, Stack, eventually, running_stack
 from tests.web import browser, link_in, signed_in_partner, signed_in_staff
 
 
@@ -433,26 +431,6 @@ def test_a_configured_admin_token_is_used_and_never_printed(tmp_path: Path) -> N
 
 
 # The upgrade that brings expiry does not lock anyone out.
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all (`database_url` comes migrated to the newest)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
-    name = f"pf_empty_{uuid.uuid4().hex[:12]}"
-    server = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def test_an_upgrade_gives_existing_tokens_an_expiry_not_a_lockout(

@@ -3,16 +3,14 @@ refuses starts meanwhile, revocation and deactivation cannot be undone by a race
 see no internal failure text, and an admin locked out gets a token from the command line."""
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from partnerflow import invitations
@@ -31,29 +29,9 @@ from partnerflow.models import (
     User,
 )
 from tests import factories
-from tests.conftest import POSTGRES_URL, Stack
+from tests.conftest import Stack
 
 # 1. Migrations after 0005 keep the rows of a database in use.
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no schema at all (`database_url` comes migrated to the newest)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
-    name = f"pf_empty_{uuid.uuid4().hex[:12]}"
-    server = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def _alembic(engine: Engine, action: str, revision: str) -> None:
