@@ -2,8 +2,10 @@
 
 The row is written (`queued`) before the provider is called and marked `sent` or `failed`;
 a retry finds it and never sends again what the provider accepted. `sent` is committed the
-moment the provider's acceptance arrives (partnerflow/transports.py): only a crash between
-that answer and that commit sends once more. At least once, never lost.
+moment the provider's acceptance arrives (partnerflow/transports.py); on SQLite, whose commit
+may wait for other writers, a mark in the delivery journal is written at that moment first
+(partnerflow/delivery_marks.py). Only a crash between that answer and that write sends once
+more. At least once, never lost.
 Values are fitted to their columns before the insert (PostgreSQL refuses a longer one, and a
 refused insert fails the same way on every retry). A subject is cut, with "…": mail clients
 show its first 80 characters or so, and an e-mail with a shortened subject is what a reader
@@ -23,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from partnerflow.db import session_scope, utcnow
+from partnerflow.delivery_marks import DeliveryMark, journal_for
 from partnerflow.emails import RenderedEmail
 from partnerflow.models import OutboxEmail
 from partnerflow.settings import Settings
@@ -194,13 +197,17 @@ class _Delivery:
     """The outbox row's side of one delivery: on PostgreSQL the row is locked when the message
     goes (an overlapping attempt waits, then finds it sent), and `sent` is committed the moment
     the provider took it. SQLite locks the whole database, not a row: held while a slow server
-    answers (it may take minutes) it would stop every writer, so there the mark is written
-    whole after the answer."""
+    answers (it may take minutes) it would stop every writer, so there the e-mail's mark in the
+    delivery journal takes the lock and records the acceptance (partnerflow/delivery_marks.py),
+    and the row is marked after it."""
 
     def __init__(self, engine: Engine, row_id: UUID) -> None:
         self._engine = engine
         self._row_id = row_id
         self._session: Session | None = None
+        self._journal = journal_for(engine)
+        self._mark: DeliveryMark | None = None
+        self._row_marked = False
 
     def __enter__(self) -> "_Delivery":
         return self
@@ -210,19 +217,38 @@ class _Delivery:
             self._session.rollback()
             self._session.close()
             self._session = None
+        if self._mark is not None:  # kept until the row says `sent`, for the retry to find
+            self._mark.close(forget=self._row_marked)
+            self._mark = None
 
     def ready(self) -> None:
-        if self._engine.dialect.name == "sqlite":
+        if self._engine.dialect.name != "sqlite":
+            self._session = Session(self._engine)
+            if not _mark_sent(self._session, self._row_id):
+                raise _AlreadySent  # an overlapping attempt sent it meanwhile: send nothing
             return
-        self._session = Session(self._engine)
-        if not _mark_sent(self._session, self._row_id):
-            raise _AlreadySent  # an overlapping attempt sent it meanwhile: send nothing
+        if self._journal is None:
+            return
+        self._mark = DeliveryMark(self._journal, self._row_id)
+        if self._mark.was_accepted():  # an attempt that died after the provider took it
+            with session_scope(self._engine) as session:
+                _mark_sent(session, self._row_id)
+            self._row_marked = True
+            raise _AlreadySent
+        with session_scope(self._engine) as session:
+            row = session.get(OutboxEmail, self._row_id)
+            if row is None or row.status != "queued":  # an overlapping attempt ended first
+                self._row_marked = True
+                raise _AlreadySent
 
     def accepted(self) -> None:
+        if self._mark is not None:
+            self._mark.accepted()
         session, self._session = self._session, None
         if session is None:
             with session_scope(self._engine) as fresh:
                 _mark_sent(fresh, self._row_id)
+            self._row_marked = True
             return
         try:
             session.commit()
