@@ -1,9 +1,8 @@
 """What routes depend on: the DB session, the Temporal client, the settings and the caller."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,10 +12,9 @@ from temporalio.client import Client
 
 from api.errors import forbidden
 from partnerflow.auth import TokenRefused, check_token
+from partnerflow.callers import Caller, caller_for
 from partnerflow.mail import Mailer
-from partnerflow.models import Partner, User
 from partnerflow.settings import Settings
-from workflows.messages import Actor
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -46,41 +44,6 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-@dataclass
-class Caller:
-    """The authenticated user, with their partner organisation when they belong to one."""
-
-    user: User
-    partner: Partner | None = None
-    permissions: list[str] = field(default_factory=list)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.user.role == "admin"
-
-    @property
-    def is_staff(self) -> bool:
-        return self.user.role in ("admin", "member")
-
-    @property
-    def partner_id(self) -> UUID | None:
-        return self.partner.id if self.partner else None
-
-    def may(self, permission: str) -> bool:
-        """The company's users may; a partner's users what their organisation was granted."""
-        return self.partner_id is None or permission in self.permissions
-
-    def actor(self) -> Actor:
-        role = self.user.role if self.user.role in ("admin", "member") else "partner"
-        return Actor(
-            user_id=self.user.id,
-            name=self.user.name,
-            role=role,
-            partner_id=self.partner_id,
-            permissions=list(self.permissions),
-        )
-
-
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -108,16 +71,6 @@ def get_caller(
     # on the event loop (seen in the chaos test as a pool timeout).
     session.commit()
     return caller
-
-
-def caller_for(session: Session, user: User) -> Caller | None:
-    """The caller an active user is: a company user, or a user of an active partner."""
-    if user.partner_id is None:
-        return Caller(user=user)
-    partner = session.get(Partner, user.partner_id)
-    if partner is None or partner.status != "active":
-        return None
-    return Caller(user=user, partner=partner, permissions=list(partner.permissions))
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

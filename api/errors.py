@@ -1,30 +1,41 @@
-"""Errors that name what is at fault, in FastAPI's own 422 shape where a field is to blame."""
+"""Refusals (partnerflow/refusals.py) as JSON: FastAPI's own 422 shape where a field is to blame."""
 
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
-from fastapi import HTTPException, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from partnerflow import refusals
+from partnerflow.refusals import Refused, http_status
 
-def invalid(field: str | list[str | int], message: str, where: str = "body") -> NoReturn:
-    """422 naming the field, shaped like FastAPI's validation errors."""
-    loc = [where, *([field] if isinstance(field, str) else field)]
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"loc": loc, "msg": message, "type": "value_error"}],
-    )
+
+def invalid(
+    field: str | list[str | int], message: str, where: Literal["body", "query", "header"] = "body"
+) -> NoReturn:
+    """422 naming the field, shaped like FastAPI's validation errors (api/main.py)."""
+    raise Refused("invalid", message, field, where=where)
 
 
 def not_found(what: str) -> NoReturn:
-    raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
+    raise refusals.not_found(what)
 
 
 def conflict(message: str) -> NoReturn:
-    raise HTTPException(status.HTTP_409_CONFLICT, detail=message)
+    raise refusals.conflict(message)
 
 
 def forbidden(message: str) -> NoReturn:
-    raise HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
+    raise refusals.forbidden(message)
+
+
+def answer(refused: Refused) -> JSONResponse:
+    """The one JSON shape of a refusal: `{"detail": message}` with the status its kind means,
+    or for a field at fault FastAPI's own validation list."""
+    detail: str | list[dict[str, Any]] = refused.message
+    if refused.kind == "invalid" and refused.loc:
+        loc = [refused.where, *refused.loc]
+        detail = [{"loc": loc, "msg": refused.message, "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=http_status(refused.kind))
 
 
 class ErrorDetail(BaseModel):

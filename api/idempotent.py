@@ -8,13 +8,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import Caller
-from api.errors import invalid
-from partnerflow.idempotency import KeyReused, commit_with_answer, replay
+from partnerflow.callers import Caller
+from partnerflow.idempotency import HEADER, commit_with_answer, replay
 
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
+IdempotencyKey = Annotated[str | None, Header(alias=HEADER, min_length=1, max_length=200)]
 
 
 async def once(
@@ -29,18 +26,13 @@ async def once(
     """`produce` leaves its writes in the session: they commit in one transaction with the
     answer. `then` runs after that commit, on the first call and on every retry, and finishes
     what the answer promised (so it must be safe to repeat)."""
-    try:
-        stored = replay(session, caller.user.id, key, request) if key else None
-        if stored is None:
-            body = (await produce()).model_dump(mode="json")
-            if key:
-                stored = commit_with_answer(
-                    session, caller.user.id, key, request, status_code, body
-                )
-            else:
-                session.commit()
-    except KeyReused as error:
-        invalid("Idempotency-Key", str(error), where="header")
+    stored = replay(session, caller.user.id, key, request) if key else None
+    if stored is None:
+        body = (await produce()).model_dump(mode="json")
+        if key:
+            stored = commit_with_answer(session, caller.user.id, key, request, status_code, body)
+        else:
+            session.commit()
     if stored is not None:
         body, status_code = stored.body, stored.status_code
     if then is not None:

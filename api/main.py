@@ -10,7 +10,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, answer
 from api.limits import BodyLimit
 from api.metrics import ApiMetrics
 from api.rate_limit import RateLimiter
@@ -34,6 +34,7 @@ from api.web import install as web
 from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.mail import Mailer
+from partnerflow.refusals import Refused, http_status
 from partnerflow.render_pool import RenderUnavailable
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect
@@ -88,6 +89,12 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         app.include_router(module.router, responses=ERROR_RESPONSES)
 
     web.install(app)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused) -> Response:
+        if not web.is_api(request.url.path):  # a person in a browser gets a page
+            return web.error_page(request, http_status(error.kind), error.message)
+        return answer(error)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(request: Request, error: RPCError) -> Response:

@@ -19,7 +19,8 @@ from partnerflow.models import (
 )
 from partnerflow.process_templates import snapshot
 from partnerflow.seed import seed
-from workflows.messages import Actor, TemplateSnapshot
+from partnerflow.spec import TemplateSnapshot
+from workflows.messages import Actor
 
 ADMIN_TOKEN = "pf_bench_admin_token"  # noqa: S105 (a throwaway database's token)
 

@@ -18,14 +18,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.bare import BareInput, BareProcessWorkflow
 from bench.data import PARTNER_STEP, STEP_KEYS, World
+from partnerflow.spec import TemplateSnapshot
 from workflows import search_attributes
-from workflows.messages import (
-    Actor,
-    AwaitRecordedInput,
-    CompleteStepInput,
-    ProcessInput,
-    TemplateSnapshot,
-)
+from workflows.messages import Actor, AwaitRecordedInput, CompleteStepInput, ProcessInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 

@@ -18,10 +18,10 @@ from temporalio.service import RPCError
 
 from partnerflow import crash_points
 from partnerflow.automations import triggered
-from partnerflow.models import Automation, AutomationRun, Opportunity, User
+from partnerflow.models import Automation, AutomationEvent, AutomationRun, Opportunity, User
+from partnerflow.refusals import Refused
 from partnerflow.settings import Settings
 from partnerflow.starting import (
-    StartRefused,
     check_bindings,
     choose_snapshot,
     erasure_refusal,
@@ -35,7 +35,10 @@ Outcome = Literal["started", "skipped", "failed"]
 
 
 def record_runs(
-    session: Session, event: str, opportunity: Opportunity, before: dict[str, Any] | None = None
+    session: Session,
+    event: AutomationEvent,
+    opportunity: Opportunity,
+    before: dict[str, Any] | None = None,
 ) -> list[AutomationRun]:
     """A `starting` run for every automation this event sets off, added to the session: they
     are committed with the opportunity change, or not at all. Starting a process never changes
@@ -115,7 +118,7 @@ async def _start(
             session, automation.template_id, None, opportunity.test
         )
         check_bindings(session, snapshot, partners)
-    except StartRefused as refused:
+    except Refused as refused:
         # Refused now, but perhaps started before a crash (and the template archived since):
         # a process that exists is found, not denied.
         if await was_started(session, temporal, run.process_id):

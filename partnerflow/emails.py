@@ -33,6 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from partnerflow import render_pool
 from partnerflow.email_budget import BudgetProblem, check_budget
+from partnerflow.settings import get_settings
 
 # What a template may use; the hand-over e-mail's context provides all of them.
 TEMPLATE_VARIABLES: dict[str, str] = {
@@ -59,7 +60,7 @@ def _moment(context: Context, value: datetime | date | str) -> datetime | date:
     if isinstance(value, str):
         value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     if isinstance(value, datetime):
-        return value.astimezone(ZoneInfo(context.get(_TIMEZONE) or "Europe/Berlin"))
+        return value.astimezone(ZoneInfo(context.get(_TIMEZONE) or get_settings().default_timezone))
     return value
 
 
@@ -273,7 +274,7 @@ def render(
     context: dict[str, Any],
     *,
     language: str = "de",
-    timezone: str = "Europe/Berlin",
+    timezone: str | None = None,
 ) -> RenderedEmail:
     """The e-mail; a TemplateProblem naming the part when it cannot be rendered within the
     budget (`partnerflow.email_budget`). Raises render_pool.RenderUnavailable, a transient
@@ -328,7 +329,7 @@ def render_here(
     context: dict[str, Any],
     *,
     language: str = "de",
-    timezone: str = "Europe/Berlin",
+    timezone: str | None = None,
     on_part: Callable[[str], None] | None = None,
 ) -> RenderedEmail:
     """Rendered in this process, with no limit of time or memory but the output's: the

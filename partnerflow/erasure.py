@@ -18,7 +18,6 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import String, cast, delete, update
 from sqlmodel import Session, col, select
@@ -41,6 +40,7 @@ from partnerflow.models import (
     Process,
     ProcessNote,
 )
+from partnerflow.refusals import Refused, conflict, not_found
 from partnerflow.storage import DocumentStorage
 from workflows.messages import Actor, CancelInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
@@ -52,13 +52,6 @@ ERASED = "[erased]"
 WAIT_FOR_END = timedelta(seconds=30)
 # Timeline events whose `detail` held a person's text before reasons became notes.
 _FREE_TEXT_EVENTS = ("step_skipped", "process_cancelled")
-
-
-class ErasureRefused(Exception):
-    def __init__(self, kind: Literal["not_found", "conflict", "unavailable"], message: str):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 @dataclass
@@ -89,22 +82,19 @@ async def erase_customer(
     running one is a refusal). Repeating it is harmless: it erases what came since."""
     opportunity = session.get(Opportunity, opportunity_id)
     if opportunity is None:
-        raise ErasureRefused("not_found", "opportunity not found")
+        raise not_found("opportunity")
     if session.exec(
         select(AutomationRun.id).where(
             AutomationRun.opportunity_id == opportunity_id, AutomationRun.outcome == "starting"
         )
     ).first():
-        raise ErasureRefused(
-            "conflict", "an automation is starting a process for this opportunity: ask again"
-        )
+        raise conflict("an automation is starting a process for this opportunity: ask again")
     processes = list(session.exec(select(Process).where(Process.opportunity_id == opportunity_id)))
     process_ids = [p.id for p in processes]
     running = [p.id for p in processes if p.status == "running"]
     customer_email = str(opportunity.customer.get("email") or "").lower()
     if running and not cancel:
-        raise ErasureRefused(
-            "conflict",
+        raise conflict(
             f"process {running[0]} is running (of {len(running)}): cancel it first, "
             "or erase with ?cancel=true",
         )
@@ -155,8 +145,7 @@ def _refuse_unseen(session: Session, erasure: Erasure) -> None:
     ).all()
     unseen = [p.id for p in processes if p.status == "running" and p.id not in erasure.processes]
     if unseen:
-        raise ErasureRefused(
-            "conflict",
+        raise conflict(
             f"process {unseen[0]} was started during the erasure: ask again to cancel it too",
         )
     erasure.processes = [p.id for p in processes]
@@ -172,7 +161,7 @@ async def _cancel(temporal: Client, process_id: uuid.UUID, admin: Actor) -> None
         pass  # ended meanwhile (completed or cancelled by someone else): what we wanted
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
-            raise ErasureRefused(
+            raise Refused(
                 "unavailable", f"process {process_id} could not be cancelled: ask again"
             ) from error
 
@@ -190,10 +179,9 @@ async def _until_ended(temporal: Client, process_id: uuid.UUID) -> None:
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return  # gone from Temporal (its retention passed): nothing more can come of it
-        raise ErasureRefused("unavailable", "Temporal did not answer: ask again") from error
+        raise Refused("unavailable", "Temporal did not answer: ask again") from error
     except TimeoutError as error:
-        raise ErasureRefused(
-            "conflict",
+        raise conflict(
             f"process {process_id} is still sending its last e-mails: ask again later",
         ) from error
 

@@ -12,20 +12,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from partnerflow.models import IdempotentResponse
+from partnerflow.refusals import Refused
 
-
-class KeyReused(ValueError):
-    """The same key was used for a different call."""
+HEADER = "Idempotency-Key"
 
 
 def replay(session: Session, user_id: UUID, key: str, request: str) -> IdempotentResponse | None:
+    """The answer stored for the key, or None; refused `invalid` (naming the header) when the
+    key was used for a different call."""
     stored = session.exec(
         select(IdempotentResponse).where(
             IdempotentResponse.user_id == user_id, IdempotentResponse.key == key
         )
     ).first()
     if stored is not None and stored.request != request:
-        raise KeyReused(f"Idempotency-Key '{key}' was used for {stored.request}")
+        raise Refused(
+            "invalid", f"{HEADER} '{key}' was used for {stored.request}", HEADER, where="header"
+        )
     return stored
 
 

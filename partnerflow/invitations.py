@@ -13,12 +13,10 @@ from partnerflow.default_emails import DEFAULTS
 from partnerflow.emails import render
 from partnerflow.mail import Mailer
 from partnerflow.models import Invitation, Partner, User
+from partnerflow.refusals import gone, not_found
 from partnerflow.settings import Settings
+from partnerflow.spec import Language
 from partnerflow.transports import PermanentDeliveryError, TemporaryDeliveryError
-
-
-class InvitationGone(Exception):
-    """Used, declined, replaced by a newer one, or expired: answered with 410."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class Acceptance:
 
 
 def invite(
-    session: Session, partner: Partner, inviter: User, settings: Settings, language: str
+    session: Session, partner: Partner, inviter: User, settings: Settings, language: Language
 ) -> str:
     """A new invitation for the partner (older pending ones stop working); the token, in clear."""
     for pending in session.exec(
@@ -59,7 +57,6 @@ def send_invitation(
 ) -> str:
     """E-mail the link; answers the outbox status (`sent`, or `queued`/`failed` to re-send)."""
     invitation = find(session, token)
-    inviter = session.get(User, invitation.invited_by)
     url = f"{settings.public_url.rstrip('/')}/invitations/{token}"
     source = DEFAULTS["invitation"][invitation.language]
     email = render(
@@ -71,7 +68,7 @@ def send_invitation(
             "invitation": {
                 "url": url,
                 "expires_at": invitation.expires_at,
-                "invited_by": inviter.name if inviter else "",
+                "invited_by": inviter_name(session, invitation),
             },
         },
         language=invitation.language,
@@ -95,17 +92,24 @@ def find(session: Session, token: str) -> Invitation:
         select(Invitation).where(Invitation.token_hash == hash_token(token))
     ).first()
     if invitation is None:
-        raise LookupError("no such invitation")
+        raise not_found("invitation")
     return invitation
 
 
+def inviter_name(session: Session, invitation: Invitation) -> str:
+    inviter = session.get(User, invitation.invited_by)
+    return inviter.name if inviter else ""
+
+
 def usable(session: Session, token: str) -> tuple[Invitation, Partner]:
+    """The pending invitation and its partner; refused `not_found` for an unknown token,
+    `gone` for one used, declined, replaced by a newer one, or expired."""
     invitation = find(session, token)
     partner = session.get(Partner, invitation.partner_id)
     if invitation.status != "pending" or partner is None or partner.status != "invited":
-        raise InvitationGone("this invitation was already used or replaced")
+        raise gone("this invitation was already used or replaced")
     if invitation.expires_at <= utcnow():
-        raise InvitationGone("this invitation has expired")
+        raise gone("this invitation has expired")
     return invitation, partner
 
 
@@ -118,7 +122,7 @@ def _claim(session: Session, invitation: Invitation, answer: str) -> None:
         .values(status=answer, used_at=utcnow())
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise InvitationGone("this invitation was already used or replaced")
+        raise gone("this invitation was already used or replaced")
     session.refresh(invitation)
 
 
@@ -131,15 +135,16 @@ def _answer_partner(session: Session, partner: Partner, answer: str) -> None:
         .values(status=answer)
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
-        raise InvitationGone("this invitation is no longer valid")
+        raise gone("this invitation is no longer valid")
     session.refresh(partner)
 
 
 def accept(
     session: Session, token: str, name: str, email: str, *, ttl_days: int | None = None
 ) -> Acceptance:
-    """`ttl_days`: the new user's token lifetime; the routes pass the app's settings (left
-    out, the environment's `PARTNERFLOW_TOKEN_TTL_DAYS`)."""
+    """The partner active with its first user, who gets an API token; the caller commits (a
+    browser's sign-in with it). `ttl_days`: the token's lifetime; the routes pass the app's
+    settings (left out, the environment's `PARTNERFLOW_TOKEN_TTL_DAYS`)."""
     invitation, partner = usable(session, token)
     _claim(session, invitation, "accepted")
     _answer_partner(session, partner, "active")
@@ -151,6 +156,7 @@ def accept(
 
 
 def decline(session: Session, token: str) -> Partner:
+    """The partner `declined`; the caller commits."""
     invitation, partner = usable(session, token)
     _claim(session, invitation, "declined")
     _answer_partner(session, partner, "declined")

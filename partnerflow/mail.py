@@ -27,7 +27,7 @@ from sqlmodel import Session, SQLModel, col, select
 from partnerflow.db import session_scope, utcnow
 from partnerflow.delivery_marks import DeliveryMark, journal_for
 from partnerflow.emails import RenderedEmail
-from partnerflow.models import OutboxEmail
+from partnerflow.models import OutboxEmail, OutboxKind, OutboxStatus
 from partnerflow.settings import Settings
 from partnerflow.transports import Envelope, PermanentDeliveryError, Transport
 
@@ -83,7 +83,7 @@ class Mailer:
         self,
         *,
         idempotency_key: str,
-        kind: str,
+        kind: OutboxKind,
         to: Sequence[str],
         email: RenderedEmail,
         process_id: UUID | None = None,
@@ -102,7 +102,6 @@ class Mailer:
         subject = fitted(OutboxEmail, "subject", full_subject)
         if not test and subject != full_subject:  # the reader sees what the outbox shows
             email = RenderedEmail(subject=subject, html=email.html, text=email.text)
-        kind = fitted(OutboxEmail, "kind", kind)
         stored = email
         if secret and transport is not None:
             stored = RenderedEmail(
@@ -177,7 +176,7 @@ class Mailer:
         self,
         row_id: UUID,
         *,
-        status: str,
+        status: OutboxStatus,
         error: str | None = None,
         provider_message_id: str | None = None,
     ) -> OutboxEmail:

@@ -2,16 +2,37 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, Column, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from partnerflow.db import UTCDateTime, utcnow
+from partnerflow.settings import get_settings
+from partnerflow.spec import EmailKind, Language, ProcessStatus, Role, StepSpec, StepStatus
+
+PartnerStatus = Literal["invited", "active", "declined", "revoked"]
+# `superseded`: a newer invitation was sent
+InvitationStatus = Literal["pending", "accepted", "declined", "superseded"]
+# `attached` once the workflow took it; a `pending` one whose upload was cut short is attached
+# or removed by the reconciler, as the workflow says
+DocumentStatus = Literal["pending", "attached"]
+OutboxStatus = Literal["queued", "sent", "failed"]
+# What the outbox holds: a process's e-mails, and those of people's accounts.
+OutboxKind = EmailKind | Literal["invitation", "magic_link", "welcome"]
+NoteKind = Literal["cancel_reason", "skip_reason"]
+AutomationEvent = Literal["opportunity.created", "opportunity.updated"]
+# `starting`: recorded, the workflow not yet confirmed
+RunOutcome = Literal["starting", "started", "skipped", "failed"]
 
 
 def _json(**kwargs: Any) -> Any:
     return Field(sa_column=Column(JSON, nullable=False), **kwargs)
+
+
+def _one_of(length: int, **kwargs: Any) -> Any:
+    """A column holding a member of the closed set its annotation names, as text."""
+    return Field(sa_type=AutoString(length=length), **kwargs)
 
 
 def _when(nullable: bool = False, **kwargs: Any) -> Any:
@@ -27,8 +48,7 @@ class Partner(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)
-    # invited | active | declined | revoked
-    status: str = Field(default="invited", max_length=16)
+    status: PartnerStatus = _one_of(16, default="invited")
     permissions: list[str] = _json(default_factory=lambda: list(DEFAULT_PARTNER_PERMISSIONS))
     created_at: datetime = _when()
 
@@ -38,7 +58,7 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     email: str = Field(max_length=320, index=True)
     # admin | member for the owner's people; partner for a partner organisation's users
-    role: str = Field(max_length=16)
+    role: Role = _one_of(16)
     partner_id: uuid.UUID | None = Field(default=None, foreign_key="partner.id", index=True)
     # switched off: no token, session or sign-in link of this user works
     active: bool = True
@@ -62,7 +82,7 @@ class ApiToken(SQLModel, table=True):
 class EmailTemplate(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200)
-    language: str = Field(default="de", max_length=2)
+    language: Language = _one_of(2, default="de")
     subject: str = Field(max_length=1000)
     body_html: str
     body_text: str | None = None
@@ -76,8 +96,8 @@ class ProcessTemplate(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200)
     description: str = ""
-    language: str = Field(default="de", max_length=2)
-    timezone: str = Field(default="Europe/Berlin", max_length=64)
+    language: Language = _one_of(2, default="de")
+    timezone: str = Field(default_factory=lambda: get_settings().default_timezone, max_length=64)
     contact_user_id: uuid.UUID = Field(foreign_key="user.id")
     steps: list[dict[str, Any]] = _json(default_factory=list)
     archived: bool = False
@@ -86,6 +106,10 @@ class ProcessTemplate(SQLModel, table=True):
     draft_pending: bool = True
     created_at: datetime = _when()
     updated_at: datetime = _when()
+
+    def step_specs(self) -> list[StepSpec]:
+        """The editable steps as the template schema reads them (the column holds JSON)."""
+        return [StepSpec.model_validate(step) for step in self.steps]
 
 
 class ProcessTemplateVersion(SQLModel, table=True):
@@ -128,7 +152,7 @@ class Process(SQLModel, table=True):
     opportunity_id: uuid.UUID = Field(foreign_key="opportunity.id", index=True)
     contact_user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
     partner_ids: list[str] = _json(default_factory=list)
-    status: str = Field(default="running", max_length=16, index=True)
+    status: ProcessStatus = _one_of(16, default="running", index=True)
     test: bool = False
     started_at: datetime = _when()
     completed_at: datetime | None = _when(nullable=True)
@@ -150,7 +174,7 @@ class ProcessStep(SQLModel, table=True):
     position: int
     key: str = Field(max_length=64)
     name: str = Field(max_length=200)
-    status: str = Field(max_length=16)
+    status: StepStatus = _one_of(16)
     assignee: dict[str, Any] = _json()
     assignee_partner_id: uuid.UUID | None = Field(default=None, index=True)
     assignee_user_id: uuid.UUID | None = Field(default=None, index=True)
@@ -168,13 +192,12 @@ class OutboxEmail(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     idempotency_key: str = Field(max_length=200, unique=True)
     process_id: uuid.UUID | None = Field(default=None, index=True)
-    kind: str = Field(max_length=32, index=True)
+    kind: OutboxKind = _one_of(32, index=True)
     to: str = Field(max_length=2000)
     subject: str = Field(max_length=1000)
     html: str
     text: str
-    # queued | sent | failed
-    status: str = Field(default="queued", max_length=16)
+    status: OutboxStatus = _one_of(16, default="queued")
     transport: str = Field(max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=200)
     error: str | None = None
@@ -209,9 +232,7 @@ class Document(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     storage_key: str = Field(max_length=100)
     uploaded_by: uuid.UUID = Field(foreign_key="user.id")
-    # pending | attached: attached once the workflow took it; a pending one whose upload was
-    # cut short is attached or removed by the reconciler, as the workflow says
-    status: str = Field(default="pending", max_length=16, index=True)
+    status: DocumentStatus = _one_of(16, default="pending", index=True)
     created_at: datetime = _when()
 
 
@@ -232,8 +253,7 @@ class ProcessNote(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
     step_key: str | None = Field(default=None, max_length=64)
-    # cancel_reason | skip_reason
-    kind: str = Field(max_length=32)
+    kind: NoteKind = _one_of(32)
     author_id: uuid.UUID = Field(foreign_key="user.id")
     body: str = Field(max_length=2000)
     created_at: datetime = _when()
@@ -260,9 +280,8 @@ class Invitation(SQLModel, table=True):
     partner_id: uuid.UUID = Field(foreign_key="partner.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
     invited_by: uuid.UUID = Field(foreign_key="user.id")
-    language: str = Field(default="de", max_length=2)
-    # pending | accepted | declined | superseded (a newer invitation was sent)
-    status: str = Field(default="pending", max_length=16)
+    language: Language = _one_of(2, default="de")
+    status: InvitationStatus = _one_of(16, default="pending")
     created_at: datetime = _when()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = _when(nullable=True)
@@ -274,8 +293,7 @@ class Automation(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(max_length=200)
     enabled: bool = True
-    # opportunity.created | opportunity.updated
-    event: str = Field(max_length=32, index=True)
+    event: AutomationEvent = _one_of(32, index=True)
     filter: dict[str, Any] = _json(default_factory=dict)
     template_id: uuid.UUID = Field(foreign_key="processtemplate.id", index=True)
     partners: dict[str, str] = _json(default_factory=dict)
@@ -291,10 +309,9 @@ class AutomationRun(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     automation_id: uuid.UUID = Field(foreign_key="automation.id", index=True)
     opportunity_id: uuid.UUID = Field(foreign_key="opportunity.id")
-    event: str = Field(max_length=32)
+    event: AutomationEvent = _one_of(32)
     event_key: str = Field(max_length=200)
-    # starting (recorded, the workflow not yet confirmed) | started | skipped | failed
-    outcome: str = Field(max_length=16, index=True)
+    outcome: RunOutcome = _one_of(16, index=True)
     process_id: uuid.UUID | None = None
     reason: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _when()

@@ -5,7 +5,6 @@ own address, never a token in the answer to whoever made the account.
 """
 
 from dataclasses import dataclass, field
-from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import update
@@ -14,15 +13,10 @@ from sqlmodel import Session, col, select
 from partnerflow.db import utcnow
 from partnerflow.mail import Mailer
 from partnerflow.models import ApiToken, Partner, Process, ProcessStep, ProcessTemplate, User
+from partnerflow.refusals import conflict, not_found
 from partnerflow.settings import Settings
 from partnerflow.sign_in import end_access, send_welcome_link
-
-
-class PersonRefused(Exception):
-    def __init__(self, kind: Literal["not_found", "conflict"], message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+from partnerflow.spec import Role
 
 
 @dataclass
@@ -41,7 +35,7 @@ def create_user(
     *,
     name: str,
     email: str,
-    role: str,
+    role: Role,
     partner_id: UUID | None = None,
 ) -> tuple[User, str]:
     """A new account; its first sign-in link goes to its own address. The user, and the
@@ -57,7 +51,7 @@ def deactivate(session: Session, user_id: UUID, by: User) -> tuple[User, LeftOpe
     ended, at once. Switching on again later gives none of them back."""
     user = _user(session, user_id)
     if user.id == by.id:
-        raise PersonRefused("conflict", "you cannot deactivate yourself; ask another admin")
+        raise conflict("you cannot deactivate yourself; ask another admin")
     if user.active:
         user.active = False
         user.deactivated_at = utcnow()
@@ -103,7 +97,7 @@ def send_sign_in_link(
     expired, or their last token did); older unused links stop working."""
     user = _user(session, user_id)
     if not user.active:
-        raise PersonRefused("conflict", "the user is deactivated; activate the user instead")
+        raise conflict("the user is deactivated; activate the user instead")
     _check_partner_active(session, user)
     return user, send_welcome_link(session, mailer, settings, user)
 
@@ -139,7 +133,7 @@ def left_open(session: Session, user_id: UUID) -> LeftOpen:
 def _user(session: Session, user_id: UUID) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise PersonRefused("not_found", "user not found")
+        raise not_found("user")
     return user
 
 
@@ -149,4 +143,4 @@ def _check_partner_active(session: Session, user: User) -> None:
     partner = session.get(Partner, user.partner_id)
     if partner is None or partner.status != "active":
         status = partner.status if partner else "gone"
-        raise PersonRefused("conflict", f"the user's partner is {status}")
+        raise conflict(f"the user's partner is {status}")

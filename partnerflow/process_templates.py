@@ -1,72 +1,48 @@
 """Process templates: what a saved template must satisfy, and the snapshot a process runs on."""
 
-from dataclasses import dataclass
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, select
 
-from partnerflow.models import (
-    EmailTemplate,
-    Partner,
-    ProcessTemplate,
-    ProcessTemplateVersion,
-    User,
-)
-from partnerflow.partner_status import refusal
-from workflows.deadlines import check_region, parse_duration
-from workflows.messages import (
+from partnerflow.assignees import check_references
+from partnerflow.models import EmailTemplate, ProcessTemplate, ProcessTemplateVersion
+from partnerflow.refusals import invalid
+from partnerflow.spec import (
     AfterDeadline,
     BusinessDaysDeadline,
     FromFieldDeadline,
     StepSpec,
     TemplateSnapshot,
+    parse_duration,
+    resolve_requires,
 )
-
-
-@dataclass
-class StepProblem(Exception):
-    """A refusal naming where it is: `loc` is the path into the request body."""
-
-    loc: list[str | int]
-    message: str
+from workflows.deadlines import check_region
 
 
 def check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise StepProblem(["timezone"], f"unknown time zone '{name}'") from error
-
-
-def resolve_requires(steps: list[StepSpec]) -> list[StepSpec]:
-    """Make each step's `requires` explicit: absent means the step before it."""
-    resolved = []
-    for index, step in enumerate(steps):
-        requires = step.requires
-        if requires is None:
-            requires = [steps[index - 1].key] if index else []
-        resolved.append(step.model_copy(update={"requires": requires}))
-    return resolved
+        raise invalid(["timezone"], f"unknown time zone '{name}'") from error
 
 
 def check_steps(session: Session, steps: list[StepSpec]) -> None:
-    """Refuse, naming the step and the field, what would make a process unable to run."""
+    """Refuse (`Refused`, kind "invalid", `loc` the path into the body), naming the step and
+    the field, what would make a process unable to run."""
     positions: dict[str, int] = {}
     for index, step in enumerate(steps):
         if step.key in positions:
-            raise StepProblem(["steps", index, "key"], f"step '{step.key}': duplicate step key")
+            raise invalid(["steps", index, "key"], f"step '{step.key}': duplicate step key")
         positions[step.key] = index
         seen_fields: set[str] = set()
         for f_index, spec in enumerate(step.fields):
             where: list[str | int] = ["steps", index, "fields", f_index]
             if spec.key in seen_fields:
-                raise StepProblem(
-                    [*where, "key"], f"step '{step.key}': duplicate field '{spec.key}'"
-                )
+                raise invalid([*where, "key"], f"step '{step.key}': duplicate field '{spec.key}'")
             seen_fields.add(spec.key)
             if spec.type == "choice" and not spec.options:
-                raise StepProblem(
+                raise invalid(
                     [*where, "options"],
                     f"step '{step.key}', field '{spec.key}': a choice needs options",
                 )
@@ -74,21 +50,22 @@ def check_steps(session: Session, steps: list[StepSpec]) -> None:
     for index, step in enumerate(resolved):
         for required in step.requires or []:
             if required not in positions:
-                raise StepProblem(
+                raise invalid(
                     ["steps", index, "requires"],
                     f"step '{step.key}': requires unknown step '{required}'",
                 )
     _check_acyclic(resolved)
     for index, step in enumerate(resolved):
         _check_deadline(index, step, resolved)
-    _check_references(session, steps)
+    check_references(session, steps)
+    _check_emails(session, steps)
 
 
 def _duration(loc: list[str | int], step: StepSpec, field: str, text: str) -> None:
     try:
         parse_duration(text)
     except ValueError as error:
-        raise StepProblem(loc, f"step '{step.key}', {field}: {error}") from error
+        raise invalid(loc, f"step '{step.key}', {field}: {error}") from error
 
 
 def _earlier_steps(key: str, steps: list[StepSpec]) -> set[str]:
@@ -113,7 +90,7 @@ def _check_deadline(index: int, step: StepSpec, steps: list[StepSpec]) -> None:
         try:
             check_region(deadline.region)
         except ValueError as error:
-            raise StepProblem(
+            raise invalid(
                 [*where, "deadline", "region"], f"step '{step.key}', deadline.region: {error}"
             ) from error
     elif isinstance(deadline, FromFieldDeadline):
@@ -121,7 +98,7 @@ def _check_deadline(index: int, step: StepSpec, steps: list[StepSpec]) -> None:
         ref = deadline.from_field
         loc: list[str | int] = [*where, "deadline", "from_field"]
         if ref.step not in _earlier_steps(step.key, steps):
-            raise StepProblem(
+            raise invalid(
                 [*loc, "step"],
                 f"step '{step.key}', deadline.from_field: step '{ref.step}' does not finish "
                 "before this one (name it in requires)",
@@ -129,7 +106,7 @@ def _check_deadline(index: int, step: StepSpec, steps: list[StepSpec]) -> None:
         source = next(s for s in steps if s.key == ref.step)
         spec = next((f for f in source.fields if f.key == ref.field), None)
         if spec is None or spec.type not in ("date", "datetime"):
-            raise StepProblem(
+            raise invalid(
                 [*loc, "field"],
                 f"step '{step.key}', deadline.from_field: step '{ref.step}' has no date field "
                 f"'{ref.field}'",
@@ -138,7 +115,7 @@ def _check_deadline(index: int, step: StepSpec, steps: list[StepSpec]) -> None:
         _duration([*where, "reminders", r_index], step, f"reminders[{r_index}]", reminder)
     if (step.reminders or step.escalation) and deadline is None:
         field = "reminders" if step.reminders else "escalation"
-        raise StepProblem([*where, field], f"step '{step.key}', {field}: the step has no deadline")
+        raise invalid([*where, field], f"step '{step.key}', {field}: the step has no deadline")
     if step.escalation and step.escalation.grace:
         _duration([*where, "escalation", "grace"], step, "escalation.grace", step.escalation.grace)
 
@@ -153,7 +130,7 @@ def _check_acyclic(steps: list[StepSpec]) -> None:
             return
         if state.get(key) == "visiting":
             cycle = " → ".join([*path[path.index(key) :], key])
-            raise StepProblem(["steps", index[key], "requires"], f"step '{key}': cycle {cycle}")
+            raise invalid(["steps", index[key], "requires"], f"step '{key}': cycle {cycle}")
         state[key] = "visiting"
         for required in requires[key]:
             visit(required, [*path, key])
@@ -163,56 +140,16 @@ def _check_acyclic(steps: list[StepSpec]) -> None:
         visit(step.key, [])
 
 
-def _check_references(session: Session, steps: list[StepSpec]) -> None:
-    def existing(model: type, ids: set[UUID]) -> set[UUID]:
-        if not ids:
-            return set()
-        rows = session.exec(select(model.id).where(col(model.id).in_(ids)))  # type: ignore[attr-defined]
-        return set(rows)
-
-    assignees = [(index, ["assignee"], s.assignee) for index, s in enumerate(steps)] + [
-        (index, ["escalation", "reassign_to"], s.escalation.reassign_to)
-        for index, s in enumerate(steps)
-        if s.escalation and s.escalation.reassign_to
-    ]
-    partner_ids = {a.partner_id for _, _, a in assignees if a.type == "partner"}
-    user_ids = {a.user_id for _, _, a in assignees if a.type == "user"}
-    email_ids = {s.on_activate_email for s in steps if s.on_activate_email}
-    partners = (
-        {p.id: p for p in session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))}
-        if partner_ids
-        else {}
-    )
-    known_users = (
-        set(
-            session.exec(
-                select(User.id).where(col(User.id).in_(user_ids), col(User.partner_id).is_(None))
-            )
-        )
-        if user_ids
+def _check_emails(session: Session, steps: list[StepSpec]) -> None:
+    email_ids = {step.on_activate_email for step in steps if step.on_activate_email}
+    known = (
+        set(session.exec(select(EmailTemplate.id).where(col(EmailTemplate.id).in_(email_ids))))
+        if email_ids
         else set()
     )
-    known_emails = existing(EmailTemplate, email_ids)
-    for index, path, assignee in assignees:
-        step = steps[index]
-        field = ".".join(path)
-        if assignee.type == "partner":
-            partner = partners.get(assignee.partner_id)
-            # Only an active partner may be given a step: the template is refused, when
-            # saved and when published, while it names one that is not (or no longer) active.
-            problem = refusal(partner) if partner else f"unknown partner {assignee.partner_id}"
-            if problem:
-                raise StepProblem(
-                    ["steps", index, *path, "partner_id"], f"step '{step.key}', {field}: {problem}"
-                )
-        if assignee.type == "user" and assignee.user_id not in known_users:
-            raise StepProblem(
-                ["steps", index, *path, "user_id"],
-                f"step '{step.key}', {field}: unknown user {assignee.user_id}",
-            )
     for index, step in enumerate(steps):
-        if step.on_activate_email and step.on_activate_email not in known_emails:
-            raise StepProblem(
+        if step.on_activate_email and step.on_activate_email not in known:
+            raise invalid(
                 ["steps", index, "on_activate_email"],
                 f"step '{step.key}': unknown e-mail template {step.on_activate_email}",
             )

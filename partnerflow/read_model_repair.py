@@ -31,8 +31,9 @@ from activities.read_model import ReadModelActivities
 from partnerflow.db import make_engine
 from partnerflow.models import Process
 from partnerflow.settings import get_settings
+from partnerflow.spec import OPEN_STATUSES
 from partnerflow.temporal import DATA_CONVERTER, connect
-from workflows.messages import OPEN_STATUSES, ProcessInput, ProcessState, TimelineEntry
+from workflows.messages import ProcessInput, ProcessState, TimelineEntry
 from workflows.partner_process import workflow_id_for
 
 # How a run can end without the workflow's code writing it (a completed run wrote itself).

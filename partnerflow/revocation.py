@@ -34,8 +34,10 @@ from partnerflow.models import (
     ProcessTemplate,
     ProcessTemplateVersion,
 )
+from partnerflow.refusals import not_found
+from partnerflow.spec import OPEN_STATUSES
 from partnerflow.starting import DRAFT_VERSION
-from workflows.messages import OPEN_STATUSES, PartnerRevokedInput
+from workflows.messages import PartnerRevokedInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import PF_PARTNERS
 
@@ -67,10 +69,10 @@ class HandBack:
 
 def revoke(session: Session, partner_id: uuid.UUID) -> Partner:
     """Mark the partner revoked and commit: its users are locked out from this moment on.
-    Revoking again changes nothing. LookupError: no such partner."""
+    Revoking again changes nothing."""
     partner = session.get(Partner, partner_id)
     if partner is None:
-        raise LookupError("partner")
+        raise not_found("partner")
     # One conditional statement, not a write of what was read: an invitation accepted at the
     # same moment cannot overwrite it, and it cannot overwrite the acceptance's other columns.
     changed = session.execute(

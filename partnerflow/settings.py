@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from partnerflow.spec import Language
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARTNERFLOW_", env_file=".env", extra="ignore")
@@ -41,7 +43,9 @@ class Settings(BaseSettings):
     # How long an invitation link stays valid.
     invitation_ttl_hours: int = 168
     # The language of e-mails that belong to no process (partners' sign-in links).
-    default_language: Literal["de", "en"] = "de"
+    default_language: Language = "de"
+    # The time zone a new process template's deadlines fall due in, unless it names another.
+    default_timezone: str = "Europe/Berlin"
     # How long a browser stays signed in, and how long a partner's sign-in link works.
     session_ttl_hours: int = 12
     magic_link_ttl_minutes: int = 30

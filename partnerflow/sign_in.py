@@ -9,6 +9,7 @@ switched off, or when the token it was opened with is revoked or expires.
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import delete, update
@@ -21,12 +22,9 @@ from partnerflow.emails import render
 from partnerflow.mail import Mailer
 from partnerflow.models import ApiToken, MagicLink, Partner, User, WebSession
 from partnerflow.rate_limits import take
+from partnerflow.refusals import gone, not_found
 from partnerflow.settings import Settings
 from partnerflow.transports import PermanentDeliveryError, TemporaryDeliveryError
-
-
-class LinkGone(Exception):
-    """A magic link already used or expired."""
 
 
 def start_session(
@@ -52,7 +50,7 @@ def start_session(
 def session_user(session: Session, token: str) -> User | None:
     """The user of a live session, or None (unknown, ended, expired, user switched off, or
     its token revoked). Whether a partner user's organisation is still active is the
-    caller's check (`api.deps.caller_for`)."""
+    caller's check (`partnerflow.callers.caller_for`)."""
     row = session.exec(
         select(WebSession, User)
         .join(User, col(User.id) == WebSession.user_id)
@@ -142,90 +140,130 @@ def send_magic_links(
             continue
         # The newest few links work, as many as an hour's asking can make: a stranger asking
         # for more cannot kill the link the partner is about to click. Older ones are dead.
-        _retire_older_links(session, user.id, keep=settings.magic_links_per_hour - 1)
-        token = secrets.token_urlsafe(32)
-        link = MagicLink(
-            token_hash=hash_token(token),
-            user_id=user.id,
+        delivery = _send_link(
+            session, mailer, settings, user, partner,
+            kind="magic_link",
             next_path=next_path,
-            expires_at=utcnow() + timedelta(minutes=settings.magic_link_ttl_minutes),
-        )
-        session.add(link)
-        session.commit()
-        language = settings.default_language
-        source = DEFAULTS["magic_link"][language]
-        email_message = render(
-            source["subject"],
-            source["body_html"],
-            None,
-            {
-                "partner": {"name": partner.name},
-                "link": {
-                    "url": f"{settings.public_url.rstrip('/')}/portal/sign-in/{token}",
-                    "expires_at": link.expires_at,
-                },
-            },
-            language=language,
-        )
-        try:
-            mailer.deliver(
-                idempotency_key=f"magic_link:{link.id}",
-                kind="magic_link",
-                to=[user.email],
-                email=email_message,
-                secret=token,
-            )
-        except (PermanentDeliveryError, TemporaryDeliveryError):
-            continue  # the user can ask again; the failed row is in the outbox
-        sent += 1
+            lifetime=timedelta(minutes=settings.magic_link_ttl_minutes),
+            keep=settings.magic_links_per_hour - 1,
+        )  # fmt: skip
+        # a failed one: the user can ask again; the failed row is in the outbox
+        sent += delivery != "failed"
     return sent
+
+
+def send_welcome_link(session: Session, mailer: Mailer, settings: Settings, user: User) -> str:
+    """E-mail the user a single-use sign-in link: a new account's first sign-in (or one
+    switched on again), so nobody but its owner ever holds a credential of theirs. Older
+    unused links of the user stop working. Commits; answers the outbox status (`sent`, or
+    `queued`/`failed`: send it again)."""
+    partner = session.get(Partner, user.partner_id) if user.partner_id else None
+    return _send_link(
+        session, mailer, settings, user, partner,
+        kind="welcome",
+        # a company user needs an API token to sign in again later: the account page makes one
+        next_path="/portal" if partner else "/account",
+        lifetime=timedelta(hours=settings.welcome_link_ttl_hours),
+        keep=0,
+    )  # fmt: skip
+
+
+def _send_link(
+    session: Session,
+    mailer: Mailer,
+    settings: Settings,
+    user: User,
+    partner: Partner | None,
+    *,
+    kind: Literal["magic_link", "welcome"],
+    next_path: str,
+    lifetime: timedelta,
+    keep: int,
+) -> str:
+    """A new sign-in link e-mailed to the user (a partner's at the portal, a company user's
+    at the staff page); all but the `keep` newest older unused links stop working. Commits
+    the link before sending; answers the outbox status, `failed` when delivery failed."""
+    _retire_older_links(session, user.id, keep=keep)
+    token = secrets.token_urlsafe(32)
+    link = MagicLink(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        next_path=next_path,
+        expires_at=utcnow() + lifetime,
+    )
+    session.add(link)
+    session.commit()
+    base = settings.public_url.rstrip("/")
+    url = f"{base}/portal/sign-in/{token}" if partner else f"{base}/sign-in/{token}"
+    language = settings.default_language
+    source = DEFAULTS[kind][language]
+    email_message = render(
+        source["subject"],
+        source["body_html"],
+        None,
+        {
+            "partner": {"name": partner.name if partner else ""},
+            "link": {"url": url, "expires_at": link.expires_at},
+            "portal_url": f"{base}/portal",
+        },
+        language=language,
+    )
+    try:
+        row = mailer.deliver(
+            idempotency_key=f"{kind}:{link.id}",
+            kind=kind,
+            to=[user.email],
+            email=email_message,
+            # the link is a credential: a provider's copy in the outbox keeps it masked
+            secret=token,
+        )
+    except (PermanentDeliveryError, TemporaryDeliveryError):
+        return "failed"  # the failed row is in the outbox
+    return row.status
 
 
 def _retire_older_links(session: Session, user_id: UUID, *, keep: int) -> None:
     """All but the user's `keep` newest unused sign-in links stop working."""
-    newest = session.exec(
-        select(MagicLink.id)
-        .where(MagicLink.user_id == user_id, col(MagicLink.used_at).is_(None))
-        .order_by(col(MagicLink.created_at).desc())
-        .limit(keep)
-    ).all()
-    session.execute(
-        update(MagicLink)
-        .where(
-            col(MagicLink.user_id) == user_id,
-            col(MagicLink.used_at).is_(None),
-            col(MagicLink.id).not_in(newest),
-        )
-        .values(used_at=utcnow())
-    )
+    unused = (col(MagicLink.user_id) == user_id, col(MagicLink.used_at).is_(None))
+    retired = update(MagicLink).where(*unused).values(used_at=utcnow())
+    if keep > 0:
+        newest = session.exec(
+            select(MagicLink.id)
+            .where(*unused)
+            .order_by(col(MagicLink.created_at).desc())
+            .limit(keep)
+        ).all()
+        retired = retired.where(col(MagicLink.id).not_in(newest))
+    session.execute(retired)
 
 
 def usable_link(session: Session, token: str, *, staff: bool = False) -> tuple[MagicLink, User]:
     """The link and its user, if it still signs someone in: a partner user's at the portal,
-    a company user's (`staff`) at the staff sign-in page."""
+    a company user's (`staff`) at the staff sign-in page. Refused `not_found` for a link
+    unknown here, `gone` for one used, replaced or expired, or whose account was switched off."""
     link = session.exec(select(MagicLink).where(MagicLink.token_hash == hash_token(token))).first()
     if link is None:
-        raise LookupError("no such sign-in link")
+        raise not_found("sign-in link")
     user = session.get(User, link.user_id)
     if staff:
         if user is None or user.partner_id is not None:
-            raise LookupError("no such sign-in link")  # a partner's link: not on this page
+            raise not_found("sign-in link")  # a partner's link: not on this page
         if link.used_at is not None:
-            raise LinkGone("this sign-in link was already used; ask an admin for a new one")
+            raise gone("this sign-in link was already used; ask an admin for a new one")
         if link.expires_at <= utcnow():
-            raise LinkGone("this sign-in link has expired; ask an admin for a new one")
+            raise gone("this sign-in link has expired; ask an admin for a new one")
         if not user.active:
-            raise LinkGone("this account is no longer active")
+            raise gone("this account is no longer active")
         return link, user
     if link.used_at is not None:
-        raise LinkGone("this sign-in link was already used or replaced; ask for a new one")
+        raise gone("this sign-in link was already used or replaced; ask for a new one")
     if link.expires_at <= utcnow():
-        raise LinkGone("this sign-in link has expired; ask for a new one")
+        raise gone("this sign-in link has expired; ask for a new one")
     if user is None or not user.active:
-        raise LinkGone("this account is no longer active")
+        raise gone("this account is no longer active")
     partner = session.get(Partner, user.partner_id) if user.partner_id else None
     if partner is None or partner.status != "active":
-        raise LinkGone("your organisation's access has ended")
+        raise gone("your organisation's access has ended")
     return link, user
 
 
@@ -241,54 +279,5 @@ def redeem_link(
         .values(used_at=utcnow())
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
-        raise LinkGone("this sign-in link was already used or replaced; ask for a new one")
+        raise gone("this sign-in link was already used or replaced; ask for a new one")
     return start_session(session, user, settings), link.next_path
-
-
-def send_welcome_link(session: Session, mailer: Mailer, settings: Settings, user: User) -> str:
-    """E-mail the user a single-use sign-in link: a new account's first sign-in (or one
-    switched on again), so nobody but its owner ever holds a credential of theirs. Older
-    unused links of the user stop working. Commits; answers the outbox status (`sent`, or
-    `queued`/`failed`: send it again)."""
-    partner = session.get(Partner, user.partner_id) if user.partner_id else None
-    session.execute(
-        update(MagicLink)
-        .where(col(MagicLink.user_id) == user.id, col(MagicLink.used_at).is_(None))
-        .values(used_at=utcnow())
-    )
-    token = secrets.token_urlsafe(32)
-    link = MagicLink(
-        token_hash=hash_token(token),
-        user_id=user.id,
-        # a company user needs an API token to sign in again later: the account page makes one
-        next_path="/portal" if partner else "/account",
-        expires_at=utcnow() + timedelta(hours=settings.welcome_link_ttl_hours),
-    )
-    session.add(link)
-    session.commit()
-    base = settings.public_url.rstrip("/")
-    url = f"{base}/portal/sign-in/{token}" if partner else f"{base}/sign-in/{token}"
-    language = settings.default_language
-    source = DEFAULTS["welcome"][language]
-    email_message = render(
-        source["subject"],
-        source["body_html"],
-        None,
-        {
-            "partner": {"name": partner.name if partner else ""},
-            "link": {"url": url, "expires_at": link.expires_at},
-            "portal_url": f"{base}/portal",
-        },
-        language=language,
-    )
-    try:
-        row = mailer.deliver(
-            idempotency_key=f"welcome:{link.id}",
-            kind="welcome",
-            to=[user.email],
-            email=email_message,
-            secret=token,
-        )
-    except (PermanentDeliveryError, TemporaryDeliveryError):
-        return "failed"  # the failed row is in the outbox; an admin sends a new link
-    return row.status

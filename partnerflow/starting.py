@@ -1,39 +1,98 @@
 """Starting a process: the frozen template version, the partner bindings, the workflow.
 
-Used by `POST /api/processes`, by automations and by the reconciler; refusals are
-`StartRefused`, which the route answers as 409/422 and an automation records as the reason it
-started nothing. A process id names one workflow for good: starting it again finds it,
+Used by `POST /api/processes` (`start`), by automations and by the reconciler; refusals are
+`Refused` (`invalid` naming the field, `conflict`), which an automation records as the reason
+it started nothing. A process id names one workflow for good: starting it again finds it,
 running or ended, and never starts a second run.
 """
 
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from typing import assert_never
 
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.models import Opportunity, Process, ProcessTemplate
+from partnerflow import crash_points
+from partnerflow.callers import Caller
+from partnerflow.models import Opportunity, Process, ProcessTemplate, User
 from partnerflow.partner_status import unbindable
 from partnerflow.process_templates import partner_slots, published_version
 from partnerflow.process_templates import snapshot as draft_snapshot
+from partnerflow.processes import ProcessDetail, process_detail
+from partnerflow.refusals import Refused, invalid
 from partnerflow.settings import Settings
+from partnerflow.spec import (
+    AnyAssignee,
+    ContactAssignee,
+    PartnerAssignee,
+    PartnerSlotAssignee,
+    StepSpec,
+    TemplateSnapshot,
+    UserAssignee,
+)
 from workflows import search_attributes, summaries
-from workflows.messages import AwaitRecordedInput, ProcessInput, TemplateSnapshot
+from workflows.messages import AwaitRecordedInput, ProcessInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 # A test run of an unpublished draft carries version 0.
 DRAFT_VERSION = 0
 
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7a52-4d0e-4c55-9a34-7d0f3c1b2e90")
 
-@dataclass
-class StartRefused(Exception):
-    status: int  # 409 or 422
-    loc: list[str | int]
-    message: str
+
+class ProcessStart(BaseModel):
+    template_id: uuid.UUID
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    opportunity_id: uuid.UUID
+    contact_user_id: uuid.UUID | None = None
+    partners: dict[str, uuid.UUID] = Field(default_factory=dict)
+    test: bool = False
+
+
+async def start(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    body: ProcessStart,
+    idempotency_key: str | None,
+) -> ProcessDetail:
+    """Start a process by hand, and answer once it is recorded. The same idempotency key from
+    the same caller names the same process: one workflow, however often the call is retried,
+    and never a second run once the first has ended."""
+    if idempotency_key:
+        process_id = uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller.user.id}:{idempotency_key}")
+        found = session.get(Process, process_id)
+        if found is not None:  # started by a try that did not live to store its answer
+            return process_detail(session, caller, found, settings)
+    else:
+        process_id = uuid.uuid4()
+    opportunity = session.get(Opportunity, body.opportunity_id)
+    if opportunity is None:
+        raise invalid("opportunity_id", "no opportunity with this id")
+    erased = erasure_refusal(opportunity)
+    if erased is not None:
+        raise invalid("opportunity_id", erased)
+    test = body.test or opportunity.test
+    template, snapshot = choose_snapshot(session, body.template_id, body.version, test)
+    check_bindings(session, snapshot, body.partners)
+    contact = session.get(User, body.contact_user_id or template.contact_user_id)
+    if contact is None or contact.partner_id is not None or not contact.active:
+        raise invalid("contact_user_id", "no active user of the company with this id")
+    process = await launch(
+        session, temporal, settings,
+        process_id=process_id, snapshot=snapshot, opportunity_id=opportunity.id,
+        contact_user_id=contact.id, partners=body.partners, test=test,
+    )  # fmt: skip
+    crash_points.reached("process.launched")
+    if process is None:  # the workflow answers only after its first write
+        raise Refused("unavailable", "the process is not recorded")
+    return process_detail(session, caller, process, settings)
 
 
 def erasure_refusal(opportunity: Opportunity) -> str | None:
@@ -53,19 +112,21 @@ def choose_snapshot(
     of a template with a pending draft runs the draft."""
     template = session.get(ProcessTemplate, template_id)
     if template is None:
-        raise StartRefused(422, ["template_id"], "no process template with this id")
+        raise invalid("template_id", "no process template with this id")
     if template.archived:
-        raise StartRefused(409, ["template_id"], "the process template is archived")
+        raise Refused("conflict", "the process template is archived", "template_id")
     if version is None and test and template.draft_pending:
         return template, draft_snapshot(template, DRAFT_VERSION)
     version = version or template.published_version
     if version is None:
-        raise StartRefused(
-            409, ["template_id"], "the process template is not published (a test run may try it)"
+        raise Refused(
+            "conflict",
+            "the process template is not published (a test run may try it)",
+            "template_id",
         )
     row = published_version(session, template.id, version)
     if row is None:
-        raise StartRefused(422, ["version"], f"the process template has no version {version}")
+        raise invalid("version", f"the process template has no version {version}")
     return template, TemplateSnapshot.model_validate(row.snapshot)
 
 
@@ -77,32 +138,44 @@ def check_bindings(
     may have been revoked since it was published. A refusal names the field at fault."""
     slots = partner_slots(snapshot.steps)
     for slot in sorted(slots - partners.keys()):
-        raise StartRefused(422, ["partners", slot], f"the template's slot '{slot}' needs a partner")
+        raise invalid(["partners", slot], f"the template's slot '{slot}' needs a partner")
     for slot, partner_id in partners.items():
         if slot not in slots:
-            raise StartRefused(
-                422, ["partners", slot], f"the template has no partner slot '{slot}'"
-            )
+            raise invalid(["partners", slot], f"the template has no partner slot '{slot}'")
         problem = unbindable(session, partner_id)
         if problem:
-            raise StartRefused(422, ["partners", slot], problem)
+            raise invalid(["partners", slot], problem)
     for index, step in enumerate(snapshot.steps):
-        named = [("assignee", step.assignee)]
-        if step.escalation is not None and step.escalation.reassign_to is not None:
-            named.append(("escalation.reassign_to", step.escalation.reassign_to))
-        for path, assignee in named:
-            if assignee.type != "partner":
-                continue
-            problem = unbindable(session, assignee.partner_id)
+        for path, assignee in _named(step):
+            named_partner = _partner_of(assignee)
+            problem = unbindable(session, named_partner) if named_partner else None
             if problem:
                 field = f"steps[{index}].{path}.partner_id"
                 which = f"version {snapshot.version}" if snapshot.version else "draft"
-                raise StartRefused(
-                    422,
-                    ["template_id"],
+                raise invalid(
+                    "template_id",
                     f"{field} (step '{step.key}') of the template's {which}: {problem}; "
                     "change the template and publish it again",
                 )
+
+
+def _named(step: StepSpec) -> list[tuple[str, AnyAssignee]]:
+    """Whom the step names to do it: its assignee, and its escalation's `reassign_to`."""
+    named = [("assignee", step.assignee)]
+    if step.escalation is not None and step.escalation.reassign_to is not None:
+        named.append(("escalation.reassign_to", step.escalation.reassign_to))
+    return named
+
+
+def _partner_of(assignee: AnyAssignee) -> uuid.UUID | None:
+    """The partner the assignee names itself (a slot's is bound at the start)."""
+    match assignee:
+        case PartnerAssignee(partner_id=partner_id):
+            return partner_id
+        case PartnerSlotAssignee() | UserAssignee() | ContactAssignee():
+            return None
+        case _:
+            assert_never(assignee)
 
 
 def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) -> list[str]:
@@ -110,10 +183,7 @@ def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) 
     # partner finds its processes by this list.
     ids = set(partners.values())
     for step in snapshot.steps:
-        named = [step.assignee]
-        if step.escalation is not None and step.escalation.reassign_to is not None:
-            named.append(step.escalation.reassign_to)
-        ids |= {a.partner_id for a in named if a.type == "partner"}
+        ids |= {p for _, a in _named(step) if (p := _partner_of(a)) is not None}
     return sorted(str(i) for i in ids)
 
 

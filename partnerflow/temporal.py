@@ -1,19 +1,34 @@
-"""Connecting to Temporal the same way from the API, the worker and the tests."""
+"""Connecting to Temporal the same way from the API, the worker and the tests; and the
+namespace with its search attributes (`python -m partnerflow.temporal`, compose's one-shot
+`temporal-setup`; the test server gets them from `register_search_attributes` too)."""
 
+import asyncio
+import logging
+from datetime import timedelta
+
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.settings import Settings
+from partnerflow import logs
+from partnerflow.settings import Settings, get_settings
 from workflows.search_attributes import ALL
 
 DATA_CONVERTER = pydantic_data_converter
+# How long Temporal keeps a closed process (the read model keeps it for good).
+RETENTION = timedelta(days=30)
+# A namespace just made takes a few seconds to reach every part of the server.
+NAMESPACE_PROPAGATION = timedelta(seconds=60)
+
+log = logging.getLogger("partnerflow.temporal")
 
 
 def metrics_runtime(bind_address: str) -> Runtime:
@@ -51,3 +66,46 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
     return sorted(missing)
+
+
+async def ensure_namespace(client: Client, namespace: str) -> bool:
+    """Make the namespace unless it exists; answers whether it was made."""
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+        return False
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    retention = Duration()
+    retention.FromTimedelta(RETENTION)
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=retention)
+    )
+    return True
+
+
+async def set_up(settings: Settings) -> None:
+    """The namespace and every search attribute a process carries, added where missing."""
+    client = await connect(settings)
+    namespace = settings.temporal_namespace
+    if await ensure_namespace(client, namespace):
+        log.info("namespace %s made, retention %s", namespace, RETENTION)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + NAMESPACE_PROPAGATION.total_seconds()
+    while True:
+        try:
+            added = await register_search_attributes(client, namespace)
+            break
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND or loop.time() > give_up:
+                raise
+            await asyncio.sleep(1)  # the namespace is not known everywhere yet
+    log.info("search attributes of %s: added %s", namespace, ", ".join(added) or "none")
+
+
+if __name__ == "__main__":
+    settings = get_settings()
+    logs.configure(settings.log_format)
+    asyncio.run(set_up(settings))

@@ -1,6 +1,6 @@
 """An upload crossing into its workflow: stored as `pending`, attached once the workflow took it.
 
-The file and a `pending` row are stored first; then the workflow's `add_document` update,
+`upload` stores the file and a `pending` row first; then the workflow's `add_document` update,
 whose id is derived from the document, so that sending it again finds the first one. Taken →
 `attached`; refused → the row and the file are removed. When the answer is unknown (a timeout,
 the client gone, a crash) nothing is removed: the row stays `pending` until `settle` asks the
@@ -16,12 +16,20 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.models import Document, Partner, User
-from partnerflow.storage import DocumentStorage
+from partnerflow import crash_points
+from partnerflow.callers import Caller, caller_for
+from partnerflow.models import Document, User
+from partnerflow.processes import DocumentPublic, run_update
+from partnerflow.refusals import Refused, forbidden
+from partnerflow.settings import Settings
+from partnerflow.steps import visible_step
+from partnerflow.storage import DocumentStorage, sanitize_filename
 from workflows.messages import Actor, AddDocumentInput, DocumentRef, ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 Settled = Literal["attached", "removed"]
+
+DOCUMENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
 # A workflow that does not answer within this (no worker polling) is asked again next round.
 ANSWER_WITHIN = timedelta(seconds=15)
@@ -62,6 +70,67 @@ def remove(session: Session, storage: DocumentStorage, document: Document) -> No
         storage.delete(storage_key)
 
 
+async def upload(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    process_id: uuid.UUID,
+    step_key: str,
+    *,
+    data: bytes,
+    filename: str | None,
+    document_type: str,
+) -> DocumentPublic:
+    """Store a document for the step and have the workflow take it (`data`: the file's bytes,
+    read up to one byte past `max_upload_bytes`). A file of a type not accepted raises
+    `UnsupportedFile` (partnerflow/storage.py), before anything is stored."""
+    visible_step(session, caller, process_id, step_key)
+    if not caller.may("documents:upload"):
+        raise forbidden("your organisation may not upload documents (documents:upload)")
+    if len(data) > settings.max_upload_bytes:
+        raise Refused("too_large", f"file: larger than {settings.max_upload_bytes} bytes")
+    storage = DocumentStorage(settings.storage_dir)
+    stored = storage.save(data)
+    document = Document(
+        process_id=process_id,
+        step_key=step_key,
+        type=document_type,
+        filename=sanitize_filename(filename or "document"),
+        content_type=stored.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        storage_key=stored.storage_key,
+        uploaded_by=caller.user.id,
+        status="pending",
+    )
+    session.add(document)
+    session.commit()
+    public = DocumentPublic(**document.model_dump())
+    crash_points.reached("upload.stored")
+    payload = add_document_input(document, caller.actor())
+    session.rollback()  # release SQLite's read snapshot while the workflow writes
+    try:
+        await run_update(
+            temporal, process_id,
+            lambda handle: handle.execute_update(
+                PartnerProcessWorkflow.add_document, payload, id=update_id(public.id)
+            ),
+        )  # fmt: skip
+    except Refused as refused:
+        # Refused by the workflow: it did not take the file, nor ever will. (The answer is
+        # the document, not the process: nothing read after the workflow took it can fail
+        # and remove a file the process now holds.)
+        if refused.kind != "unavailable":
+            remove(session, storage, document)
+        raise
+    # Any other failure (a timeout, the client gone) leaves the outcome unknown: the upload
+    # stays pending, and the reconciler attaches or removes it as the workflow says.
+    crash_points.reached("upload.accepted")
+    attach(session, public.id)
+    return public
+
+
 def pending(session: Session, uploaded_before: datetime) -> list[Document]:
     return list(
         session.exec(
@@ -84,21 +153,8 @@ def _holds(state: ProcessState, document: Document) -> bool:
 def _uploader(session: Session, user_id: uuid.UUID) -> Actor | None:
     """The uploader as the API authenticated them, if they still may act at all."""
     user = session.get(User, user_id)
-    if user is None or not user.active:
-        return None
-    if user.partner_id is None:
-        role = "admin" if user.role == "admin" else "member"
-        return Actor(user_id=user.id, name=user.name, role=role)
-    partner = session.get(Partner, user.partner_id)
-    if partner is None or partner.status != "active":
-        return None
-    return Actor(
-        user_id=user.id,
-        name=user.name,
-        role="partner",
-        partner_id=partner.id,
-        permissions=list(partner.permissions),
-    )
+    caller = caller_for(session, user) if user is not None and user.active else None
+    return caller.actor() if caller is not None else None
 
 
 async def settle(

@@ -28,10 +28,11 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
+from partnerflow.spec import StepSpec, TemplateSnapshot
 from tests.conftest import eventually, free_port, settings_for
 from worker import build_worker
 from workflows import search_attributes
-from workflows.messages import Actor, ProcessInput, ProcessState, StepSpec, TemplateSnapshot
+from workflows.messages import Actor, ProcessInput, ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from api.main import create_app
-from api.routes.partners import PERMISSIONS
 from partnerflow.models import Notification, User
+from partnerflow.partners import PERMISSIONS
 from tests import factories
 from tests.conftest import Stack
 

@@ -24,11 +24,11 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from api.main import create_app
-from api.routes.partners import PERMISSIONS
 from api.web.session import COOKIE
 from partnerflow.auth import hash_token
 from partnerflow.db import utcnow
 from partnerflow.models import ApiToken
+from partnerflow.partners import PERMISSIONS
 from partnerflow.sign_in import csrf_token
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack

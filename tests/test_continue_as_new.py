@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from partnerflow.models import Opportunity, Partner, ProcessStep, ProcessTemplate, User
+from partnerflow.spec import StepSpec, TemplateSnapshot
 from partnerflow.temporal import DATA_CONVERTER
 from tests import histories
 from tests.conftest import BIN, settings_for
@@ -32,8 +33,6 @@ from workflows.messages import (
     DocumentRef,
     ProcessInput,
     ProcessState,
-    StepSpec,
-    TemplateSnapshot,
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import dev_server_args
@@ -247,7 +246,7 @@ async def test_await_recorded_refuses_a_version_the_process_has_not_reached(
     with ThreadPoolExecutor(max_workers=4) as executor:
         async with build_worker(client, settings, engine, executor):
             handle = await people.start(client, settings.task_queue, photos=0)
-            for version, refusal in ((99, "Conflict"), (0, "Invalid")):
+            for version, refusal in ((99, "conflict"), (0, "invalid")):
                 with pytest.raises(WorkflowUpdateFailedError) as refused:
                     await asyncio.wait_for(
                         handle.execute_update(

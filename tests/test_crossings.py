@@ -31,6 +31,7 @@ from partnerflow.db import utcnow
 from partnerflow.idempotency import commit_with_answer, replay
 from partnerflow.models import AutomationRun, Document, Opportunity, User
 from partnerflow.reconcile_schedule import ensure_reconcile_schedule, schedule_id_for
+from partnerflow.refusals import Refused
 from partnerflow.seed import seed
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack, eventually, gone_temporal, settings_for
@@ -433,7 +434,7 @@ async def test_two_accepts_of_one_invitation_at_once_make_one_user(stack: Stack)
     def accept_too() -> str:
         try:
             invitations.accept(second, token, "Max Zweiter", "max@partner.example.com")
-        except invitations.InvitationGone:
+        except Refused:
             second.rollback()
             return "gone"
         second.commit()

@@ -7,14 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.deadlines import (
-    add_business_days,
-    check_region,
-    is_business_day,
-    moment_from_value,
-    parse_duration,
-    shift,
-)
+from partnerflow.spec import moment_from_value, parse_duration, shift
+from workflows.deadlines import add_business_days, check_region, is_business_day
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

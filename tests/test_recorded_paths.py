@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from partnerflow.spec import PartnerAssignee
 from tests import histories
 from tests.conftest import eventually
 from tests.process_world import MailServer, World, smtp_server, world_with_worker
@@ -26,7 +27,6 @@ from workflows.messages import (
     CancelInput,
     CompleteStepInput,
     DocumentRef,
-    PartnerAssignee,
     ReassignInput,
     SetDeadlineInput,
     SkipStepInput,

@@ -28,6 +28,7 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
+from partnerflow.refusals import Refused
 from tests import factories
 from tests.conftest import Stack
 
@@ -269,8 +270,9 @@ async def test_an_accept_racing_a_revocation_does_not_undo_it(stack: Stack) -> N
             f"/api/partners/{invited['id']}/revoke", headers=stack.admin
         )
         assert revoked.status_code == 200, revoked.text
-        with pytest.raises(invitations.InvitationGone):
+        with pytest.raises(Refused) as refused:
             invitations.accept(accepting, token, "Erika", "erika@partner.example.com")
+        assert refused.value.kind == "gone"
         accepting.rollback()
     finally:
         accepting.close()

@@ -23,6 +23,7 @@ from temporalio.worker import Replayer
 from activities.reconcile import ReconcileActivities
 from partnerflow.db import utcnow
 from partnerflow.models import Notification, OutboxEmail, Partner, User
+from partnerflow.spec import PartnerAssignee
 from partnerflow.temporal import DATA_CONVERTER
 from tests import factories, histories
 from tests.conftest import Stack, eventually, gone_temporal, running_stack
@@ -31,7 +32,6 @@ from worker import WORKFLOW_RUNNER
 from workflows.messages import (
     AwaitRecordedInput,
     CompleteStepInput,
-    PartnerAssignee,
     PartnerRevokedInput,
     ProcessState,
     ReassignInput,

@@ -3,10 +3,10 @@
 import uuid
 from datetime import UTC, datetime
 
+from partnerflow.spec import EmailKind
 from workflows import summaries
 from workflows.messages import (
     AttentionNote,
-    EmailKind,
     EmailRequest,
     NotificationRequest,
     ProcessState,

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.limits import JSON_LIMIT
-from api.routes.partners import PERMISSIONS
+from partnerflow.partners import PERMISSIONS
 from tests import factories
 from tests.conftest import Stack, running_stack
 from tests.web import browser, signed_in_partner

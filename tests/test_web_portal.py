@@ -5,9 +5,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from api.routes.partners import PERMISSIONS
 from partnerflow.db import utcnow
 from partnerflow.models import MagicLink, Notification, User, WebSession
+from partnerflow.partners import PERMISSIONS
 from partnerflow.sign_in import csrf_token
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack, eventually

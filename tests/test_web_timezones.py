@@ -3,7 +3,7 @@
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from api.routes.partners import PERMISSIONS
+from partnerflow.partners import PERMISSIONS
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack
 from tests.web import browser, signed_in_partner, signed_in_staff

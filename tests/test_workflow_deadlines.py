@@ -29,6 +29,7 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
+from partnerflow.spec import StepSpec, TemplateSnapshot
 from tests.conftest import settings_for
 from worker import build_worker
 from workflows.messages import (
@@ -40,8 +41,6 @@ from workflows.messages import (
     ProcessInput,
     ProcessState,
     SetDeadlineInput,
-    StepSpec,
-    TemplateSnapshot,
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 

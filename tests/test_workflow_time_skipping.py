@@ -9,15 +9,10 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from partnerflow.models import Opportunity, Partner, ProcessStep, ProcessTemplate, User
+from partnerflow.spec import StepSpec, TemplateSnapshot
 from tests.conftest import settings_for
 from worker import build_worker
-from workflows.messages import (
-    Actor,
-    CompleteStepInput,
-    ProcessInput,
-    StepSpec,
-    TemplateSnapshot,
-)
+from workflows.messages import Actor, CompleteStepInput, ProcessInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 

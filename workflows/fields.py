@@ -1,13 +1,17 @@
 """Checks what an assignee records in a step against the step's field specs (pure)."""
 
+import math
+import re
 from datetime import date, datetime
 from typing import Any
 
-from workflows.messages import DocumentRef, DocumentSpec, FieldSpec
+from partnerflow.spec import DocumentSpec, FieldSpec
+from workflows.messages import DocumentRef
 
 MAX_TEXT = 10_000
 # A recorded date may become a deadline: a year far off would overflow the arithmetic.
 YEARS = range(1900, 2200)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def field_problems(step_key: str, specs: list[FieldSpec], values: dict[str, Any]) -> list[str]:
@@ -19,7 +23,7 @@ def field_problems(step_key: str, specs: list[FieldSpec], values: dict[str, Any]
             problems.append(f"step '{step_key}', field '{key}': the step has no such field")
     for spec in specs:
         value = values.get(spec.key)
-        if value is None:
+        if value is None or (isinstance(value, str) and spec.type == "text" and not value.strip()):
             if spec.required:
                 problems.append(f"step '{step_key}', field '{spec.key}': required")
             continue
@@ -36,13 +40,15 @@ def _type_problem(spec: FieldSpec, value: Any) -> str | None:
         return "longer than 10000 characters" if len(value) > MAX_TEXT else None
     if spec.type == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if ok else "must be a number"
+        # NaN and infinity are no answer, and JSON (Temporal's payloads, the read model) has
+        # no way to write them.
+        return None if ok and math.isfinite(value) else "must be a number"
     if spec.type == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if spec.type == "choice":
         return None if value in (spec.options or []) else f"must be one of {spec.options}"
     if spec.type == "date":
-        if not isinstance(value, str) or len(value) != 10:
+        if not isinstance(value, str) or not _DAY.fullmatch(value):  # not a week date either
             return "must be a date (YYYY-MM-DD)"
         try:
             day = date.fromisoformat(value)

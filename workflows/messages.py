@@ -1,4 +1,4 @@
-"""The payloads that cross Temporal: the template snapshot, the process input, updates, state.
+"""The payloads that cross Temporal: the process input, updates, state, e-mails and notices.
 
 One pydantic model per call, so a field can be added without breaking callers.
 Ids and what steps record only; personal data stays in the database. No person's name, file
@@ -9,132 +9,21 @@ written again (`exclude=True`: whatever a caller puts there stays out of every p
 """
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-STEP_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PartnerAssignee(_Spec):
-    type: Literal["partner"]
-    partner_id: UUID
-
-
-class PartnerSlotAssignee(_Spec):
-    type: Literal["partner_slot"]
-    slot: str = Field(min_length=1, max_length=64)
-
-
-class UserAssignee(_Spec):
-    type: Literal["user"]
-    user_id: UUID
-
-
-class ContactAssignee(_Spec):
-    type: Literal["contact"]
-
-
-Assignee = Annotated[
-    PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee,
-    Field(discriminator="type"),
-]
-
-FieldType = Literal["date", "datetime", "text", "number", "boolean", "choice"]
-
-
-class FieldSpec(_Spec):
-    key: str = Field(pattern=STEP_KEY_PATTERN)
-    label: str = Field(min_length=1, max_length=200)
-    type: FieldType
-    required: bool = False
-    options: list[str] | None = None
-
-
-class DocumentSpec(_Spec):
-    type: str = Field(pattern=STEP_KEY_PATTERN)
-    label: str = Field(min_length=1, max_length=200)
-    required: bool = True
-    min_count: int = Field(default=1, ge=0, le=100)
-
-
-DeadlineStart = Literal["activation", "start"]
-
-
-class AfterDeadline(_Spec):
-    """Due a duration after the step opens (activation) or the process started."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
-    after: str = Field(description="ISO 8601 duration, e.g. P3D or PT4H")
-    from_: DeadlineStart = Field(default="activation", alias="from")
-
-
-class BusinessDaysDeadline(_Spec):
-    """Due after N business days: weekends and the region's public holidays are skipped."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
-    business_days: int = Field(ge=1, le=365)
-    from_: DeadlineStart = Field(default="activation", alias="from")
-    region: str = Field(default="DE", max_length=16, description='e.g. "DE-NW", "AT"')
-
-
-class FieldRef(_Spec):
-    step: str = Field(pattern=STEP_KEY_PATTERN)
-    field: str = Field(pattern=STEP_KEY_PATTERN)
-
-
-class FromFieldDeadline(_Spec):
-    """Due at a date an earlier step recorded (the appointment), plus an optional offset."""
-
-    from_field: FieldRef
-    offset: str = Field(default="PT0S", description="ISO 8601 duration added to the date")
-
-
-Deadline = AfterDeadline | BusinessDaysDeadline | FromFieldDeadline
-
-
-class Escalation(_Spec):
-    """What happens when the deadline passes: the contact person is told; optionally the
-    step goes to another assignee after a grace period."""
-
-    notify_contact: bool = True
-    reassign_to: Assignee | None = None
-    grace: str | None = Field(default=None, description="ISO 8601 duration")
-
-
-class StepSpec(_Spec):
-    key: str = Field(pattern=STEP_KEY_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
-    instructions: str = Field(default="", max_length=10_000)
-    assignee: Assignee
-    # None means "the step before"; [] makes the step open as soon as the process starts.
-    requires: list[str] | None = None
-    fields: list[FieldSpec] = Field(default_factory=list)
-    documents: list[DocumentSpec] = Field(default_factory=list)
-    deadline: Deadline | None = None
-    # Durations before the deadline at which the assignee is reminded.
-    reminders: list[str] = Field(default_factory=list, max_length=10)
-    escalation: Escalation | None = None
-    on_activate_email: UUID | None = None
-    # None means: yes for partner steps, no for internal ones.
-    notify_contact_on_complete: bool | None = None
-
-
-class TemplateSnapshot(BaseModel):
-    """A frozen template version; a running process never sees later edits."""
-
-    template_id: UUID
-    version: int
-    name: str
-    language: Literal["de", "en"]
-    timezone: str
-    steps: list[StepSpec]
+from partnerflow.spec import (
+    AssigneeKind,
+    BoundAssignee,
+    EmailKind,
+    Language,
+    ProcessStatus,
+    Role,
+    StepStatus,
+    TemplateSnapshot,
+)
 
 
 def _legacy(description: str) -> Any:
@@ -147,7 +36,7 @@ class Actor(BaseModel):
 
     user_id: UUID
     name: str | None = _legacy("the person's name: the read model resolves it from user_id")
-    role: Literal["admin", "member", "partner"]
+    role: Role
     partner_id: UUID | None = None
     permissions: list[str] = Field(default_factory=list)
 
@@ -176,7 +65,7 @@ class SetDeadlineInput(BaseModel):
 class ReassignInput(BaseModel):
     step_key: str
     actor: Actor
-    assignee: PartnerAssignee | UserAssignee | ContactAssignee
+    assignee: BoundAssignee
 
 
 class DocumentRef(BaseModel):
@@ -225,16 +114,10 @@ class BusinessDaysInput(BaseModel):
     region: str
 
 
-StepStatus = Literal["pending", "active", "completed", "skipped", "cancelled"]
-ProcessStatus = Literal["running", "completed", "cancelled"]
-OPEN_STATUSES = ("pending", "active")
-DONE_STATUSES = ("completed", "skipped")
-
-
 class ResolvedAssignee(BaseModel):
     """The step's assignee once slots and the contact person are bound to real ids."""
 
-    type: Literal["partner", "partner_slot", "user", "contact"]
+    type: AssigneeKind
     partner_id: UUID | None = None
     user_id: UUID | None = None
     slot: str | None = None
@@ -350,18 +233,6 @@ class ProcessState(BaseModel):
         return f"{what}{where} failed: {newest.reason}{more}"
 
 
-EmailKind = Literal[
-    "handover",
-    "reminder",
-    "overdue",
-    "completion",
-    "cancelled",
-    "reassigned",
-    "deadline_changed",
-    "partner_revoked",
-]
-
-
 class EmailRequest(BaseModel):
     """All an e-mail activity needs from the workflow; it loads names and addresses itself.
 
@@ -375,7 +246,7 @@ class EmailRequest(BaseModel):
     # the partner an e-mail to someone else is about (`partner_revoked`: the contact person)
     about_partner_id: UUID | None = None
     kind: EmailKind
-    language: Literal["de", "en"]
+    language: Language
     timezone: str
     step_key: str
     step_name: str

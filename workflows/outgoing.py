@@ -2,13 +2,13 @@
 
 from uuid import UUID
 
+from partnerflow.spec import EmailKind, StepSpec, TemplateSnapshot
 from workflows.messages import (
     EmailRequest,
+    NotificationKind,
     NotificationRequest,
     ProcessState,
-    StepSpec,
     StepState,
-    TemplateSnapshot,
 )
 
 
@@ -17,7 +17,7 @@ def email(
     template: TemplateSnapshot,
     spec: StepSpec,
     step: StepState,
-    kind: str,
+    kind: EmailKind,
     key: str,
     *,
     partner_id: UUID | None = None,
@@ -47,7 +47,7 @@ def email(
 def notice(
     state: ProcessState,
     step: StepState,
-    kind: str,
+    kind: NotificationKind,
     key: str,
     message: str,
     *,

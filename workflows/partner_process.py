@@ -1,7 +1,7 @@
 """PartnerProcessWorkflow: one running partner process, from the first step to the last.
 
 Updates (each with a validator that refuses before anything touches history; a refusal is
-an ApplicationError whose type the API turns into 403/404/409/422):
+an ApplicationError whose type is a refusal kind, workflows/rules.py):
 - `complete_step`: the assignee, or the contact person or an admin acting for them,
   finishes an open step with the fields it records; required documents must be there.
 - `skip_step`: the contact person or an admin skips a pending or open step (the reason's
@@ -21,8 +21,9 @@ an ApplicationError whose type the API turns into 403/404/409/422):
   up the end of the process).
 Query `state`: where the process stands.
 
-Each open step with a deadline has a watcher task: durable timers for its reminders, its
-deadline (overdue: the contact person is told) and the escalation's reassignment. Every
+Each open step with a deadline has a watcher (workflows/deadline_watchers.py): durable timers
+for its reminders, its deadline (overdue: the contact person is told) and the escalation's
+reassignment, each calling back `_on_alarm`. Every
 transition bumps `version` and is written to the read model by an activity; an update
 answers only after that write. A write that fails for good is tried again, with the whole
 state, on a durable timer. E-mails and in-app notices go out in a lane of their own, in order;
@@ -42,8 +43,8 @@ path (workflows/versions.py).
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, assert_never
 from uuid import UUID
 
 from temporalio import workflow
@@ -54,33 +55,38 @@ with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
-    from workflows import attention, notices, outgoing, retries, summaries, versions
-    from workflows.deadlines import (
-        Duration,
-        add_business_days,
-        moment_from_value,
-        parse_duration,
-        shift,
-    )
-    from workflows.fields import document_problems, field_problems
-    from workflows.messages import (
+    from partnerflow.spec import (
         DONE_STATUSES,
         OPEN_STATUSES,
+        AfterDeadline,
+        AnyAssignee,
+        BusinessDaysDeadline,
+        ContactAssignee,
+        EmailKind,
+        PartnerAssignee,
+        PartnerSlotAssignee,
+        UserAssignee,
+        moment_from_value,
+        parse_duration,
+        resolve_requires,
+        shift,
+    )
+    from workflows import attention, notices, outgoing, retries, summaries, versions
+    from workflows.deadline_watchers import Alarm, DeadlineWatchers
+    from workflows.deadlines import add_business_days
+    from workflows.fields import document_problems, field_problems
+    from workflows.messages import (
         Actor,
         AddDocumentInput,
-        AfterDeadline,
         AttentionNote,
         AwaitRecordedInput,
-        BusinessDaysDeadline,
         BusinessDaysInput,
         CancelInput,
         CompleteStepInput,
-        ContactAssignee,
         EmailRequest,
+        NotificationKind,
         NotificationRequest,
-        PartnerAssignee,
         PartnerRevokedInput,
-        PartnerSlotAssignee,
         ProcessInput,
         ProcessState,
         ReassignInput,
@@ -89,11 +95,8 @@ with workflow.unsafe.imports_passed_through():
         SkipStepInput,
         StepState,
         TimelineEntry,
-        UserAssignee,
     )
     from workflows.rules import (
-        CONFLICT,
-        INVALID,
         authorize,
         authorize_staff,
         completed_by,
@@ -111,31 +114,15 @@ with workflow.unsafe.imports_passed_through():
     )
 
 Outgoing = EmailRequest | NotificationRequest
-AnyAssignee = PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee
 
 
 def workflow_id_for(process_id: object) -> str:
     return f"process-{process_id}"
 
 
-def _explicit_requires(input: ProcessInput) -> list[list[str]]:
-    """Each step's requirements; absent means the step before it."""
-    steps = input.template.steps
-    return [
-        step.requires if step.requires is not None else ([steps[i - 1].key] if i else [])
-        for i, step in enumerate(steps)
-    ]
-
-
 def _count(name: str, description: str) -> None:
     # Workflow metrics are not emitted while a history replays, so each counts once.
     workflow.metric_meter().create_counter(name, description).add(1)
-
-
-@dataclass
-class _Watcher:
-    due_at: datetime
-    task: asyncio.Task[None]
 
 
 @workflow.defn
@@ -146,7 +133,7 @@ class PartnerProcessWorkflow:
         self._template = input.template
         self._specs = {spec.key: spec for spec in input.template.steps}
         self._tz = input.template.timezone
-        self._watchers: dict[str, _Watcher] = {}
+        self._watchers = DeadlineWatchers(self._specs, self._tz, self._on_alarm)
         self._outgoing: list[Outgoing] = list(input.outgoing)
         self._dirty = False
         # the last write failed for good (since then): it is written again on a timer
@@ -176,11 +163,9 @@ class PartnerProcessWorkflow:
                     key=spec.key,
                     name=spec.name,
                     assignee=self._resolve(spec.assignee),
-                    requires=requires,
+                    requires=spec.requires or [],
                 )
-                for spec, requires in zip(
-                    input.template.steps, _explicit_requires(input), strict=True
-                )
+                for spec in resolve_requires(input.template.steps)
             ],
         )
         for step in self._state.steps:
@@ -198,7 +183,7 @@ class PartnerProcessWorkflow:
             _count("partnerflow_processes_started", "processes started")
             await self._record()
         else:
-            self._sync_watchers()
+            self._watchers.sync(self._state.steps)
         lane = asyncio.create_task(self._send_outgoing())
         while True:
             await workflow.wait_condition(
@@ -216,11 +201,11 @@ class PartnerProcessWorkflow:
                 await self._write_again_later()
                 continue
             if self._state.status != "running":
-                self._cancel_watchers()
+                self._watchers.cancel()
             # Before continuing as new the timers stay armed while the run settles (an e-mail
             # may still be retrying): a reminder due meanwhile still goes out.
             await self._settle()
-            self._cancel_watchers()
+            self._watchers.cancel()
             if self._state.status == "running":
                 workflow.continue_as_new(
                     self._input.model_copy(
@@ -281,7 +266,7 @@ class PartnerProcessWorkflow:
             _count("partnerflow_processes_started", "processes started")
             await self._record()
         else:
-            self._sync_watchers()
+            self._watchers.sync(self._state.steps)
         while True:
             await workflow.wait_condition(
                 lambda: (
@@ -293,12 +278,12 @@ class PartnerProcessWorkflow:
             )
             await self._flush()
             if self._state.status != "running":
-                self._cancel_watchers()
+                self._watchers.cancel()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._flush()
                 return self._state
             if workflow.info().is_continue_as_new_suggested():
-                self._cancel_watchers()
+                self._watchers.cancel()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._dirty:
                     await self._record()
@@ -320,14 +305,14 @@ class PartnerProcessWorkflow:
     @await_recorded.validator
     def _validate_await_recorded(self, input: AwaitRecordedInput) -> None:
         if input.version < 1:
-            raise refuse(INVALID, "version: must be 1 or more")
+            raise refuse("invalid", "version: must be 1 or more")
         # A fresh run writes version 1 first thing; beyond what the state has reached, a wait
         # could last forever (a finished process makes no more versions) and would hold up
         # the end of the process, which waits for every handler.
         reached = max(self._state.version, 1)
         if input.version > reached:
             raise refuse(
-                CONFLICT, f"version: the process is at version {reached}, not {input.version}"
+                "conflict", f"version: the process is at version {reached}, not {input.version}"
             )
 
     # complete_step ------------------------------------------------------------------------
@@ -357,7 +342,7 @@ class PartnerProcessWorkflow:
         problems = field_problems(step.key, spec.fields, input.fields)
         problems += document_problems(step.key, spec.documents, step.documents)
         if problems:
-            raise refuse(INVALID, "; ".join(problems))
+            raise refuse("invalid", "; ".join(problems))
 
     # skip_step ----------------------------------------------------------------------------
 
@@ -406,9 +391,9 @@ class PartnerProcessWorkflow:
         try:
             due_at = moment_from_value(input.due, self._tz)
         except ValueError as error:
-            raise refuse(INVALID, f"step '{step.key}', due_at: not a date or datetime") from error
+            raise refuse("invalid", f"step '{step.key}', due_at: not a date or datetime") from error
         if due_at <= workflow.now():
-            raise refuse(INVALID, f"step '{step.key}', due_at: lies in the past")
+            raise refuse("invalid", f"step '{step.key}', due_at: lies in the past")
 
     # reassign -----------------------------------------------------------------------------
 
@@ -427,9 +412,9 @@ class PartnerProcessWorkflow:
         authorize_staff(self._state, input.actor)
         partner_id = self._resolve(input.assignee).partner_id
         if partner_id is not None and partner_id in self._state.revoked_partner_ids:
-            raise refuse(INVALID, f"assignee.partner_id: partner {partner_id} is revoked")
+            raise refuse("invalid", f"assignee.partner_id: partner {partner_id} is revoked")
         if self._resolve(input.assignee) == step.assignee:
-            raise refuse(CONFLICT, f"step '{step.key}' is already assigned so")
+            raise refuse("conflict", f"step '{step.key}' is already assigned so")
 
     # add_document -------------------------------------------------------------------------
 
@@ -450,7 +435,7 @@ class PartnerProcessWorkflow:
         types = [doc.type for doc in self._specs[step.key].documents]
         if types and input.document.type not in types:
             raise refuse(
-                INVALID,
+                "invalid",
                 f"step '{step.key}', document type '{input.document.type}': "
                 f"the step takes {', '.join(types)}",
             )
@@ -513,7 +498,7 @@ class PartnerProcessWorkflow:
         told = input.partner_id in self._state.revoked_partner_ids
         if told or not self._names(input.partner_id):
             # Told already (the API and the reconciler may both tell it), or never bound here.
-            raise refuse(CONFLICT, f"partner {input.partner_id}: nothing here is left with it")
+            raise refuse("conflict", f"partner {input.partner_id}: nothing here is left with it")
 
     def _held_by(self, partner_id: UUID) -> list[StepState]:
         """The partner's open steps: the active ones and those still to come."""
@@ -660,18 +645,22 @@ class PartnerProcessWorkflow:
         assignee = step.assignee
         key = f"{step.key}:handover:{step.assignments}"
         message = notices.assigned(self._template.language, step.name)
-        if assignee.partner_id is not None:
-            self._queue_email(
-                step,
-                "handover",
-                key,
-                partner_id=assignee.partner_id,
-            )
-            self._queue_notice(step, "step_assigned", key, message, partner_id=assignee.partner_id)
-        elif assignee.user_id is not None:
-            if self._specs[step.key].on_activate_email is not None:
-                self._queue_email(step, "handover", key, user_id=assignee.user_id)
-            self._queue_notice(step, "step_assigned", key, message, user_id=assignee.user_id)
+        match assignee.type:
+            case "partner" | "partner_slot":
+                if assignee.partner_id is None:
+                    return  # a slot the process started without: nobody to tell
+                self._queue_email(step, "handover", key, partner_id=assignee.partner_id)
+                self._queue_notice(
+                    step, "step_assigned", key, message, partner_id=assignee.partner_id
+                )
+            case "user" | "contact":
+                if assignee.user_id is None:
+                    return
+                if self._specs[step.key].on_activate_email is not None:
+                    self._queue_email(step, "handover", key, user_id=assignee.user_id)
+                self._queue_notice(step, "step_assigned", key, message, user_id=assignee.user_id)
+            case _:
+                assert_never(assignee.type)
 
     def _hand_to(self, step: StepState, assignee: ResolvedAssignee) -> None:
         previous = step.assignee.partner_id
@@ -689,55 +678,18 @@ class PartnerProcessWorkflow:
 
     # deadlines ----------------------------------------------------------------------------
 
-    def _sync_watchers(self) -> None:
-        """One watcher per open step with a deadline; a moved deadline gets a new one."""
-        for step in self._state.steps:
-            watcher = self._watchers.get(step.key)
-            wanted = step.status == "active" and step.due_at is not None
-            if watcher is not None and (not wanted or watcher.due_at != step.due_at):
-                watcher.task.cancel()  # its timers are cancelled: nothing for the old date fires
-                del self._watchers[step.key]
-                watcher = None
-            if wanted and watcher is None:
-                assert step.due_at is not None
-                task = asyncio.create_task(self._watch(step.key, step.due_at))
-                self._watchers[step.key] = _Watcher(due_at=step.due_at, task=task)
-
-    def _cancel_watchers(self) -> None:
-        for watcher in self._watchers.values():
-            watcher.task.cancel()
-        self._watchers.clear()
-
-    async def _watch(self, key: str, due_at: datetime) -> None:
-        step = find_step(self._state, key)
-        spec = self._specs[key]
-        # (when, event, reminder offset, what the timer says in the Temporal UI)
-        events: list[tuple[datetime, str, str, str]] = []
-        for number, offset in enumerate(spec.reminders, start=1):
-            at = shift(due_at, parse_duration(offset), self._tz, sign=-1)
-            if offset not in step.reminders_sent and at > workflow.now():
-                about = summaries.reminder_timer(key, number, offset, due_at, self._tz)
-                events.append((at, "reminder", offset, about))
-        if not step.overdue:
-            events.append((due_at, "overdue", "", summaries.deadline_timer(key, due_at, self._tz)))
-        escalation = spec.escalation
-        if escalation is not None and escalation.reassign_to is not None and not step.escalated:
-            grace = parse_duration(escalation.grace) if escalation.grace else Duration()
-            about = summaries.escalation_timer(key, escalation.grace, due_at, self._tz)
-            events.append((shift(due_at, grace, self._tz), "reassign", "", about))
-        for at, event, offset, about in sorted(events, key=lambda e: e[0]):
-            delay = at - workflow.now()
-            if delay > timedelta(0):
-                await workflow.sleep(delay, summary=about)
-            if step.status != "active" or step.due_at != due_at:
-                return
-            if event == "reminder":
-                self._remind(step, offset)
-            elif event == "overdue":
+    def _on_alarm(self, step: StepState, alarm: Alarm) -> None:
+        """A watcher's alarm for an active step whose deadline it was set for."""
+        match alarm.kind:
+            case "reminder":
+                self._remind(step, alarm.offset)
+            case "overdue":
                 self._mark_overdue(step)
-            else:
+            case "reassign":
                 self._escalate(step)
-            self._dirty = True
+            case _:
+                assert_never(alarm.kind)
+        self._dirty = True
 
     def _remind(self, step: StepState, offset: str) -> None:
         step.reminders_sent.append(offset)
@@ -771,17 +723,23 @@ class PartnerProcessWorkflow:
     # people -------------------------------------------------------------------------------
 
     def _resolve(self, assignee: AnyAssignee) -> ResolvedAssignee:
-        if isinstance(assignee, PartnerAssignee):
-            return ResolvedAssignee(type="partner", partner_id=assignee.partner_id)
-        if isinstance(assignee, PartnerSlotAssignee):
-            return ResolvedAssignee(
-                type="partner_slot",
-                slot=assignee.slot,
-                partner_id=self._input.partners.get(assignee.slot),
-            )
-        if isinstance(assignee, UserAssignee):
-            return ResolvedAssignee(type="user", user_id=assignee.user_id)
-        return ResolvedAssignee(type="contact", user_id=self._input.contact_user_id)
+        """The assignee bound to ids: a slot to the partner the process started with, the
+        contact person to the process's contact."""
+        match assignee:
+            case PartnerAssignee():
+                return ResolvedAssignee(type="partner", partner_id=assignee.partner_id)
+            case PartnerSlotAssignee():
+                return ResolvedAssignee(
+                    type="partner_slot",
+                    slot=assignee.slot,
+                    partner_id=self._input.partners.get(assignee.slot),
+                )
+            case UserAssignee():
+                return ResolvedAssignee(type="user", user_id=assignee.user_id)
+            case ContactAssignee():
+                return ResolvedAssignee(type="contact", user_id=self._input.contact_user_id)
+            case _:
+                assert_never(assignee)
 
     def _assignable(self, assignee: AnyAssignee) -> ResolvedAssignee:
         """Who gets a step handed over now: a revoked partner's share goes to the contact."""
@@ -794,7 +752,7 @@ class PartnerProcessWorkflow:
 
     # outgoing -----------------------------------------------------------------------------
 
-    def _queue_email(self, step: StepState, kind: str, key: str, **to: UUID | None) -> None:
+    def _queue_email(self, step: StepState, kind: EmailKind, key: str, **to: UUID | None) -> None:
         self._outgoing.append(
             outgoing.email(
                 self._state, self._template, self._specs[step.key], step, kind, key, **to
@@ -802,11 +760,17 @@ class PartnerProcessWorkflow:
         )
 
     def _queue_notice(
-        self, step: StepState, kind: str, key: str, message: str, **to: UUID | None
+        self, step: StepState, kind: NotificationKind, key: str, message: str, **to: UUID | None
     ) -> None:
         self._outgoing.append(outgoing.notice(self._state, step, kind, key, message, **to))
 
-    def _to_contact(self, step: StepState, email_kind: str, notice_kind: str, key: str) -> None:
+    def _to_contact(
+        self,
+        step: StepState,
+        email_kind: EmailKind,
+        notice_kind: Literal["step_completed", "step_overdue"],
+        key: str,
+    ) -> None:
         contact = self._state.contact_user_id
         language = self._template.language
         message = (
@@ -848,7 +812,7 @@ class PartnerProcessWorkflow:
         if self._awaiting_due or self._computing_due:
             await self._compute_dues()
         self._dirty = False
-        self._sync_watchers()
+        self._watchers.sync(self._state.steps)
         self._state.version += 1
         snapshot = self._state.model_copy(deep=True)
         next_due = snapshot.next_due_at

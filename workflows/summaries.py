@@ -13,7 +13,7 @@ Summaries are user metadata: the SDK's replay check ignores them, so changing a 
 from datetime import datetime
 from uuid import UUID
 
-from workflows.deadlines import zone
+from partnerflow.spec import zone
 from workflows.messages import EmailRequest, NotificationRequest, ProcessState
 
 # The e-mail kinds as an operator reads them ("hand-over e-mail for step install").

@@ -3,14 +3,12 @@
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import not_found
 from api.rate_limit import PublicLimit
 from partnerflow import invitations
-from partnerflow.models import User
 
 router = APIRouter(prefix="/api/invitations", tags=["invitations"])
 
@@ -32,22 +30,12 @@ class Accepted(BaseModel):
     token: str = Field(description="Shown once; only its hash is stored.")
 
 
-def _gone(error: invitations.InvitationGone) -> HTTPException:
-    return HTTPException(status.HTTP_410_GONE, detail=str(error))
-
-
 @router.get("/{token}")
 def show_invitation(token: str, session: SessionDep, _: PublicLimit) -> InvitationPublic:
-    try:
-        invitation, partner = invitations.usable(session, token)
-    except LookupError:
-        not_found("invitation")
-    except invitations.InvitationGone as error:
-        raise _gone(error) from error
-    inviter = session.get(User, invitation.invited_by)
+    invitation, partner = invitations.usable(session, token)
     return InvitationPublic(
         partner_name=partner.name,
-        invited_by=inviter.name if inviter else "",
+        invited_by=invitations.inviter_name(session, invitation),
         expires_at=invitation.expires_at,
     )
 
@@ -60,25 +48,15 @@ def accept_invitation(
     settings: SettingsDep,
     _: PublicLimit,
 ) -> Accepted:
-    try:
-        accepted = invitations.accept(
-            session, token, body.name, body.email, ttl_days=settings.token_ttl_days
-        )
-    except LookupError:
-        not_found("invitation")
-    except invitations.InvitationGone as error:
-        raise _gone(error) from error
+    accepted = invitations.accept(
+        session, token, body.name, body.email, ttl_days=settings.token_ttl_days
+    )
     session.commit()
     return Accepted(partner_id=accepted.partner.id, user_id=accepted.user.id, token=accepted.token)
 
 
 @router.post("/{token}/decline")
 def decline_invitation(token: str, session: SessionDep, _: PublicLimit) -> dict[str, str]:
-    try:
-        partner = invitations.decline(session, token)
-    except LookupError:
-        not_found("invitation")
-    except invitations.InvitationGone as error:
-        raise _gone(error) from error
+    partner = invitations.decline(session, token)
     session.commit()
     return {"status": partner.status}

@@ -4,20 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import select
 
 from api.deps import AdminCaller, PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
-from api.errors import conflict, invalid, not_found
 from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
-from partnerflow.automation_runs import record_runs, start_runs
-from partnerflow.db import utcnow
-from partnerflow.erasure import ErasureRefused, erase_customer
+from partnerflow import opportunities
+from partnerflow.automation_runs import start_runs
+from partnerflow.erasure import erase_customer
 from partnerflow.models import Opportunity
-from partnerflow.starting import erasure_refusal
 from partnerflow.storage import DocumentStorage
 
 router = APIRouter(prefix="/api/opportunities", tags=["opportunities"])
@@ -68,9 +66,7 @@ async def create_opportunity(
     processes a crash may have left unstarted), never a second one."""
 
     async def create() -> OpportunityPublic:
-        opportunity = Opportunity(**body.model_dump(mode="json"))
-        session.add(opportunity)
-        record_runs(session, "opportunity.created", opportunity)
+        opportunity = opportunities.create(session, body.model_dump(mode="json"))
         return OpportunityPublic.model_validate(opportunity.model_dump())
 
     async def start_processes(answer: dict[str, Any]) -> None:
@@ -94,9 +90,7 @@ def list_opportunities(
 def get_opportunity(
     opportunity_id: uuid.UUID, session: SessionDep, _: StaffCaller
 ) -> OpportunityPublic:
-    opportunity = session.get(Opportunity, opportunity_id)
-    if opportunity is None:
-        not_found("opportunity")
+    opportunity = opportunities.get(session, opportunity_id)
     return OpportunityPublic.model_validate(opportunity.model_dump())
 
 
@@ -119,25 +113,9 @@ async def update_opportunity(
 ) -> OpportunityPublic:
     """Changes the given fields; automations on `opportunity.updated` fire only when a field
     they filter on actually changed."""
-    opportunity = session.get(Opportunity, opportunity_id)
-    if opportunity is None:
-        not_found("opportunity")
-    erased = erasure_refusal(opportunity)
-    if erased is not None:
-        conflict(f"{erased}: it cannot be changed")
-    before = opportunity.model_dump(mode="json")
     changes = body.model_dump(mode="json", exclude_unset=True)
-    for name, value in changes.items():
-        if value is None and name in ("title", "customer", "attributes", "test"):
-            invalid(name, "may not be null")
-        setattr(opportunity, name, value)
-    opportunity.updated_at = utcnow()
-    session.add(opportunity)
-    record_runs(session, "opportunity.updated", opportunity, before)
-    session.commit()  # the change and the runs it sets off: both or neither
-    answer = OpportunityPublic.model_validate(opportunity.model_dump())
-    await start_runs(session, temporal, settings, opportunity.id)
-    return answer
+    opportunity = await opportunities.update(session, temporal, settings, opportunity_id, changes)
+    return OpportunityPublic.model_validate(opportunity.model_dump())
 
 
 class ErasurePublic(BaseModel):
@@ -155,13 +133,6 @@ class ErasurePublic(BaseModel):
     stored_answers_deleted: int
 
 
-_ERASURE_REFUSALS = {
-    "not_found": status.HTTP_404_NOT_FOUND,
-    "conflict": status.HTTP_409_CONFLICT,
-    "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
-}
-
-
 @router.post("/{opportunity_id}/erase")
 async def erase_opportunity_customer(
     opportunity_id: uuid.UUID,
@@ -174,11 +145,8 @@ async def erase_opportunity_customer(
     """Erase the customer's personal data: from the opportunity, its processes' documents,
     comments, reasons and e-mails. A running process is a 409 unless `cancel=true`, which
     cancels it first. Asking again is harmless."""
-    try:
-        erasure = await erase_customer(
-            session, temporal, DocumentStorage(settings.storage_dir), opportunity_id,
-            caller.actor(), cancel=cancel,
-        )  # fmt: skip
-    except ErasureRefused as refused:
-        raise HTTPException(_ERASURE_REFUSALS[refused.kind], detail=refused.message) from None
+    erasure = await erase_customer(
+        session, temporal, DocumentStorage(settings.storage_dir), opportunity_id,
+        caller.actor(), cancel=cancel,
+    )  # fmt: skip
     return ErasurePublic.model_validate(erasure, from_attributes=True)

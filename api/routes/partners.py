@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal, get_args
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
@@ -18,11 +17,12 @@ from api.deps import (
     StaffCaller,
     TemporalDep,
 )
-from api.errors import conflict, forbidden, not_found
 from api.listing import Page, fetch_page
 from api.routes.users import UserInvited
-from partnerflow import invitations, people, revocation
+from partnerflow import partners
 from partnerflow.models import Partner
+from partnerflow.partners import Permission
+from partnerflow.spec import Language
 
 router = APIRouter(prefix="/api/partners", tags=["partners"])
 
@@ -31,11 +31,11 @@ class PartnerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
     # the language of the invitation e-mail
-    language: Literal["de", "en"] = "de"
+    language: Language = "de"
 
 
 class InviteAgain(BaseModel):
-    language: Literal["de", "en"] = "de"
+    language: Language = "de"
 
 
 class PartnerPublic(BaseModel):
@@ -63,12 +63,10 @@ def create_partner(
     caller: AdminCaller,
 ) -> PartnerPublic:
     """The partner starts `invited`: the invitation e-mail carries a single-use link."""
-    partner = Partner(name=body.name, email=body.email.lower())
-    session.add(partner)
-    session.flush()
-    token = invitations.invite(session, partner, caller.user, settings, body.language)
-    session.commit()
-    delivery = invitations.send_invitation(session, mailer, settings, partner, token)
+    partner, delivery = partners.create(
+        session, mailer, settings, caller.user,
+        name=body.name, email=body.email, language=body.language,
+    )  # fmt: skip
     return PartnerPublic(**partner.model_dump(), invitation=delivery)
 
 
@@ -80,10 +78,7 @@ def list_partners(session: SessionDep, _: StaffCaller, page: PageDep) -> Page[Pa
 
 @router.get("/{partner_id}")
 def get_partner(partner_id: uuid.UUID, session: SessionDep, caller: CurrentCaller) -> PartnerPublic:
-    partner = session.get(Partner, partner_id)
-    if partner is None or not (caller.is_staff or caller.partner_id == partner_id):
-        not_found("partner")
-    return PartnerPublic(**partner.model_dump())
+    return PartnerPublic(**partners.visible(session, caller, partner_id).model_dump())
 
 
 @router.post("/{partner_id}/users", status_code=status.HTTP_201_CREATED)
@@ -97,17 +92,9 @@ def create_partner_user(
 ) -> UserInvited:
     """More users for an active partner: added by an admin, or by one of the partner's own.
     The new user's first sign-in link goes to their own address; nobody else gets a token."""
-    partner = session.get(Partner, partner_id)
-    if partner is None or not (caller.is_staff or caller.partner_id == partner_id):
-        not_found("partner")
-    if not (caller.is_admin or caller.partner_id == partner_id):
-        forbidden("only an admin or the partner's own users may add its users")
-    if partner.status != "active":
-        conflict(f"the partner is {partner.status}")
-    user, delivery = people.create_user(
-        session, mailer, settings,
-        name=body.name, email=body.email, role="partner", partner_id=partner.id,
-    )  # fmt: skip
+    user, delivery = partners.add_user(
+        session, mailer, settings, caller, partner_id, name=body.name, email=body.email
+    )
     return UserInvited(**user.model_dump(), sign_in_link=delivery)
 
 
@@ -121,15 +108,10 @@ def resend_invitation(
     body: InviteAgain | None = None,
 ) -> PartnerPublic:
     """A new link (the old one stops working) for a partner that has not joined."""
-    partner = session.get(Partner, partner_id)
-    if partner is None:
-        not_found("partner")
-    if partner.status not in ("invited", "declined"):
-        conflict(f"the partner is {partner.status}; only invited or declined partners are invited")
     language = body.language if body else "de"
-    token = invitations.invite(session, partner, caller.user, settings, language)
-    session.commit()
-    delivery = invitations.send_invitation(session, mailer, settings, partner, token)
+    partner, delivery = partners.invite_again(
+        session, mailer, settings, caller.user, partner_id, language
+    )
     return PartnerPublic(**partner.model_dump(), invitation=delivery)
 
 
@@ -152,18 +134,10 @@ async def revoke_partner(
     """The partner is cut off at once: its users are refused, and nothing more is sent to
     it. Its open steps in running processes go to each process's contact person, who is told.
     Revoking again tells the processes still holding anything of the partner's."""
-    try:
-        revoked = PartnerPublic(**revocation.revoke(session, partner_id).model_dump())
-    except LookupError:
-        not_found("partner")
-    handed = await revocation.hand_back(session, temporal, partner_id)
+    partner, handed = await partners.revoke(session, temporal, partner_id)
     return PartnerRevoked(
-        **revoked.model_dump(), handed_back=handed.handed_back, retrying=handed.unreached
+        **partner.model_dump(), handed_back=handed.handed_back, retrying=handed.unreached
     )
-
-
-Permission = Literal["steps:complete", "steps:set_deadline", "documents:upload", "documents:view"]
-PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 
 
 class PermissionsUpdate(BaseModel):
@@ -175,10 +149,6 @@ def set_permissions(
     partner_id: uuid.UUID, body: PermissionsUpdate, session: SessionDep, _: AdminCaller
 ) -> PartnerPublic:
     """The partner's rights, granted by the owner; the set given replaces the old one."""
-    partner = session.get(Partner, partner_id)
-    if partner is None:
-        not_found("partner")
-    partner.permissions = [p for p in PERMISSIONS if p in body.permissions]
-    session.add(partner)
-    session.commit()
-    return PartnerPublic(**partner.model_dump())
+    return PartnerPublic(
+        **partners.set_permissions(session, partner_id, body.permissions).model_dump()
+    )

@@ -7,13 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
 from api.deps import AdminCaller, CurrentCaller, PageDep, SessionDep, SettingsDep
-from api.errors import not_found
-from api.listing import Page, fetch_page
-from partnerflow.auth import issue, revoke_token, token_state
-from partnerflow.models import ApiToken, User
+from api.listing import Page
+from partnerflow import tokens
+from partnerflow.auth import token_state
+from partnerflow.models import ApiToken
 
 router = APIRouter(prefix="/api", tags=["tokens"])
 
@@ -52,11 +51,7 @@ def public(row: ApiToken) -> TokenPublic:
 
 @router.get("/me/tokens")
 def list_my_tokens(session: SessionDep, caller: CurrentCaller) -> Page[TokenPublic]:
-    rows = session.exec(
-        select(ApiToken)
-        .where(ApiToken.user_id == caller.user.id)
-        .order_by(col(ApiToken.created_at))
-    ).all()
+    rows = tokens.own(session, caller.user)
     return Page(data=[public(t) for t in rows], count=len(rows))
 
 
@@ -66,18 +61,13 @@ def create_my_token(
 ) -> TokenIssued:
     """Another token for the caller (say, for a script, or before this one expires); revoke
     the old one when the new one is in place."""
-    issued = issue(session, caller.user.id, ttl_days=settings.token_ttl_days)
-    session.commit()
+    issued = tokens.issue_own(session, settings, caller.user)
     return TokenIssued(**public(issued.row).model_dump(), token=issued.token)
 
 
 @router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_my_token(token_id: uuid.UUID, session: SessionDep, caller: CurrentCaller) -> None:
-    row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != caller.user.id:
-        not_found("token")
-    revoke_token(session, token_id)
-    session.commit()
+    tokens.revoke_own(session, caller.user, token_id)
 
 
 @router.get("/tokens")
@@ -88,19 +78,7 @@ def list_tokens(
     user_id: Annotated[uuid.UUID | None, Query(description="only this user's tokens")] = None,
 ) -> Page[TokenListed]:
     """Every token of every user (staff and partners), oldest first."""
-    tokens = select(ApiToken)
-    if user_id is not None:
-        tokens = tokens.where(ApiToken.user_id == user_id)
-    listed, count = fetch_page(
-        session, tokens.order_by(col(ApiToken.created_at), col(ApiToken.id)), page
-    )
-    owners = {
-        user.id: user
-        for user in session.exec(
-            select(User).where(col(User.id).in_({token.user_id for token in listed}))
-        )
-    }
-    rows = [(token, owners[token.user_id]) for token in listed]
+    rows, count = tokens.every(session, user_id=user_id, limit=page.limit, offset=page.offset)
     return Page(
         data=[
             TokenListed(
@@ -117,6 +95,4 @@ def list_tokens(
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_any_token(token_id: uuid.UUID, session: SessionDep, _: AdminCaller) -> None:
     """Revoke anyone's token; a browser session opened with it ends too."""
-    if revoke_token(session, token_id) is None:
-        not_found("token")
-    session.commit()
+    tokens.revoke_any(session, token_id)

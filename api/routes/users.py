@@ -3,14 +3,13 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal, NoReturn
+from typing import Literal
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import col, select
 
 from api.deps import AdminCaller, CurrentCaller, MailerDep, PageDep, SessionDep, SettingsDep
-from api.errors import conflict, not_found
 from api.listing import Page, fetch_page
 from partnerflow import people
 from partnerflow.models import User
@@ -56,14 +55,6 @@ class UserDeactivated(UserPublic):
     contact_of_templates: list[uuid.UUID]
 
 
-def refused(error: people.PersonRefused) -> NoReturn:
-    match error.kind:
-        case "not_found":
-            not_found("user")
-        case "conflict":
-            conflict(error.message)
-
-
 @router.post("/users", status_code=status.HTTP_201_CREATED)
 def create_user(
     body: UserCreate,
@@ -93,10 +84,7 @@ def deactivate_user(
 ) -> UserDeactivated:
     """Switch a user (staff or a partner's) off: their tokens, browser sessions and sign-in
     links stop working at once. The answer lists what they still hold."""
-    try:
-        user, left = people.deactivate(session, user_id, caller.user)
-    except people.PersonRefused as error:
-        refused(error)
+    user, left = people.deactivate(session, user_id, caller.user)
     return UserDeactivated(
         **user.model_dump(),
         open_steps=[StepRef(process_id=p, step_key=k) for p, k in left.open_steps],
@@ -115,10 +103,7 @@ def activate_user(
 ) -> UserInvited:
     """Switch a deactivated user on again with a new sign-in link by e-mail; their old tokens
     stay revoked. An active user is left as is (`sign_in_link` null)."""
-    try:
-        user, delivery = people.activate(session, mailer, settings, user_id)
-    except people.PersonRefused as error:
-        refused(error)
+    user, delivery = people.activate(session, mailer, settings, user_id)
     return UserInvited(**user.model_dump(), sign_in_link=delivery)
 
 
@@ -131,10 +116,7 @@ def send_sign_in_link(
     _: AdminCaller,
 ) -> UserInvited:
     """A new single-use sign-in link to the user's address (the old one stops working)."""
-    try:
-        user, delivery = people.send_sign_in_link(session, mailer, settings, user_id)
-    except people.PersonRefused as error:
-        refused(error)
+    user, delivery = people.send_sign_in_link(session, mailer, settings, user_id)
     return UserInvited(**user.model_dump(), sign_in_link=delivery)
 
 

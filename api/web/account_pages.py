@@ -5,10 +5,9 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from api.deps import Caller, SessionDep, SettingsDep
-from api.errors import not_found
+from api.deps import SessionDep, SettingsDep
 from api.rate_limit import PublicLimit
 from api.web.session import (
     CsrfChecked,
@@ -18,10 +17,14 @@ from api.web.session import (
     safe_next,
     set_session_cookie,
 )
+from api.web.sign_in_pages import UNKNOWN_LINK, gone_page
 from api.web.templating import page
-from partnerflow.auth import issue, revoke_token, token_state
-from partnerflow.models import ApiToken
-from partnerflow.sign_in import LinkGone, redeem_link, usable_link
+from partnerflow import tokens
+from partnerflow.auth import token_state
+from partnerflow.callers import Caller
+from partnerflow.refusals import Refused
+from partnerflow.settings import Settings
+from partnerflow.sign_in import redeem_link, usable_link
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,10 +34,8 @@ def staff_link(request: Request, token: str, session: SessionDep, _: PublicLimit
     """A button, not the sign-in itself: a mail scanner that opens links does not use it up."""
     try:
         _link, user = usable_link(session, token, staff=True)
-    except LookupError:
-        return page(request, "staff_link_gone.html", 404, reason="This sign-in link is not known.")
-    except LinkGone as gone:
-        return page(request, "staff_link_gone.html", 410, reason=str(gone))
+    except Refused as refused:
+        return gone_page(request, "staff_link_gone.html", refused, UNKNOWN_LINK)
     return page(request, "staff_link.html", user=user, token=token)
 
 
@@ -44,11 +45,9 @@ def staff_redeem(
 ) -> Response:
     try:
         cookie, next_path = redeem_link(session, token, settings, staff=True)
-    except LookupError:
-        return page(request, "staff_link_gone.html", 404, reason="This sign-in link is not known.")
-    except LinkGone as gone:
+    except Refused as refused:
         session.rollback()
-        return page(request, "staff_link_gone.html", 410, reason=str(gone))
+        return gone_page(request, "staff_link_gone.html", refused, UNKNOWN_LINK)
     session.commit()
     response = RedirectResponse(safe_next(next_path, "/account"), status_code=303)
     set_session_cookie(response, cookie, settings)
@@ -64,17 +63,12 @@ def _account(
     new_token: str | None = None,
     flash: str | None = None,
 ) -> HTMLResponse:
-    tokens = [
-        (token, token_state(token))
-        for token in session.exec(
-            select(ApiToken)
-            .where(ApiToken.user_id == caller.user.id)
-            .order_by(col(ApiToken.created_at).desc())
-        )
+    newest_first = [
+        (token, token_state(token)) for token in reversed(tokens.own(session, caller.user))
     ]
     response = page(
         request, "account.html",
-        caller=caller, section="account", base=base, tokens=tokens,
+        caller=caller, section="account", base=base, tokens=newest_first,
         new_token=new_token, flash=flash,
         ttl_days=request.app.state.settings.token_ttl_days,
     )  # fmt: skip
@@ -84,19 +78,14 @@ def _account(
 
 
 def _create(
-    request: Request, session: Session, ttl_days: int, caller: Caller, base: str
+    request: Request, session: Session, settings: Settings, caller: Caller, base: str
 ) -> HTMLResponse:
-    issued = issue(session, caller.user.id, ttl_days=ttl_days)
-    session.commit()
+    issued = tokens.issue_own(session, settings, caller.user)
     return _account(request, session, caller, base, new_token=issued.token)
 
 
 def _revoke(session: Session, caller: Caller, token_id: uuid.UUID, base: str) -> Response:
-    row = session.get(ApiToken, token_id)
-    if row is None or row.user_id != caller.user.id:
-        not_found("token")
-    revoke_token(session, token_id)
-    session.commit()
+    tokens.revoke_own(session, caller.user, token_id)
     # Revoking the token this session was opened with ends the session: then sign in again.
     return RedirectResponse(f"{base}?flash=revoked", status_code=303)
 
@@ -115,7 +104,7 @@ def staff_account(
 def staff_new_token(
     request: Request, session: SessionDep, settings: SettingsDep, caller: WebStaff
 ) -> HTMLResponse:
-    return _create(request, session, settings.token_ttl_days, caller, "/account")
+    return _create(request, session, settings, caller, "/account")
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
@@ -134,7 +123,7 @@ def partner_account(
 def partner_new_token(
     request: Request, session: SessionDep, settings: SettingsDep, caller: WebPartner
 ) -> HTMLResponse:
-    return _create(request, session, settings.token_ttl_days, caller, "/portal/account")
+    return _create(request, session, settings, caller, "/portal/account")
 
 
 @router.post("/portal/account/tokens/{token_id}/revoke", dependencies=[CsrfChecked])

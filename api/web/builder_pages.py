@@ -1,36 +1,48 @@
 """The process builder's pages: the templates, one template's settings and steps, publishing.
 
-Every change goes through the JSON API's route functions; a refusal is shown beside the
-input it names, or above the form.
+Every change goes through the template services (partnerflow/templates.py), as the JSON API's
+do; a refusal is shown beside the input it names, or above the form.
 """
 
 import re
 import unicodedata
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from api.deps import Caller, Pagination, SessionDep
-from api.routes import process_templates
-from api.routes.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
+from api.deps import Pagination, SessionDep
+from api.listing import fetch_page
 from api.web import builder_steps
 from api.web.builder_steps import company_users, save_steps, step_position, template_of
-from api.web.refusals import FormErrors, Loc, PostedForm, context, refusals, sorted_out, text
+from api.web.refusals import (
+    FormErrors,
+    Loc,
+    PostedForm,
+    context,
+    refusals,
+    sorted_out,
+    status_of,
+    text,
+)
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
-from api.web.views import names_of
-from workflows.deadlines import parse_duration
-from workflows.messages import (
+from partnerflow import assignees, templates
+from partnerflow.callers import Caller
+from partnerflow.refusals import Refused
+from partnerflow.settings import get_settings
+from partnerflow.spec import (
     AfterDeadline,
     BusinessDaysDeadline,
     ContactAssignee,
     FromFieldDeadline,
     StepSpec,
+    parse_duration,
 )
+from partnerflow.templates import ProcessTemplateCreate, ProcessTemplatePublic
 
 router = APIRouter(include_in_schema=False)
 router.include_router(builder_steps.router)
@@ -58,11 +70,10 @@ def builder_list(
     archived: str = "",
     flash: str | None = None,
 ) -> HTMLResponse:
-    listing = process_templates.list_process_templates(
-        session, caller, Pagination(limit=500, offset=0)
-    )
+    found, count = fetch_page(session, templates.listed(), Pagination(limit=500, offset=0))
+    listed = [templates.public(t) for t in found]
     with_archived = archived == "1"
-    rows = [t for t in listing.data if with_archived or t.status != "archived"]
+    rows = [t for t in listed if with_archived or t.status != "archived"]
     return page(
         request,
         "builder_list.html",
@@ -71,22 +82,22 @@ def builder_list(
         flash=FLASHES.get(flash or ""),
         rows=rows,
         with_archived=with_archived,
-        archived_count=sum(t.status == "archived" for t in listing.data),
-        more=listing.count - len(listing.data),
+        archived_count=sum(t.status == "archived" for t in listed),
+        more=count - len(listed),
     )
 
 
 @router.post("/builder/{template_id}/duplicate", dependencies=[CsrfChecked])
 def duplicate(template_id: str, session: SessionDep, caller: WebStaff) -> Response:
-    original = template_of(session, caller, template_id)
-    duplicated = process_templates.duplicate_process_template(original.id, session, caller, None)
+    original = template_of(session, template_id)
+    duplicated = templates.duplicate(session, original.id)
     return RedirectResponse(f"/builder/{duplicated.id}?flash=duplicated", status_code=303)
 
 
 @router.post("/builder/{template_id}/archive", dependencies=[CsrfChecked])
 def archive(template_id: str, session: SessionDep, caller: WebStaff) -> Response:
-    template = template_of(session, caller, template_id)
-    process_templates.archive_process_template(template.id, session, caller)
+    template = template_of(session, template_id)
+    templates.archive(session, template.id)
     return RedirectResponse("/builder?flash=archived", status_code=303)
 
 
@@ -96,7 +107,7 @@ def new_form(request: Request, session: SessionDep, caller: WebStaff) -> HTMLRes
         "name": "",
         "description": "",
         "language": "de",
-        "timezone": "Europe/Berlin",
+        "timezone": get_settings().default_timezone,
         "contact_user_id": str(caller.user.id),
     }
     return _new_page(request, session, caller, settings, "")
@@ -109,15 +120,14 @@ def create(request: Request, session: SessionDep, caller: WebStaff, posted: Post
     try:
         step = {"key": _key_of(first_step), "name": first_step, "assignee": {"type": "contact"}}
         body = ProcessTemplateCreate.model_validate({**_settings_body(settings), "steps": [step]})
-        created = process_templates.create_process_template(body, session, caller)
-    except (HTTPException, ValidationError) as error:
+        created = templates.create(session, body, caller.user)
+    except (Refused, ValidationError) as error:
 
         def input_for(loc: Loc) -> str | None:
             return "first_step" if loc[:1] == ("steps",) else _settings_input(loc)
 
         errors = sorted_out(refusals(error), input_for)
-        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
-        return _new_page(request, session, caller, settings, first_step, errors, code)
+        return _new_page(request, session, caller, settings, first_step, errors, status_of(error))
     return RedirectResponse(f"/builder/{created.id}?flash=created", status_code=303)
 
 
@@ -129,7 +139,7 @@ def editor(
     caller: WebStaff,
     flash: str | None = None,
 ) -> HTMLResponse:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     message = FLASHES.get(flash or "", "").format(version=template.published_version or 0) or None
     return _editor(request, session, caller, template, _settings_of(template), flash=message)
 
@@ -138,30 +148,29 @@ def editor(
 def save_settings(
     request: Request, template_id: str, session: SessionDep, caller: WebStaff, posted: PostedForm
 ) -> Response:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     settings = _posted_settings(posted)
     try:
         body = ProcessTemplateCreate.model_validate(
             {**_settings_body(settings), "steps": template.steps}
         )
-        process_templates.update_process_template(template.id, body, session, caller)
-    except (HTTPException, ValidationError) as error:
+        templates.update(session, template.id, body)
+    except (Refused, ValidationError) as error:
         errors = sorted_out(refusals(error), _settings_input)
-        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
-        return _editor(request, session, caller, template, settings, errors, code)
+        return _editor(request, session, caller, template, settings, errors, status_of(error))
     return RedirectResponse(f"/builder/{template.id}?flash=saved", status_code=303)
 
 
 @router.post("/builder/{template_id}/steps", dependencies=[CsrfChecked])
 def add_step(request: Request, template_id: str, session: SessionDep, caller: WebStaff) -> Response:
     """A step named "New step" at the end, for the contact person; its editor opens."""
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     keys = {step.key for step in template.steps}
     number = len(template.steps) + 1
     while f"step_{number}" in keys:
         number += 1
     step = StepSpec(key=f"step_{number}", name="New step", assignee=ContactAssignee(type="contact"))
-    refused = _saved(session, caller, template, [*template.steps, step])
+    refused = _saved(session, template, [*template.steps, step])
     if refused:
         return _editor(request, session, caller, template, _settings_of(template), *refused)
     location = f"/builder/{template.id}/steps/{len(template.steps)}?flash=added"
@@ -172,13 +181,13 @@ def add_step(request: Request, template_id: str, session: SessionDep, caller: We
 def move_up(
     request: Request, template_id: str, index: str, session: SessionDep, caller: WebStaff
 ) -> Response:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     position = step_position(template, index)
     if position == 0:
         return RedirectResponse(f"/builder/{template.id}", status_code=303)
     steps = list(template.steps)
     steps[position - 1], steps[position] = steps[position], steps[position - 1]
-    refused = _saved(session, caller, template, steps)
+    refused = _saved(session, template, steps)
     if refused:
         return _editor(request, session, caller, template, _settings_of(template), *refused)
     return RedirectResponse(f"/builder/{template.id}?flash=step_moved", status_code=303)
@@ -186,27 +195,26 @@ def move_up(
 
 @router.post("/builder/{template_id}/publish", dependencies=[CsrfChecked])
 def publish(request: Request, template_id: str, session: SessionDep, caller: WebStaff) -> Response:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     try:
-        process_templates.publish_process_template(template.id, session, caller)
-    except HTTPException as error:
+        templates.publish(session, template.id)
+    except Refused as error:
         errors = sorted_out(refusals(error), lambda _: None)
         settings = _settings_of(template)
-        return _editor(request, session, caller, template, settings, errors, error.status_code)
-    # The API publishes nothing new when the draft is the published version.
+        return _editor(request, session, caller, template, settings, errors, status_of(error))
+    # Nothing new is published when the draft is the published version.
     flash = "published" if template.draft_pending else "unchanged"
     return RedirectResponse(f"/builder/{template.id}?flash={flash}", status_code=303)
 
 
 def _saved(
-    session: Session, caller: Caller, template: ProcessTemplatePublic, steps: list[StepSpec]
+    session: Session, template: ProcessTemplatePublic, steps: list[StepSpec]
 ) -> tuple[FormErrors, int] | None:
-    """None when saved; else what the API said (above the form) and its status."""
+    """None when saved; else the refusal (above the form) and its status."""
     try:
-        save_steps(session, caller, template, steps)
-    except (HTTPException, ValidationError) as error:
-        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
-        return sorted_out(refusals(error), lambda _: None), code
+        save_steps(session, template, steps)
+    except (Refused, ValidationError) as error:
+        return sorted_out(refusals(error), lambda _: None), status_of(error)
     return None
 
 
@@ -296,29 +304,21 @@ def _editor(
 
 def _in_words(session: Session, steps: list[StepSpec]) -> list[dict[str, Any]]:
     """Each step as the editor's list says it: who does it, by when, after what."""
-    names = names_of(
-        session,
-        {s.assignee.partner_id for s in steps if s.assignee.type == "partner"},
-        {s.assignee.user_id for s in steps if s.assignee.type == "user"},
-    )
+    names = assignees.names_of(session, *assignees.named_ids(s.assignee for s in steps))
     described = []
     for position, step in enumerate(steps):
-        assignee = step.assignee
-        if assignee.type == "partner_slot":
-            who = f"partner slot “{assignee.slot}”"
-        elif assignee.type == "partner":
-            who = names.get(assignee.partner_id, "an unknown partner")
-        elif assignee.type == "user":
-            who = names.get(assignee.user_id, "an unknown user")
-        else:
-            who = "the contact person"
         if step.requires is None:
             after = "the step before" if position else "nothing: opens at the start"
         else:
             after = ", ".join(step.requires) or "nothing: opens at the start"
-        due = _deadline_words(step)
         described.append(
-            {"name": step.name, "key": step.key, "who": who, "due": due, "after": after}
+            {
+                "name": step.name,
+                "key": step.key,
+                "who": assignees.in_words(step.assignee, names),
+                "due": _deadline_words(step),
+                "after": after,
+            }
         )
     return described
 

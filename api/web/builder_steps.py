@@ -1,42 +1,52 @@
-"""The builder's steps: one step's editor, and saving a changed list of steps through the API."""
+"""The builder's steps: one step's editor, and saving a changed list of steps."""
 
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from api.deps import Caller, SessionDep
-from api.errors import not_found
-from api.routes import process_templates
-from api.routes.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
-from api.web.refusals import FormErrors, PostedForm, Refusal, context, refusals, sorted_out
+from api.deps import SessionDep
+from api.web.refusals import (
+    FormErrors,
+    Loc,
+    PostedForm,
+    Refusal,
+    context,
+    refusals,
+    sorted_out,
+    status_of,
+)
 from api.web.session import CsrfChecked, WebStaff
-from api.web.step_form import FIELD_TYPES, StepForm, StepFormRefused
+from api.web.step_form import FIELD_TYPES, StepForm
 from api.web.templating import page
+from partnerflow import assignees, templates
+from partnerflow.callers import Caller
 from partnerflow.models import EmailTemplate, Partner, User
-from workflows.messages import FromFieldDeadline, StepSpec
+from partnerflow.refusals import Refused, invalid, not_found
+from partnerflow.spec import FromFieldDeadline, StepSpec
+from partnerflow.templates import ProcessTemplateCreate, ProcessTemplatePublic
 
 router = APIRouter(include_in_schema=False)
 
 FLASHES = {"added": "Step added: give it its name and what it needs, then save it."}
 
 
-def template_of(session: Session, caller: Caller, template_id: str) -> ProcessTemplatePublic:
+def template_of(session: Session, template_id: str) -> ProcessTemplatePublic:
     """The template of a page's address; a malformed id is as unknown as a missing one."""
     try:
         key = uuid.UUID(template_id)
     except ValueError:
-        not_found("process template")
-    return process_templates.get_process_template(key, session, caller)
+        raise not_found("process template") from None
+    return templates.get(session, key)
 
 
 def save_steps(
-    session: Session, caller: Caller, template: ProcessTemplatePublic, steps: list[StepSpec]
+    session: Session, template: ProcessTemplatePublic, steps: list[StepSpec]
 ) -> ProcessTemplatePublic:
-    """The template with these steps and its settings as they are; the API checks it all."""
+    """The template with these steps and its settings as they are; the service checks it all."""
     body = ProcessTemplateCreate(
         name=template.name,
         description=template.description,
@@ -45,7 +55,7 @@ def save_steps(
         contact_user_id=template.contact_user_id,
         steps=steps,
     )
-    return process_templates.update_process_template(template.id, body, session, caller)
+    return templates.update(session, template.id, body)
 
 
 def company_users(session: Session) -> list[User]:
@@ -55,7 +65,7 @@ def company_users(session: Session) -> list[User]:
 
 def step_position(template: ProcessTemplatePublic, index: str) -> int:
     if not index.isdecimal() or int(index) >= len(template.steps):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "the template has no such step")
+        raise Refused("not_found", "the template has no such step")
     return int(index)
 
 
@@ -68,7 +78,7 @@ def step_editor(
     caller: WebStaff,
     flash: str | None = None,
 ) -> HTMLResponse:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     position = step_position(template, index)
     form = StepForm.of(template.steps[position])
     message = FLASHES.get(flash or "")
@@ -84,26 +94,25 @@ def save_step(
     caller: WebStaff,
     posted: PostedForm,
 ) -> Response:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     position = step_position(template, index)
     form = StepForm.posted(posted)
     original = template.steps[position]
     where = ("steps", position)
     try:
-        step = form.spec(original.description)
+        step = form.spec(where, original.description)
         if step.key != original.key and any(s.key == step.key for s in template.steps):
-            raise StepFormRefused([Refusal(("key",), "Another step of this process has this key.")])
-        save_steps(session, caller, template, _with_step(template.steps, position, step))
-    except StepFormRefused as refused:
-        found = [Refusal((*where, *r.loc), r.message, r.names_itself) for r in refused.found]
+            raise invalid((*where, "key"), "Another step of this process has this key.")
+        save_steps(session, template, _with_step(template.steps, position, step))
+    except ExceptionGroup as refused:  # the form's own: every input at fault at once
+        found = [r for e in refused.exceptions if isinstance(e, Refused) for r in refusals(e)]
         code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    except (HTTPException, ValidationError) as error:
-        found = refusals(error)
-        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except (Refused, ValidationError) as error:
+        found, code = refusals(error), status_of(error)
     else:
         return RedirectResponse(f"/builder/{template.id}?flash=step_saved", status_code=303)
 
-    def input_for(loc: tuple[str | int, ...]) -> str | None:
+    def input_for(loc: Loc) -> str | None:
         return form.input_for(loc[2:]) if loc[:2] == where else None
 
     errors = sorted_out(found, input_for)
@@ -114,7 +123,7 @@ def save_step(
 def delete_step(
     request: Request, template_id: str, index: str, session: SessionDep, caller: WebStaff
 ) -> Response:
-    template = template_of(session, caller, template_id)
+    template = template_of(session, template_id)
     position = step_position(template, index)
     steps = [step for n, step in enumerate(template.steps) if n != position]
     if not steps:
@@ -122,10 +131,9 @@ def delete_step(
         code = status.HTTP_409_CONFLICT
     else:
         try:
-            save_steps(session, caller, template, steps)
-        except (HTTPException, ValidationError) as error:
-            found = refusals(error)
-            code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+            save_steps(session, template, steps)
+        except (Refused, ValidationError) as error:
+            found, code = refusals(error), status_of(error)
         else:
             return RedirectResponse(f"/builder/{template.id}?flash=step_deleted", status_code=303)
     form = StepForm.of(template.steps[position])
@@ -208,13 +216,7 @@ def _choices(
             choices.append((value, "(no longer active)"))
     if form.handover_email and form.handover_email not in dict(emails):
         emails.append((form.handover_email, "(deleted e-mail template)"))
-    escalation_choices = [
-        ("", "Nobody: the assignee keeps the step"),
-        ("contact", "The contact person"),
-        *((f"slot:{slot}", f"Partner slot “{slot}”") for slot in slots),
-        *((f"partner:{value}", label) for value, label in partners),
-        *((f"user:{value}", label) for value, label in users),
-    ]
+    escalation_choices = assignees.handover_choices(slots, partners, users)
     if form.escalation_to and form.escalation_to not in dict(escalation_choices):
         escalation_choices.append((form.escalation_to, "(no longer active)"))
     date_fields = [
@@ -226,6 +228,7 @@ def _choices(
     if form.date_field and form.date_field not in dict(date_fields):
         date_fields.append((form.date_field, f"{form.date_field} (not a date field of a step)"))
     return {
+        "assignee_kinds": assignees.FORM_KINDS,
         "other_steps": [(step.key, step.name) for step in others],
         "partners": partners,
         "users": users,

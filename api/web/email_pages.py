@@ -1,23 +1,22 @@
 """The e-mail templates' pages: the list, the editor beside its live preview, the preview.
 
-Saving goes through the JSON API's route functions; the preview renders in the same
+Saving goes through the e-mail template services (partnerflow/email_templates.py), as the
+JSON API's does; the preview renders in the same
 sandbox as a sent e-mail, with made-up data, under the same budget of time and memory.
 """
 
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from api.deps import Caller, Pagination, SessionDep, SettingsDep
-from api.errors import not_found
-from api.routes import email_templates
-from api.routes.email_templates import EmailTemplateCreate, EmailTemplatePublic
+from api.deps import Pagination, SessionDep, SettingsDep
+from api.listing import fetch_page
 from api.web.refusals import (
     FormErrors,
     Loc,
@@ -26,12 +25,17 @@ from api.web.refusals import (
     context,
     refusals,
     sorted_out,
+    status_of,
     text,
 )
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
+from partnerflow import email_templates
+from partnerflow.callers import Caller
 from partnerflow.default_emails import sample_context
+from partnerflow.email_templates import EmailTemplateCreate, EmailTemplatePublic
 from partnerflow.emails import TEMPLATE_VARIABLES, TemplateProblem, check_template, render
+from partnerflow.refusals import Refused, not_found
 from partnerflow.render_pool import RenderUnavailable
 
 router = APIRouter(include_in_schema=False)
@@ -44,15 +48,15 @@ INPUTS = ("name", "language", "subject", "body_html", "body_text")
 def email_list(
     request: Request, session: SessionDep, caller: WebStaff, flash: str | None = None
 ) -> HTMLResponse:
-    listing = email_templates.list_email_templates(session, caller, Pagination(limit=500, offset=0))
+    found, count = fetch_page(session, email_templates.listed(), Pagination(limit=500, offset=0))
     return page(
         request,
         "email_list.html",
         caller=caller,
         section="emails",
         flash=FLASHES.get(flash or ""),
-        rows=listing.data,
-        more=listing.count - len(listing.data),
+        rows=[email_templates.public(t) for t in found],
+        more=count - len(found),
     )
 
 
@@ -73,10 +77,10 @@ def create(
     values = _posted(posted)
     try:
         body = EmailTemplateCreate.model_validate(_body(values))
-        created = email_templates.create_email_template(body, session, caller)
-    except (HTTPException, ValidationError, TemplateSyntaxError) as error:
+        created = email_templates.create(session, body)
+    except (Refused, ValidationError, TemplateSyntaxError) as error:
         errors = sorted_out(_refusals(error, values), _input_for)
-        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+        code = _status_of(error)
         return _editor(request, caller, settings.public_url, None, values, errors, code)
     return RedirectResponse(f"/emails/{created.id}?flash=created", status_code=303)
 
@@ -99,7 +103,7 @@ def editor(
     caller: WebStaff,
     flash: str | None = None,
 ) -> HTMLResponse:
-    template = _template_of(session, caller, template_id)
+    template = _template_of(session, template_id)
     values = {name: getattr(template, name) or "" for name in INPUTS}
     return _editor(
         request, caller, settings.public_url, template, values, flash=FLASHES.get(flash or "")
@@ -115,24 +119,24 @@ def save(
     caller: WebStaff,
     posted: PostedForm,
 ) -> Response:
-    template = _template_of(session, caller, template_id)
+    template = _template_of(session, template_id)
     values = _posted(posted)
     try:
         body = EmailTemplateCreate.model_validate(_body(values))
-        email_templates.update_email_template(template.id, body, session, caller)
-    except (HTTPException, ValidationError, TemplateSyntaxError) as error:
+        email_templates.update(session, template.id, body)
+    except (Refused, ValidationError, TemplateSyntaxError) as error:
         errors = sorted_out(_refusals(error, values), _input_for)
-        code = getattr(error, "status_code", status.HTTP_422_UNPROCESSABLE_CONTENT)
+        code = _status_of(error)
         return _editor(request, caller, settings.public_url, template, values, errors, code)
     return RedirectResponse(f"/emails/{template.id}?flash=saved", status_code=303)
 
 
-def _template_of(session: Session, caller: Caller, template_id: str) -> EmailTemplatePublic:
+def _template_of(session: Session, template_id: str) -> EmailTemplatePublic:
     try:
         key = uuid.UUID(template_id)
     except ValueError:
-        not_found("e-mail template")
-    return email_templates.get_email_template(key, session, caller)
+        raise not_found("e-mail template") from None
+    return email_templates.get(session, key)
 
 
 def _posted(posted: FormData) -> dict[str, str]:
@@ -149,8 +153,14 @@ def _body(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _status_of(error: Refused | ValidationError | TemplateSyntaxError) -> int:
+    if isinstance(error, TemplateSyntaxError):
+        return status.HTTP_422_UNPROCESSABLE_CONTENT
+    return status_of(error)
+
+
 def _refusals(
-    error: HTTPException | ValidationError | TemplateSyntaxError, values: dict[str, str]
+    error: Refused | ValidationError | TemplateSyntaxError, values: dict[str, str]
 ) -> list[Refusal]:
     if not isinstance(error, TemplateSyntaxError):
         return refusals(error)

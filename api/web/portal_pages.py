@@ -7,23 +7,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
-from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
-from api.errors import not_found
-from api.process_view import process_detail, visible_process
-from api.routes import my, steps
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.downloads import download
+from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebPartner
 from api.web.templating import page
 from api.web.views import (
     comments_by_step,
-    refusal,
     step_specs,
     timezone_of,
     timezones_of,
     uploaded_counts,
 )
-from api.web.work import StepWork
+from api.web.work import StepWork, problem
+from partnerflow import steps
+from partnerflow.processes import process_detail, visible_process
+from partnerflow.refusals import Refused, not_found
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -40,7 +40,8 @@ FLASHES = {
 def my_tasks(
     request: Request, session: SessionDep, caller: WebPartner, flash: str | None = None
 ) -> HTMLResponse:
-    tasks = my.my_tasks(session, caller, Pagination(limit=500, offset=0)).data
+    rows = session.exec(steps.open_tasks(caller, test=False).limit(500))
+    tasks = [steps.task(step, opportunity) for step, opportunity in rows]
     zones = timezones_of(session, [task.process_id for task in tasks])
     return page(
         request, "portal_tasks.html",
@@ -69,7 +70,7 @@ def _step_page(
     # a partner's detail holds only its own steps: another's is not found, as in the API
     shown = next((s for s in detail.steps if s.key == step_key), None)
     if shown is None:
-        not_found("step")
+        raise not_found("step")
     return page(
         request,
         "portal_step.html",
@@ -104,11 +105,10 @@ class OnStep:
         work = self.work
         try:
             await action
-        except (HTTPException, ValidationError) as error:
+        except (Refused, HTTPException) as error:
             return _step_page(
                 self.request, work,
-                status_code=error.status_code if isinstance(error, HTTPException) else 422,
-                problem=refusal(error), entered=entered,
+                status_code=status_of(error), problem=problem(error), entered=entered,
             )  # fmt: skip
         if flash == "finished":
             return RedirectResponse("/portal?flash=finished", status_code=303)
@@ -178,4 +178,4 @@ def download_document(
     settings: SettingsDep,
     caller: WebPartner,
 ) -> FileResponse:
-    return steps.download_document(process_id, document_id, session, settings, caller)
+    return download(steps.document_file(session, settings, caller, process_id, document_id))

@@ -9,6 +9,8 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from partnerflow.refusals import Refused, http_status
+
 Loc = tuple[str | int, ...]
 
 # Beside the input, the API's lead-in naming the step or template part is said already.
@@ -59,7 +61,18 @@ class Refusal:
         return f"{' › '.join(str(part) for part in self.loc)}: {self.message}"
 
 
-def refusals(error: HTTPException | ValidationError) -> list[Refusal]:
+def status_of(error: Refused | HTTPException | ValidationError) -> int:
+    """The HTTP status the API would answer for the error (a form's inputs at fault: 422)."""
+    if isinstance(error, Refused):
+        return http_status(error.kind)
+    if isinstance(error, HTTPException):
+        return error.status_code
+    return 422
+
+
+def refusals(error: Refused | HTTPException | ValidationError) -> list[Refusal]:
+    if isinstance(error, Refused):
+        return [Refusal(error.loc, _capitalised(error.message))]
     if isinstance(error, ValidationError):
         return [
             Refusal(tuple(item["loc"]), _PLAIN.get(item["type"], item["msg"]), names_itself=False)

@@ -7,8 +7,9 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request, Response
 from sqlmodel import col, func, select
 
-from api.deps import Caller, SessionDep, caller_for
+from api.deps import SessionDep
 from api.errors import forbidden
+from partnerflow.callers import Caller, caller_for
 from partnerflow.models import Notification
 from partnerflow.settings import Settings
 from partnerflow.sign_in import csrf_token, session_user

@@ -23,9 +23,9 @@ from api.web.session import (
 from api.web.templating import page
 from partnerflow import invitations
 from partnerflow.mail import Mailer
+from partnerflow.refusals import Refused, http_status
 from partnerflow.settings import Settings
 from partnerflow.sign_in import (
-    LinkGone,
     end_session,
     redeem_link,
     send_magic_links,
@@ -36,6 +36,8 @@ from partnerflow.sign_in import (
 
 router = APIRouter(include_in_schema=False)
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+UNKNOWN_LINK = "This sign-in link is not known."
+_UNKNOWN_INVITATION = "This invitation is not known."
 
 
 def _is_email(text: str) -> bool:
@@ -50,6 +52,12 @@ def _signed_in(location: str, token: str, settings: Settings) -> RedirectRespons
     response = RedirectResponse(location, status_code=303)
     set_session_cookie(response, token, settings)
     return response
+
+
+def gone_page(request: Request, template: str, refused: Refused, unknown: str) -> HTMLResponse:
+    """A link or invitation that no longer works (or never did), and why."""
+    reason = unknown if refused.kind == "not_found" else refused.message
+    return page(request, template, http_status(refused.kind), reason=reason)
 
 
 @router.get("/")
@@ -144,10 +152,8 @@ def _send_links(engine: Engine, mailer: Mailer, settings: Settings, email: str, 
 def portal_link(request: Request, token: str, session: SessionDep, _: PublicLimit) -> HTMLResponse:
     try:
         _link, user = usable_link(session, token)
-    except LookupError:
-        return page(request, "portal_link_gone.html", 404, reason="This sign-in link is not known.")
-    except LinkGone as gone:
-        return page(request, "portal_link_gone.html", 410, reason=str(gone))
+    except Refused as refused:
+        return gone_page(request, "portal_link_gone.html", refused, UNKNOWN_LINK)
     return page(request, "portal_link.html", user=user, token=token)
 
 
@@ -157,11 +163,9 @@ def portal_redeem(
 ) -> Response:
     try:
         cookie, next_path = redeem_link(session, token, settings)
-    except LookupError:
-        return page(request, "portal_link_gone.html", 404, reason="This sign-in link is not known.")
-    except LinkGone as gone:
+    except Refused as refused:
         session.rollback()
-        return page(request, "portal_link_gone.html", 410, reason=str(gone))
+        return gone_page(request, "portal_link_gone.html", refused, UNKNOWN_LINK)
     session.commit()
     return _signed_in(_portal_next(next_path), cookie, settings)
 
@@ -172,10 +176,8 @@ def invitation_page(
 ) -> HTMLResponse:
     try:
         invitation, partner = invitations.usable(session, token)
-    except LookupError:
-        return page(request, "invitation_gone.html", 404, reason="This invitation is not known.")
-    except invitations.InvitationGone as gone:
-        return page(request, "invitation_gone.html", 410, reason=str(gone))
+    except Refused as refused:
+        return gone_page(request, "invitation_gone.html", refused, _UNKNOWN_INVITATION)
     return page(
         request, "invitation.html", partner=partner, invitation=invitation, errors={}, form={}
     )
@@ -212,10 +214,8 @@ def invitation_answer(
         accepted = invitations.accept(
             session, token, name.strip(), email.strip(), ttl_days=settings.token_ttl_days
         )
-    except LookupError:
-        return page(request, "invitation_gone.html", 404, reason="This invitation is not known.")
-    except invitations.InvitationGone as gone:
-        return page(request, "invitation_gone.html", 410, reason=str(gone))
+    except Refused as refused:
+        return gone_page(request, "invitation_gone.html", refused, _UNKNOWN_INVITATION)
     cookie = start_session(session, accepted.user, settings)
     session.commit()
     return _signed_in("/portal?flash=welcome", cookie, settings)

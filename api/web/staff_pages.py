@@ -4,35 +4,26 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy import case, update
 from sqlmodel import col, select
 
 from api.deps import Pagination, SessionDep, SettingsDep
-from api.errors import forbidden, not_found
+from api.downloads import download
 from api.listing import fetch_page
-from api.process_view import (
-    overdue_process_ids,
-    process_detail,
-    steps_by_process,
-    visible_process,
-)
-from api.routes import steps
 from api.web import work
+from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page, when
 from api.web.views import (
-    assignee_names,
     comments_by_step,
-    names_of,
-    refusal,
     step_specs,
     template_of,
     timezone_of,
     timezones_of,
 )
+from partnerflow.assignees import assignee_names, names_of
 from partnerflow.models import (
     Notification,
     Opportunity,
@@ -41,6 +32,14 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
+from partnerflow.processes import (
+    overdue_process_ids,
+    process_detail,
+    steps_by_process,
+    visible_process,
+)
+from partnerflow.refusals import Refused, forbidden, not_found
+from partnerflow.steps import document_file
 
 router = APIRouter(include_in_schema=False)
 
@@ -190,10 +189,9 @@ def add_comment(
 ) -> Response:
     try:
         work.add_comment(session, caller, process_id, step_key, body)
-    except (HTTPException, ValidationError) as error:
-        status_code = error.status_code if isinstance(error, HTTPException) else 422
+    except Refused as error:
         return _process_page(
-            request, session, settings, caller, process_id, refusal(error), status_code
+            request, session, settings, caller, process_id, work.problem(error), status_of(error)
         )
     return RedirectResponse(f"/processes/{process_id}#step-{step_key}", status_code=303)
 
@@ -206,7 +204,7 @@ def download_document(
     settings: SettingsDep,
     caller: WebStaff,
 ) -> FileResponse:
-    return steps.download_document(process_id, document_id, session, settings, caller)
+    return download(document_file(session, settings, caller, process_id, document_id))
 
 
 # outbox -------------------------------------------------------------------------------------
@@ -214,7 +212,7 @@ def download_document(
 
 def _admin(caller: WebStaff) -> None:
     if not caller.is_admin:
-        forbidden("only an admin may read the outbox")
+        raise forbidden("only an admin may read the outbox")
 
 
 @router.get("/outbox")
@@ -252,7 +250,7 @@ def outbox_email(
     _admin(caller)
     email = session.get(OutboxEmail, email_id)
     if email is None:
-        not_found("e-mail")
+        raise not_found("e-mail")
     return page(request, "outbox_email.html", caller=caller, section="outbox", email=email)
 
 

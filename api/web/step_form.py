@@ -11,16 +11,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from api.web.refusals import Loc, Refusal, checked, refusals, text
-from workflows.messages import (
-    AfterDeadline,
-    BusinessDaysDeadline,
-    FromFieldDeadline,
-    StepSpec,
-)
+from partnerflow import assignees
+from partnerflow.refusals import invalid
+from partnerflow.spec import AfterDeadline, BusinessDaysDeadline, FromFieldDeadline, StepSpec
 
 MAX_ROWS = 100
 FIELD_TYPES = ("text", "date", "datetime", "number", "boolean", "choice")
-ASSIGNEE_TYPES = ("contact", "partner_slot", "partner", "user")
 DEADLINE_KINDS: dict[str, type[BaseModel]] = {
     "after": AfterDeadline,
     "business_days": BusinessDaysDeadline,
@@ -91,7 +87,6 @@ class StepForm:
             key=step.key,
             name=step.name,
             instructions=step.instructions,
-            assignee_type=step.assignee.type,
             requires_mode="before" if step.requires is None else "listed",
             requires=list(step.requires or []),
             reminders=", ".join(step.reminders),
@@ -104,18 +99,12 @@ class StepForm:
             ],
             handover_email=str(step.on_activate_email or ""),
             notify_contact=step.notify_contact_on_complete is not False,
+            **assignees.form_inputs(step.assignee),
         )
-        assignee = step.assignee
-        if assignee.type == "partner_slot":
-            form.slot = assignee.slot
-        elif assignee.type == "partner":
-            form.partner_id = str(assignee.partner_id)
-        elif assignee.type == "user":
-            form.user_id = str(assignee.user_id)
         form._take_deadline(step)
         if step.escalation is not None:
             form.escalation_notify = step.escalation.notify_contact
-            form.escalation_to = _choice_of(step.escalation.reassign_to)
+            form.escalation_to = assignees.handover_choice(step.escalation.reassign_to)
             form.escalation_grace = step.escalation.grace or ""
         form.fields.append(FieldRow())
         form.documents.append(DocumentRow())
@@ -171,8 +160,9 @@ class StepForm:
             escalation_notify=checked(form, "escalation_notify"),
         )
 
-    def spec(self, description: str = "") -> StepSpec:
-        """The step as typed, or StepFormRefused with what is wrong in every part at once."""
+    def spec(self, where: Loc, description: str = "") -> StepSpec:
+        """The step as typed, or an ExceptionGroup of `Refused`, one for each input at fault
+        (`where`: the step's path into the template's body)."""
         found: list[Refusal] = []
         deadline = self._deadline(found)
         step: dict[str, Any] = {
@@ -196,18 +186,14 @@ class StepForm:
         except ValidationError as error:
             found.extend(refusals(error))
         if found:
-            raise StepFormRefused(found)
+            problems = [invalid((*where, *r.loc), r.message) for r in found]
+            raise ExceptionGroup("the step form was refused", problems)
         return spec
 
     def _assignee(self) -> dict[str, str]:
-        kind = self.assignee_type
-        if kind == "partner_slot":
-            return {"type": kind, "slot": self.slot.strip()}
-        if kind == "partner":
-            return {"type": kind, "partner_id": self.partner_id}
-        if kind == "user":
-            return {"type": kind, "user_id": self.user_id}
-        return {"type": kind}
+        inputs = {"slot": self.slot.strip(), "partner_id": self.partner_id, "user_id": self.user_id}
+        # A kind there is not: the step's check refuses it beside the select.
+        return assignees.from_form(self.assignee_type, inputs) or {"type": self.assignee_type}
 
     def _deadline(self, found: list[Refusal]) -> BaseModel | None:
         model = DEADLINE_KINDS.get(self.deadline_kind)
@@ -233,23 +219,14 @@ class StepForm:
         try:
             return model.model_validate(values)
         except ValidationError as error:
-            found.extend(Refusal(("deadline", *r.loc), r.message, False) for r in refusals(error))
+            found.extend(Refusal(("deadline", *r.loc), r.message) for r in refusals(error))
             return None
 
     def _escalation(self) -> dict[str, Any] | None:
         grace = self.escalation_grace.strip()
         if self.escalation_notify and not self.escalation_to and not grace:
             return None  # the default: the contact person is told, nobody takes over
-        kind, _, value = self.escalation_to.partition(":")
-        reassign_to: dict[str, str] | None = None
-        if kind == "contact":
-            reassign_to = {"type": "contact"}
-        elif kind == "partner":
-            reassign_to = {"type": "partner", "partner_id": value}
-        elif kind == "user":
-            reassign_to = {"type": "user", "user_id": value}
-        elif kind == "slot":
-            reassign_to = {"type": "partner_slot", "slot": value}
+        reassign_to = assignees.from_handover_choice(self.escalation_to)
         escalation = {"notify_contact": self.escalation_notify, "reassign_to": reassign_to}
         return {**escalation, "grace": grace or None}
 
@@ -259,7 +236,7 @@ class StepForm:
         if head in ("key", "name", "instructions", "requires", "reminders"):
             return str(head)
         if head == "assignee":
-            named = [part for part in rest if part in ("slot", "partner_id", "user_id")]
+            named = [part for part in rest if part in assignees.FORM_INPUTS]
             return str(named[0]) if named else "assignee_type"
         if head in ("fields", "documents") and rest and isinstance(rest[0], int):
             rows: list[Any] = self.fields if head == "fields" else self.documents
@@ -279,12 +256,6 @@ class StepForm:
         if head == "on_activate_email":
             return "handover_email"
         return None
-
-
-class StepFormRefused(Exception):
-    def __init__(self, found: list[Refusal]) -> None:
-        super().__init__("the step form was refused")
-        self.found = found
 
 
 _TEXT_INPUTS = (
@@ -335,16 +306,3 @@ def _document(row: DocumentRow) -> dict[str, Any]:
         "required": row.required,
         "min_count": row.min_count.strip() or "1",
     }
-
-
-def _choice_of(assignee: Any) -> str:
-    """The escalation's "hand over to" select value for an assignee."""
-    if assignee is None:
-        return ""
-    if assignee.type == "partner":
-        return f"partner:{assignee.partner_id}"
-    if assignee.type == "user":
-        return f"user:{assignee.user_id}"
-    if assignee.type == "partner_slot":
-        return f"slot:{assignee.slot}"
-    return "contact"

@@ -15,30 +15,33 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from partnerflow.db import utcnow
-
-DISPLAY_TIMEZONE = "Europe/Berlin"
+from partnerflow.settings import get_settings
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def when(value: datetime | None, timezone: str = DISPLAY_TIMEZONE) -> str:
+def _zone(timezone: str | None) -> ZoneInfo:
+    return ZoneInfo(timezone or get_settings().default_timezone)
+
+
+def when(value: datetime | None, timezone: str | None = None) -> str:
     """'Fri, 11 Dec 2026, 14:00' in the process's time zone."""
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
-        return format_datetime(value, "EEE, d MMM y, HH:mm", tzinfo=ZoneInfo(timezone), locale="en")
+        return format_datetime(value, "EEE, d MMM y, HH:mm", tzinfo=_zone(timezone), locale="en")
     except OverflowError:  # at the edge of the calendar: shown as stored
         return value.isoformat()
 
 
-def picker_value(value: datetime | None, timezone: str = DISPLAY_TIMEZONE) -> str:
+def picker_value(value: datetime | None, timezone: str | None = None) -> str:
     """A moment as a date-and-time picker shows it: local, to the minute."""
     if value is None:
         return ""
     try:
-        return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")
+        return value.astimezone(_zone(timezone)).strftime("%Y-%m-%dT%H:%M")
     except OverflowError:
         return ""
 

@@ -1,26 +1,21 @@
-"""What the process pages share: a step's definition, comments, names, and the API's refusals."""
+"""What the process pages share: a step's definition, its time zone, comments and documents."""
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
-from fastapi import HTTPException
-from pydantic import ValidationError
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
-from api.web.templating import DISPLAY_TIMEZONE
 from partnerflow.models import (
     Comment,
     Document,
-    Partner,
     Process,
     ProcessTemplate,
     ProcessTemplateVersion,
-    User,
 )
 from partnerflow.process_templates import published_version
-from workflows.messages import StepSpec
+from partnerflow.settings import get_settings
+from partnerflow.spec import StepSpec
 
 
 def step_specs(session: Session, process: Process) -> dict[str, StepSpec]:
@@ -43,7 +38,7 @@ def template_of(session: Session, process: Process) -> ProcessTemplate | None:
 def timezone_of(session: Session, process: Process) -> str:
     """The time zone the process runs in: its deadlines, its history and what a person types
     into its forms are all shown and read in it."""
-    return timezones_of(session, [process.id]).get(process.id, DISPLAY_TIMEZONE)
+    return timezones_of(session, [process.id]).get(process.id, get_settings().default_timezone)
 
 
 def timezones_of(session: Session, process_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -63,7 +58,9 @@ def timezones_of(session: Session, process_ids: Iterable[uuid.UUID]) -> dict[uui
         .where(col(Process.id).in_(set(process_ids)))
     )
     return {
-        process_id: (snapshot or {}).get("timezone") or template_zone or DISPLAY_TIMEZONE
+        process_id: (snapshot or {}).get("timezone")
+        or template_zone
+        or get_settings().default_timezone
         for process_id, snapshot, template_zone in rows
     }
 
@@ -79,55 +76,6 @@ def comments_by_step(
     for comment in session.exec(statement.order_by(col(Comment.created_at))):
         grouped.setdefault(comment.step_key, []).append(comment)
     return grouped
-
-
-def names_of(
-    session: Session, partner_ids: set[uuid.UUID], user_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    """Partners' and users' names by id, in one query each."""
-    names: dict[uuid.UUID, str] = {}
-    if partner_ids:
-        partners = session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))
-        names.update({partner.id: partner.name for partner in partners})
-    if user_ids:
-        users = session.exec(select(User).where(col(User.id).in_(user_ids)))
-        names.update({user.id: user.name for user in users})
-    return names
-
-
-def assignee_names(session: Session, assignees: list[dict[str, Any]]) -> list[str]:
-    """Each assignee in words: the partner's or user's name, or 'contact person'."""
-
-    def ids(kind: str) -> set[uuid.UUID]:
-        return {uuid.UUID(str(a[f"{kind}_id"])) for a in assignees if a.get("type") == kind}
-
-    known = names_of(session, ids("partner"), ids("user"))
-    names = []
-    for assignee in assignees:
-        kind = assignee.get("type")
-        if kind in ("partner", "user"):
-            name = known.get(uuid.UUID(str(assignee[f"{kind}_id"])))
-            names.append(name or f"a {kind}")
-        elif kind == "partner_slot":
-            names.append(f"partner ({assignee.get('slot')})")
-        else:
-            names.append("contact person")
-    return names
-
-
-def refusal(error: HTTPException | ValidationError) -> str:
-    """The API's refusal as one sentence a person can act on."""
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
-    detail = error.detail
-    if isinstance(detail, list) and detail:
-        first = detail[0]
-        loc = [str(part) for part in first.get("loc", []) if part not in ("body", "query")]
-        message = str(first.get("msg", "not valid"))
-        return f"{'.'.join(loc)}: {message}" if loc else message
-    return str(detail)
 
 
 def uploaded_counts(session: Session, process_id: uuid.UUID, step_key: str) -> dict[str, int]:

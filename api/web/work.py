@@ -1,8 +1,6 @@
-"""What a person does on a step page, done through the same code as the JSON API.
-
-The pages call the API's route functions, so a browser gets exactly the API's checks:
-visibility, permissions, the workflow's validators, upload checks.
-"""
+"""What a person does on a step page: the form's text made into what the services take, so a
+browser gets exactly the API's checks (visibility, permissions, the workflow's validators,
+upload checks)."""
 
 import re
 import uuid
@@ -14,13 +12,14 @@ from fastapi import HTTPException, UploadFile, status
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.deps import Caller
-from api.errors import invalid
-from api.process_view import visible_process
-from api.routes import steps
+from api.web.refusals import refusals
 from api.web.views import step_specs, timezone_of
+from partnerflow import steps, uploads
+from partnerflow.callers import Caller
+from partnerflow.refusals import Refused, invalid
 from partnerflow.settings import Settings
-from workflows.messages import FieldSpec
+from partnerflow.spec import FieldSpec
+from partnerflow.storage import UnsupportedFile
 
 
 class StepWork:
@@ -40,42 +39,44 @@ class StepWork:
         self.process_id = process_id
         self.step_key = step_key
 
+    def _step(self) -> steps.StepRef:
+        return steps.step_of(self.session, self.caller, self.process_id, self.step_key)
+
     async def set_deadline(self, value: str) -> None:
         """A date picker's value (`2026-12-11T14:00`, local time of the process) or a date."""
         value = value.strip()
         if not value:
-            invalid("appointment", "choose the date and time of the appointment")
+            raise invalid("appointment", "choose the date and time of the appointment")
         await steps.set_deadline(
-            self.process_id, self.step_key, steps.DeadlineSet(due_at=value),
-            self.session, self.temporal, self.settings, self.caller,
-        )  # fmt: skip
+            self.session, self.temporal, self.settings, self.caller, self._step(), value
+        )
 
     async def upload(self, file: UploadFile, document_type: str) -> None:
         if not file.filename:
-            invalid("file", "choose a file to upload")
-        if not re.fullmatch(steps.DOCUMENT_TYPE_PATTERN, document_type):
-            invalid("type", "choose what the document is")
-        await steps.upload_document(
-            self.process_id, self.step_key, self.session, self.temporal, self.settings,
-            self.caller, file, document_type,
-        )  # fmt: skip
+            raise invalid("file", "choose a file to upload")
+        if not re.fullmatch(uploads.DOCUMENT_TYPE_PATTERN, document_type):
+            raise invalid("type", "choose what the document is")
+        data = await file.read(self.settings.max_upload_bytes + 1)
+        try:
+            await uploads.upload(
+                self.session, self.temporal, self.settings, self.caller,
+                self.process_id, self.step_key,
+                data=data, filename=file.filename, document_type=document_type,
+            )  # fmt: skip
+        except UnsupportedFile as error:  # answered as the API does
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"file: {error}") from error
 
     async def complete(self, entered: dict[str, str]) -> None:
         """Finish the step with the values of its fields, typed as the template says."""
-        process = visible_process(self.session, self.caller, self.process_id)
-        spec = step_specs(self.session, process).get(self.step_key)
-        timezone = ZoneInfo(timezone_of(self.session, process))
+        step = self._step()
+        spec = step_specs(self.session, step.process).get(self.step_key)
+        timezone = ZoneInfo(timezone_of(self.session, step.process))
         fields = {
             field.key: value
             for field in (spec.fields if spec else [])
             if (value := _typed(field, entered.get(f"field:{field.key}", ""), timezone)) is not None
         }
-        response = await steps.complete_step(
-            self.process_id, self.step_key, steps.StepComplete(fields=fields),
-            self.session, self.temporal, self.settings, self.caller,
-        )  # fmt: skip
-        if response.status_code >= 400:  # an answer replayed by Idempotency-Key
-            raise HTTPException(response.status_code, "the step could not be finished")
+        await steps.complete(self.session, self.temporal, self.settings, self.caller, step, fields)
 
     async def comment(self, body: str) -> None:
         add_comment(self.session, self.caller, self.process_id, self.step_key, body)
@@ -85,8 +86,13 @@ def add_comment(
     session: Session, caller: Caller, process_id: uuid.UUID, step_key: str, body: str
 ) -> None:
     if not body.strip():
-        invalid("body", "write something first")
-    steps.add_comment(process_id, step_key, steps.CommentCreate(body=body), session, caller)
+        raise invalid("body", "write something first")
+    steps.add_comment(session, caller, process_id, step_key, body)
+
+
+def problem(error: Refused | HTTPException) -> str:
+    """A refusal as the sentence shown above a step's forms."""
+    return " ".join(refusal.sentence for refusal in refusals(error))
 
 
 def _typed(field: FieldSpec, raw: str, timezone: ZoneInfo) -> Any:
@@ -106,7 +112,7 @@ def _typed(field: FieldSpec, raw: str, timezone: ZoneInfo) -> Any:
             moment = datetime.fromisoformat(raw)
             return (moment if moment.tzinfo else moment.replace(tzinfo=timezone)).isoformat()
     except ValueError as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field.label}: '{raw}' is not a {field.type}"
+        raise invalid(
+            f"field:{field.key}", f"{field.label}: '{raw}' is not a {field.type}"
         ) from error
     return raw

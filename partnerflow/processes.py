@@ -1,31 +1,34 @@
-"""What processes look like over HTTP, who may see them, and how updates reach the workflow."""
+"""Processes as callers see them: who may see which, the read model's lists and detail, and
+updates sent to a process's workflow (cancel here; a step's in partnerflow/steps.py).
+
+Names and reasons live in the database, not in Temporal: the detail resolves them by id.
+"""
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from sqlmodel.sql.expression import SelectOfScalar
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Caller
-from api.errors import conflict, not_found
 from partnerflow import notes
-from partnerflow.models import Document, Opportunity, Process, ProcessStep, User
+from partnerflow.assignees import names_of
+from partnerflow.callers import Caller
+from partnerflow.models import Document, Opportunity, Process, ProcessStep
+from partnerflow.refusals import Refused, conflict, not_found
 from partnerflow.settings import Settings
-from workflows.messages import ProcessState
+from workflows.messages import CancelInput, ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
-_REFUSALS = {
-    "NotFound": status.HTTP_404_NOT_FOUND,
-    "Forbidden": status.HTTP_403_FORBIDDEN,
-    "Conflict": status.HTTP_409_CONFLICT,
-    "Invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
-}
+PARTNER_CUSTOMER_FIELDS = ("name", "phone", "address")
+
+Handle = WorkflowHandle[PartnerProcessWorkflow, Any]
+Update = Callable[[Handle], Awaitable[ProcessState]]
 
 
 class OpenStep(BaseModel):
@@ -88,14 +91,14 @@ class ProcessDetail(ProcessSummary):
     temporal_url: str | None = None
 
 
-PARTNER_CUSTOMER_FIELDS = ("name", "phone", "address")
+# who sees what --------------------------------------------------------------------------
 
 
 def visible_process(session: Session, caller: Caller, process_id: uuid.UUID) -> Process:
     """The process, if the caller may see it: a partner sees only processes with its steps."""
     process = session.get(Process, process_id)
     if process is None:
-        not_found("process")
+        raise not_found("process")
     if caller.partner_id is not None:
         mine = session.exec(
             select(ProcessStep.id).where(
@@ -104,28 +107,66 @@ def visible_process(session: Session, caller: Caller, process_id: uuid.UUID) -> 
             )
         ).first()
         if mine is None:
-            not_found("process")
+            raise not_found("process")
     return process
 
 
-def visible_step(session: Session, caller: Caller, process_id: uuid.UUID, key: str) -> ProcessStep:
-    """The step, if the caller may see it: a partner sees only its own organisation's steps."""
-    visible_process(session, caller, process_id)
-    step = session.exec(
-        select(ProcessStep).where(ProcessStep.process_id == process_id, ProcessStep.key == key)
-    ).first()
-    if step is None or (
-        caller.partner_id is not None and step.assignee_partner_id != caller.partner_id
-    ):
-        not_found("step")
-    return step
+# the read model ---------------------------------------------------------------------------
 
 
-def overdue_process_ids() -> Any:
+def overdue_process_ids() -> SelectOfScalar[uuid.UUID]:
     """The ids of processes with an open step past its deadline (a subquery)."""
     return select(ProcessStep.process_id).where(
         ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
     )
+
+
+def listed(
+    caller: Caller,
+    *,
+    status: Literal["running", "completed", "cancelled"] | None,
+    template_id: uuid.UUID | None,
+    opportunity_id: uuid.UUID | None,
+    partner_id: uuid.UUID | None,
+    overdue: bool | None,
+    attention: bool | None,
+    test: bool,
+    sort: Literal["started_at", "-started_at", "next_due_at"],
+) -> SelectOfScalar[Process]:
+    """The processes the caller may see that match, as a statement to page through. Test runs
+    only when `test` asks for them, and then only them."""
+    statement = select(Process).where(Process.test == test)
+    if status:
+        statement = statement.where(Process.status == status)
+    if template_id:
+        statement = statement.where(Process.template_id == template_id)
+    if opportunity_id:
+        statement = statement.where(Process.opportunity_id == opportunity_id)
+    for pid in (partner_id, caller.partner_id):
+        if pid is not None:
+            statement = statement.where(
+                col(Process.id).in_(
+                    select(ProcessStep.process_id).where(ProcessStep.assignee_partner_id == pid)
+                )
+            )
+    if attention is not None:  # something failed for good: an e-mail, a write
+        statement = statement.where(Process.attention == attention)
+    if overdue is not None:
+        late = overdue_process_ids()
+        statement = statement.where(
+            col(Process.id).in_(late) if overdue else col(Process.id).not_in(late)
+        )
+    if sort == "next_due_at":
+        return statement.order_by(col(Process.next_due_at).is_(None), col(Process.next_due_at))
+    started = col(Process.started_at)
+    return statement.order_by(started.desc() if sort.startswith("-") else started)
+
+
+def summaries(session: Session, caller: Caller, processes: list[Process]) -> list[ProcessSummary]:
+    """The processes as a list shows them, their steps and reasons read in one query each."""
+    steps = steps_by_process(session, [p.id for p in processes])
+    reasons = notes.cancel_reasons(session, processes)
+    return [summary(p, steps[p.id], caller.partner_id, reasons.get(p.id)) for p in processes]
 
 
 def steps_of(session: Session, process_id: uuid.UUID) -> list[ProcessStep]:
@@ -180,12 +221,6 @@ def summary(
     return shown
 
 
-def user_names(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not user_ids:
-        return {}
-    return dict(session.exec(select(User.id, User.name).where(col(User.id).in_(user_ids))).all())
-
-
 def _with_name(completed_by: dict[str, Any] | None, names: dict[uuid.UUID, str]) -> Any:
     """Who finished a step, with the name the workflow no longer carries (by user id)."""
     if not completed_by:
@@ -206,20 +241,26 @@ def _readable_timeline(
     ]
 
 
+def _attached_documents(session: Session, process_id: uuid.UUID) -> Iterable[Document]:
+    return session.exec(
+        select(Document)
+        .where(Document.process_id == process_id, Document.status == "attached")
+        .order_by(col(Document.created_at))
+    )
+
+
 def process_detail(
     session: Session, caller: Caller, process: Process, settings: Settings
 ) -> ProcessDetail:
+    """The process as the caller may see it (`process` from `visible_process`): a partner gets
+    its own steps and the customer's name, phone and address; staff the timeline too."""
     steps = steps_of(session, process.id)
     visible = [
         s for s in steps if caller.partner_id is None or s.assignee_partner_id == caller.partner_id
     ]
     documents: dict[str, list[DocumentPublic]] = {}
     if caller.may("documents:view"):
-        for document in session.exec(
-            select(Document)
-            .where(Document.process_id == process.id, Document.status == "attached")
-            .order_by(col(Document.created_at))
-        ):
+        for document in _attached_documents(session, process.id):
             documents.setdefault(document.step_key, []).append(
                 DocumentPublic(**document.model_dump())
             )
@@ -227,11 +268,9 @@ def process_detail(
     customer = dict(opportunity.customer) if opportunity else {}
     if caller.partner_id is not None:
         customer = {k: v for k, v in customer.items() if k in PARTNER_CUSTOMER_FIELDS}
-    # Names and reasons live in the database, not in Temporal: resolved here, by id.
     known = notes.texts(session, notes.note_ids(process.timeline))
-    names = user_names(
-        session, {uuid.UUID(str(s.completed_by["user_id"])) for s in visible if s.completed_by}
-    )
+    finishers = {uuid.UUID(str(s.completed_by["user_id"])) for s in visible if s.completed_by}
+    names = names_of(session, set(), finishers)
     return ProcessDetail(
         **summary(
             process, steps, caller.partner_id, notes.cancel_reason(process, known)
@@ -255,12 +294,11 @@ def process_detail(
     )
 
 
-async def run_update(
-    temporal: Client,
-    process_id: uuid.UUID,
-    call: Callable[[Any], Awaitable[ProcessState]],
-) -> ProcessState:
-    """Send an update to the process's workflow; refusals become the HTTP status they mean."""
+# updates ----------------------------------------------------------------------------------
+
+
+async def run_update(temporal: Client, process_id: uuid.UUID, call: Update) -> ProcessState:
+    """Send an update to the process's workflow; what it refused is `Refused` of its kind."""
     handle = temporal.get_workflow_handle_for(
         PartnerProcessWorkflow.run, workflow_id_for(process_id)
     )
@@ -268,14 +306,15 @@ async def run_update(
         return await call(handle)
     except WorkflowUpdateFailedError as error:
         cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
-            raise HTTPException(_REFUSALS[cause.type], detail=cause.message) from error
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail="the process could not take the update"
-        ) from error
+        refused = None
+        if isinstance(cause, ApplicationError):
+            refused = Refused.from_workflow(cause.type, cause.message)
+        if refused is None:  # the workflow failed it without refusing
+            refused = Refused("unavailable", "the process could not take the update")
+        raise refused from error
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            conflict("the process is no longer running")
+            raise conflict("the process is no longer running") from error
         raise
 
 
@@ -284,27 +323,59 @@ async def updated_detail(
     temporal: Client,
     settings: Settings,
     caller: Caller,
-    process_id: uuid.UUID,
-    call: Callable[[Any], Awaitable[ProcessState]],
+    process: Process,
+    call: Update,
 ) -> ProcessDetail:
-    """Send an update, then answer from the read model the workflow wrote before it answered."""
+    """Send an update to a process the caller may see (`visible_process`), then answer from
+    the read model the workflow wrote before it answered."""
+    process_id = process.id
     session.rollback()  # release SQLite's read snapshot while the workflow writes
     # What was loaded is stale once the workflow wrote (a rollback with no transaction open,
     # as after a note's commit, expires nothing by itself).
     session.expire_all()
     await run_update(temporal, process_id, call)
-    return process_detail(session, caller, visible_process(session, caller, process_id), settings)
+    written = session.get(Process, process_id)  # read again: `process` is expired
+    if written is None:
+        raise not_found("process")
+    return process_detail(session, caller, written, settings)
 
 
 async def with_note(
     session: Session, note_id: uuid.UUID | None, send: Callable[[], Awaitable[ProcessDetail]]
 ) -> ProcessDetail:
-    """Send the update that carries a note's id (partnerflow/notes.py). Refused (a 4xx): the
-    workflow never took the note, nor ever will, and it goes. Any other failure leaves the
-    outcome unknown: the note stays, shown only where the process's timeline names it."""
+    """Send the update that carries a note's id (partnerflow/notes.py). Refused: the workflow
+    never took the note, nor ever will, and it goes. Any other failure (Temporal unavailable,
+    a timeout) leaves the outcome unknown: the note stays, shown only where the process's
+    timeline names it."""
     try:
         return await send()
-    except HTTPException as refusal:
-        if note_id is not None and refusal.status_code < 500:
+    except Refused as refused:
+        if note_id is not None and refused.kind != "unavailable":
             notes.discard(session, note_id)
         raise
+
+
+async def cancel(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    process_id: uuid.UUID,
+    reason: str,
+) -> ProcessDetail:
+    """Cancel a running process; the reason is stored here and the workflow gets its id."""
+    process = visible_process(session, caller, process_id)
+    if process.status != "running":
+        raise conflict(f"the process is {process.status}")
+    note_id = notes.write(
+        session, process_id=process_id, step_key=None, kind="cancel_reason",
+        author_id=caller.user.id, body=reason,
+    )  # fmt: skip
+    payload = CancelInput(actor=caller.actor(), note_id=note_id)
+    return await with_note(
+        session, note_id,
+        lambda: updated_detail(
+            session, temporal, settings, caller, process,
+            lambda handle: handle.execute_update(PartnerProcessWorkflow.cancel, payload),
+        ),
+    )  # fmt: skip

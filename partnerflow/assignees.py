@@ -1,0 +1,250 @@
+"""Each assignee kind in one place: said in words, encoded in the step editor's inputs, and the
+partners and users a template names checked.
+
+Every function matches over the kinds and ends in `assert_never`, so a new kind in the schema
+(`AnyAssignee`, `AssigneeKind`) makes mypy name each one that must learn it.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NotRequired, TypedDict, assert_never
+from uuid import UUID
+
+from sqlmodel import Session, col, select
+
+from partnerflow.models import Partner, User
+from partnerflow.partner_status import refusal
+from partnerflow.refusals import invalid
+from partnerflow.spec import (
+    AnyAssignee,
+    AssigneeKind,
+    ContactAssignee,
+    PartnerAssignee,
+    PartnerSlotAssignee,
+    StepSpec,
+    UserAssignee,
+)
+from workflows.messages import ResolvedAssignee
+
+# The step editor's inputs naming the chosen slot, partner or user.
+FORM_INPUTS = ("slot", "partner_id", "user_id")
+
+
+class FormInputs(TypedDict):
+    """The step editor's inputs for an assignee: its kind and the one input naming it."""
+
+    assignee_type: AssigneeKind
+    slot: NotRequired[str]
+    partner_id: NotRequired[str]
+    user_id: NotRequired[str]
+
+
+def kind_in_words(kind: AssigneeKind) -> str:
+    """An option of the step editor's "Assigned to" select."""
+    match kind:
+        case "contact":
+            return "The contact person"
+        case "partner_slot":
+            return "A partner slot (the partner is chosen when the process starts)"
+        case "partner":
+            return "A specific partner"
+        case "user":
+            return "A company user"
+        case _:
+            assert_never(kind)
+
+
+# The select's options, the contact person first (a new step's).
+_SELECT_ORDER: tuple[AssigneeKind, ...] = ("contact", "partner_slot", "partner", "user")
+FORM_KINDS = [(kind, kind_in_words(kind)) for kind in _SELECT_ORDER]
+
+
+def names_of(session: Session, partner_ids: set[UUID], user_ids: set[UUID]) -> dict[UUID, str]:
+    """Partners' and users' names by id, in one query each."""
+    names: dict[UUID, str] = {}
+    if partner_ids:
+        partners = session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))
+        names.update({partner.id: partner.name for partner in partners})
+    if user_ids:
+        users = session.exec(select(User).where(col(User.id).in_(user_ids)))
+        names.update({user.id: user.name for user in users})
+    return names
+
+
+def named_ids(assignees: Iterable[AnyAssignee]) -> tuple[set[UUID], set[UUID]]:
+    """The partners and the users the assignees name."""
+    partner_ids: set[UUID] = set()
+    user_ids: set[UUID] = set()
+    for assignee in assignees:
+        match assignee:
+            case PartnerAssignee(partner_id=partner_id):
+                partner_ids.add(partner_id)
+            case UserAssignee(user_id=user_id):
+                user_ids.add(user_id)
+            case PartnerSlotAssignee() | ContactAssignee():
+                pass
+            case _:
+                assert_never(assignee)
+    return partner_ids, user_ids
+
+
+def in_words(assignee: AnyAssignee, names: dict[UUID, str]) -> str:
+    """Who does a template's step, as the builder says it (`names` from `names_of`)."""
+    match assignee:
+        case PartnerSlotAssignee(slot=slot):
+            return f"partner slot “{slot}”"
+        case PartnerAssignee(partner_id=partner_id):
+            return names.get(partner_id, "an unknown partner")
+        case UserAssignee(user_id=user_id):
+            return names.get(user_id, "an unknown user")
+        case ContactAssignee():
+            return "the contact person"
+        case _:
+            assert_never(assignee)
+
+
+def assignee_names(session: Session, assignees: list[dict[str, Any]]) -> list[str]:
+    """Each running step's assignee in words: the partner's or user's name, or 'contact person'."""
+    resolved = [ResolvedAssignee.model_validate(assignee) for assignee in assignees]
+    known = names_of(
+        session,
+        {a.partner_id for a in resolved if a.type == "partner" and a.partner_id},
+        {a.user_id for a in resolved if a.type == "user" and a.user_id},
+    )
+    names = []
+    for assignee in resolved:
+        match assignee.type:
+            case "partner":
+                name = known.get(assignee.partner_id) if assignee.partner_id else None
+                names.append(name or "a partner")
+            case "user":
+                name = known.get(assignee.user_id) if assignee.user_id else None
+                names.append(name or "a user")
+            case "partner_slot":
+                names.append(f"partner ({assignee.slot})")
+            case "contact":
+                names.append("contact person")
+            case _:
+                assert_never(assignee.type)
+    return names
+
+
+def form_inputs(assignee: AnyAssignee) -> FormInputs:
+    """The step editor's inputs for a step's assignee."""
+    match assignee:
+        case PartnerSlotAssignee(slot=slot):
+            return {"assignee_type": "partner_slot", "slot": slot}
+        case PartnerAssignee(partner_id=partner_id):
+            return {"assignee_type": "partner", "partner_id": str(partner_id)}
+        case UserAssignee(user_id=user_id):
+            return {"assignee_type": "user", "user_id": str(user_id)}
+        case ContactAssignee():
+            return {"assignee_type": "contact"}
+        case _:
+            assert_never(assignee)
+
+
+def handover_choice(assignee: AnyAssignee | None) -> str:
+    """The escalation's "hand over to" select value for an assignee ("" for nobody)."""
+    match assignee:
+        case None:
+            return ""
+        case PartnerSlotAssignee(slot=slot):
+            return f"slot:{slot}"
+        case PartnerAssignee(partner_id=partner_id):
+            return f"partner:{partner_id}"
+        case UserAssignee(user_id=user_id):
+            return f"user:{user_id}"
+        case ContactAssignee():
+            return "contact"
+        case _:
+            assert_never(assignee)
+
+
+def from_form(kind: str, inputs: Mapping[str, str]) -> dict[str, str] | None:
+    """The assignee the step editor chose: its kind and the input naming it (`form_inputs`
+    reversed); None for a kind there is not."""
+    match kind:
+        case "partner_slot":
+            return {"type": kind, "slot": inputs.get("slot", "")}
+        case "partner":
+            return {"type": kind, "partner_id": inputs.get("partner_id", "")}
+        case "user":
+            return {"type": kind, "user_id": inputs.get("user_id", "")}
+        case "contact":
+            return {"type": kind}
+        case _:
+            return None
+
+
+def from_handover_choice(choice: str) -> dict[str, str] | None:
+    """The assignee a "hand over to" value names (`handover_choice` reversed); None for
+    nobody, or for a value no choice has."""
+    kind, _, value = choice.partition(":")
+    match kind:
+        case "slot":
+            return from_form("partner_slot", {"slot": value})
+        case "partner" | "user":
+            return from_form(kind, {f"{kind}_id": value})
+        case "contact":
+            return from_form(kind, {})
+        case _:
+            return None
+
+
+def handover_choices(
+    slots: list[str], partners: list[tuple[str, str]], users: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """What the escalation's "hand over to" select offers, by `handover_choice` values."""
+    return [
+        ("", "Nobody: the assignee keeps the step"),
+        ("contact", "The contact person"),
+        *((f"slot:{slot}", f"Partner slot “{slot}”") for slot in slots),
+        *((f"partner:{value}", label) for value, label in partners),
+        *((f"user:{value}", label) for value, label in users),
+    ]
+
+
+def check_references(session: Session, steps: list[StepSpec]) -> None:
+    """Refuse a step given to a partner that is unknown or not active, or to an unknown
+    company user, naming the step and the field (`Refused`, kind "invalid")."""
+    named: list[tuple[int, list[str], AnyAssignee]] = [
+        (index, ["assignee"], step.assignee) for index, step in enumerate(steps)
+    ] + [
+        (index, ["escalation", "reassign_to"], step.escalation.reassign_to)
+        for index, step in enumerate(steps)
+        if step.escalation and step.escalation.reassign_to
+    ]
+    partner_ids, user_ids = named_ids(assignee for _, _, assignee in named)
+    partners = (
+        {p.id: p for p in session.exec(select(Partner).where(col(Partner.id).in_(partner_ids)))}
+        if partner_ids
+        else {}
+    )
+    known_users = (
+        set(
+            session.exec(
+                select(User.id).where(col(User.id).in_(user_ids), col(User.partner_id).is_(None))
+            )
+        )
+        if user_ids
+        else set()
+    )
+    for index, path, assignee in named:
+        lead_in = f"step '{steps[index].key}', {'.'.join(path)}"
+        match assignee:
+            case PartnerAssignee(partner_id=partner_id):
+                partner = partners.get(partner_id)
+                # Only an active partner may be given a step: the template is refused, when
+                # saved and when published, while it names one that is not (or no longer) active.
+                problem = refusal(partner) if partner else f"unknown partner {partner_id}"
+                if problem:
+                    raise invalid(["steps", index, *path, "partner_id"], f"{lead_in}: {problem}")
+            case UserAssignee(user_id=user_id):
+                if user_id not in known_users:
+                    raise invalid(
+                        ["steps", index, *path, "user_id"], f"{lead_in}: unknown user {user_id}"
+                    )
+            case PartnerSlotAssignee() | ContactAssignee():
+                pass
+            case _:
+                assert_never(assignee)

@@ -1,0 +1,329 @@
+"""A process's steps: complete, skip, move the deadline, reassign; their comments and documents;
+and the open steps that are a caller's work.
+
+An update acts on a step found once (`step_of`); whether the caller may act on it is the
+workflow's call (another partner's step in a process the caller sees: `forbidden`).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, assert_never
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
+from temporalio.client import Client
+
+from partnerflow import notes
+from partnerflow.callers import Caller
+from partnerflow.db import utcnow
+from partnerflow.models import Comment, Document, Opportunity, Process, ProcessStep, User
+from partnerflow.partner_status import unbindable
+from partnerflow.processes import (
+    DocumentPublic,
+    ProcessDetail,
+    updated_detail,
+    visible_process,
+    with_note,
+)
+from partnerflow.refusals import forbidden, invalid, not_found
+from partnerflow.settings import Settings
+from partnerflow.spec import BoundAssignee, ContactAssignee, PartnerAssignee, UserAssignee
+from partnerflow.storage import DocumentStorage
+from workflows.messages import (
+    CompleteStepInput,
+    ReassignInput,
+    SetDeadlineInput,
+    SkipStepInput,
+)
+from workflows.partner_process import PartnerProcessWorkflow
+
+MAX_YEARS_AHEAD = 10  # a deadline further out is a typo
+
+
+class CommentPublic(BaseModel):
+    id: uuid.UUID
+    step_key: str
+    author_id: uuid.UUID
+    author_name: str
+    body: str
+    created_at: datetime
+
+
+class Task(BaseModel):
+    process_id: uuid.UUID
+    step_key: str
+    step_name: str
+    due_at: datetime | None = None
+    overdue: bool = False
+    activated_at: datetime | None
+    customer_name: str | None
+    customer_address: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """A step of a process the caller may see (from `step_of`): what a step's update acts on."""
+
+    process: Process
+    key: str
+
+
+def step_of(session: Session, caller: Caller, process_id: uuid.UUID, key: str) -> StepRef:
+    """The step, in a process the caller may see; any assignee's (the workflow decides who may
+    act on it)."""
+    process = visible_process(session, caller, process_id)
+    exists = session.exec(
+        select(ProcessStep.id).where(ProcessStep.process_id == process_id, ProcessStep.key == key)
+    ).first()
+    if exists is None:
+        raise not_found("step")
+    return StepRef(process, key)
+
+
+def visible_step(session: Session, caller: Caller, process_id: uuid.UUID, key: str) -> ProcessStep:
+    """The step, if the caller may see it: a partner sees only its own organisation's steps."""
+    visible_process(session, caller, process_id)
+    step = session.exec(
+        select(ProcessStep).where(ProcessStep.process_id == process_id, ProcessStep.key == key)
+    ).first()
+    if step is None or (
+        caller.partner_id is not None and step.assignee_partner_id != caller.partner_id
+    ):
+        raise not_found("step")
+    return step
+
+
+async def _updated(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    update: Any,
+    payload: Any,
+    update_id: str | None = None,
+) -> ProcessDetail:
+    return await updated_detail(
+        session, temporal, settings, caller, step.process,
+        lambda handle: handle.execute_update(update, payload, id=update_id),
+    )  # fmt: skip
+
+
+async def complete(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    fields: dict[str, Any],
+    update_id: str | None = None,
+) -> ProcessDetail:
+    """Finish the step with its fields' values (the workflow checks them). `update_id`: a
+    retry with the same id finds the first update instead of sending a second."""
+    payload = CompleteStepInput(step_key=step.key, actor=caller.actor(), fields=fields)
+    return await _updated(
+        session, temporal, settings, caller, step,
+        PartnerProcessWorkflow.complete_step, payload, update_id,
+    )  # fmt: skip
+
+
+async def skip(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    reason: str,
+) -> ProcessDetail:
+    """Skip the step; a reason is stored here and the workflow gets its id."""
+    reason = reason.strip()
+    note_id = None
+    if reason:
+        note_id = notes.write(
+            session, process_id=step.process.id, step_key=step.key, kind="skip_reason",
+            author_id=caller.user.id, body=reason,
+        )  # fmt: skip
+    payload = SkipStepInput(step_key=step.key, actor=caller.actor(), note_id=note_id)
+    return await with_note(
+        session, note_id,
+        lambda: _updated(
+            session, temporal, settings, caller, step, PartnerProcessWorkflow.skip_step, payload
+        ),
+    )  # fmt: skip
+
+
+async def set_deadline(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    due_at: str,
+) -> ProcessDetail:
+    """Move the step's deadline to `due_at`: an ISO 8601 date (the end of that day in the
+    template's time zone) or datetime."""
+    try:
+        due = date.fromisoformat(due_at) if len(due_at) == 10 else datetime.fromisoformat(due_at)
+    except ValueError:
+        raise invalid(
+            "due_at", "not an ISO 8601 date (2026-12-11) or datetime (2026-12-11T14:00+01:00)"
+        ) from None
+    # Only what the calendar arithmetic cannot take; a date in the past is the workflow's call.
+    if not 2000 <= due.year <= utcnow().year + MAX_YEARS_AHEAD:
+        raise invalid("due_at", f"must lie within the next {MAX_YEARS_AHEAD} years")
+    payload = SetDeadlineInput(step_key=step.key, actor=caller.actor(), due=due_at)
+    return await _updated(
+        session, temporal, settings, caller, step, PartnerProcessWorkflow.set_deadline, payload
+    )
+
+
+async def reassign(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    assignee: BoundAssignee,
+) -> ProcessDetail:
+    """Hand the step to an active partner, an active company user or the contact person."""
+    match assignee:
+        case PartnerAssignee(partner_id=partner_id):
+            problem = unbindable(session, partner_id)
+            if problem:
+                raise invalid(["assignee", "partner_id"], problem)
+        case UserAssignee(user_id=user_id):
+            user = session.get(User, user_id)
+            if user is None or user.partner_id is not None or not user.active:
+                raise invalid(["assignee", "user_id"], "no active user of the company with this id")
+        case ContactAssignee():
+            pass
+        case _:
+            assert_never(assignee)
+    payload = ReassignInput(step_key=step.key, actor=caller.actor(), assignee=assignee)
+    return await _updated(
+        session, temporal, settings, caller, step, PartnerProcessWorkflow.reassign, payload
+    )
+
+
+# comments ---------------------------------------------------------------------------------
+
+
+def add_comment(
+    session: Session, caller: Caller, process_id: uuid.UUID, step_key: str, body: str
+) -> CommentPublic:
+    visible_step(session, caller, process_id, step_key)
+    comment = Comment(
+        process_id=process_id,
+        step_key=step_key,
+        author_id=caller.user.id,
+        author_name=caller.user.name,
+        body=body,
+    )
+    session.add(comment)
+    session.commit()
+    return CommentPublic(**comment.model_dump())
+
+
+def comments(
+    session: Session, caller: Caller, process_id: uuid.UUID, step_key: str
+) -> list[CommentPublic]:
+    visible_step(session, caller, process_id, step_key)
+    rows = session.exec(
+        select(Comment)
+        .where(Comment.process_id == process_id, Comment.step_key == step_key)
+        .order_by(col(Comment.created_at))
+    )
+    return [CommentPublic(**c.model_dump()) for c in rows]
+
+
+# documents (an upload: partnerflow/uploads.py) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentFile:
+    """A stored document as a download serves it."""
+
+    path: Path
+    content_type: str
+    filename: str
+
+
+def _may_view_documents(caller: Caller) -> None:
+    if not caller.may("documents:view"):
+        raise forbidden("your organisation may not view documents (documents:view)")
+
+
+def documents(
+    session: Session, caller: Caller, process_id: uuid.UUID, step_key: str
+) -> list[DocumentPublic]:
+    visible_step(session, caller, process_id, step_key)
+    _may_view_documents(caller)
+    rows = session.exec(
+        select(Document)
+        .where(
+            Document.process_id == process_id,
+            Document.step_key == step_key,
+            Document.status == "attached",
+        )
+        .order_by(col(Document.created_at))
+    )
+    return [DocumentPublic(**d.model_dump()) for d in rows]
+
+
+def document_file(
+    session: Session,
+    settings: Settings,
+    caller: Caller,
+    process_id: uuid.UUID,
+    document_id: uuid.UUID,
+) -> DocumentFile:
+    document = session.get(Document, document_id)
+    if document is None or document.process_id != process_id or document.status != "attached":
+        raise not_found("document")
+    visible_step(session, caller, process_id, document.step_key)
+    _may_view_documents(caller)
+    return DocumentFile(
+        path=DocumentStorage(settings.storage_dir).path(document.storage_key),
+        content_type=document.content_type,
+        filename=document.filename,
+    )
+
+
+# the caller's work ------------------------------------------------------------------------
+
+
+def open_tasks(caller: Caller, test: bool) -> Select[ProcessStep, Opportunity]:
+    """The open steps of running processes that are the caller's (its organisation's, for a
+    partner), soonest deadline first: a statement of (step, opportunity) rows to page through.
+    Test runs only when `test` asks for them, and then only them: a try is not work to do."""
+    statement = (
+        select(ProcessStep, Opportunity)
+        .join(Process, col(Process.id) == ProcessStep.process_id)
+        .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
+        .where(ProcessStep.status == "active", Process.status == "running", Process.test == test)
+        # soonest deadline first; steps without one after them, oldest first
+        .order_by(
+            col(ProcessStep.due_at).is_(None),
+            col(ProcessStep.due_at),
+            col(ProcessStep.activated_at),
+        )
+    )
+    if caller.partner_id is not None:
+        return statement.where(ProcessStep.assignee_partner_id == caller.partner_id)
+    return statement.where(ProcessStep.assignee_user_id == caller.user.id)
+
+
+def task(step: ProcessStep, opportunity: Opportunity) -> Task:
+    return Task(
+        process_id=step.process_id,
+        step_key=step.key,
+        step_name=step.name,
+        due_at=step.due_at,
+        overdue=step.overdue,
+        activated_at=step.activated_at,
+        customer_name=opportunity.customer.get("name"),
+        customer_address=opportunity.customer.get("address"),
+    )
