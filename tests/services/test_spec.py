@@ -96,7 +96,9 @@ def test_durations_split_into_calendar_parts_and_elapsed_seconds(
     assert parse_duration(text) == duration
 
 
-@pytest.mark.parametrize("text", ["P1H", "PT1D", "P1D2W", " P1D", "P1,5D", "PT-1H", "P1DT1H1D", "P1D\n"])
+@pytest.mark.parametrize(
+    "text", ["P1H", "PT1D", "P1D2W", " P1D", "P1,5D", "PT-1H", "P1DT1H1D", "P1D\n"]
+)
 def test_what_a_person_might_type_that_is_not_a_duration(text: str) -> None:
     with pytest.raises(ValueError, match="is not an ISO 8601 duration"):
         parse_duration(text)
