@@ -29,14 +29,14 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Record the current workflow code's histories into tests/histories/v<N>/ (commit them): every
-# message and timer path. Older versions' histories are kept; tests/test_replay.py replays all.
+# message and timer path. Older versions' histories are kept; tests/workflows/test_replay.py replays all.
 histories: $(STAMP)
-	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/test_recorded_paths.py tests/test_continue_as_new.py tests/test_revoked_partner.py tests/test_read_model_rewrite.py -k "sqlite and (not refuses and not never_lost) and (not revoked_partner or share_to_the_contact)"
+	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/workflows/test_recorded_paths.py tests/workflows/test_continue_as_new.py tests/api/test_revoked_partner.py tests/workflows/test_read_model_rewrite.py -k "sqlite and (not refuses and not never_lost) and (not revoked_partner or share_to_the_contact)"
 
 # The browser tests, keeping their screenshots of the main pages and of a process in the
 # Temporal UI (a dev server with its UI) for the README (commit them).
 screenshots: $(STAMP)
-	PARTNERFLOW_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/test_browser.py tests/test_temporal_ui_screenshot.py
+	PARTNERFLOW_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/api/web/test_browser.py tests/system/test_temporal_ui_screenshot.py
 
 # The benchmark (bench/): one run on a dev server of its own; results in bench/results/.
 bench: $(STAMP)

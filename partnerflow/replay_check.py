@@ -3,8 +3,8 @@
 Before a workflow change is deployed (a fix behind `workflow.patched`, docs/operations.md),
 the histories of the running processes it touches must replay on it, or their workers would
 fail them. Save each with `temporal workflow show -w process-<id> -o json > <file>` and pass
-the files; the suite replays its own recordings (tests/test_replay.py) the same way. Exit 0
-when every history replays; 1 naming each one that does not, and why.
+the files; the suite replays its own recordings (tests/workflows/test_replay.py) the same
+way. Exit 0 when every history replays; 1 naming each one that does not, and why.
 """
 
 import argparse

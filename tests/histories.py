@@ -5,9 +5,9 @@ workflow's history to tests/histories/v<N>/<name>.json, N being the workflow cod
 (workflows/versions.py: one more with each `workflow.patched` change). A recording never
 replaces an existing file, not even the current version's: a released version's histories are
 what running processes replay, so they stay as recorded. Histories accumulate, and
-tests/test_replay.py replays every one with the current workflow code, so a change that is not
-replay-safe fails the build. To record a path again, delete its file by hand, and only for a
-version that was never released. The files directly in tests/histories/ are version 1's,
+tests/workflows/test_replay.py replays every one with the current workflow code, so a change
+that is not replay-safe fails the build. To record a path again, delete its file by hand, and
+only for a version that was never released. The files directly in tests/histories/ are version 1's,
 recorded before the versions were kept apart.
 """
 

@@ -5,9 +5,9 @@ the execution's details (markdown). Partnerflow fills them with what an operator
 read a process without decoding payloads: the template's name and version, the step a timer
 guards or an e-mail is for, a deadline in the template's time zone, the state version a
 write records. Ids, step keys, kinds and dates only: never a person's name, address, e-mail
-or anything a person wrote (tests/test_no_personal_data_in_temporal.py scans for them).
+or anything a person wrote (tests/system/test_no_personal_data_in_temporal.py scans for them).
 Summaries are user metadata: the SDK's replay check ignores them, so changing a text needs no
-`workflow.patched` (tests/test_replay.py replays histories recorded with older texts).
+`workflow.patched` (tests/workflows/test_replay.py replays histories recorded with older texts).
 """
 
 from datetime import datetime

@@ -36,7 +36,7 @@ from partnerflow.seed import seed
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack, eventually, gone_temporal, settings_for
 from tests.holding import COMMIT, held_before, in_thread
-from tests.test_worker_restart import Worker, api, worker_env
+from tests.system.test_worker_restart import Worker, api, worker_env
 from workflows.messages import ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.reconcile_messages import ReconcileInput

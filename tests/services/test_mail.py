@@ -234,7 +234,7 @@ _DIES_AFTER_THE_250 = """
 import re, sys
 from partnerflow.db import make_engine
 from tests.holding import held_before
-from tests.test_mail_commit_point import EMAIL, _mailer
+from tests.services.test_mail import EMAIL, _mailer
 
 engine = make_engine(sys.argv[1])
 with held_before(engine, "MainThread", re.compile("^UPDATE outboxemail")) as (reached, _):

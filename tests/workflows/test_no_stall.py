@@ -242,7 +242,8 @@ async def test_a_read_model_write_refused_for_good_flags_the_process_and_it_goes
 ) -> None:
     """A row the database refuses (here: an opportunity that is gone, a foreign key) is not
     retried at once: await_recorded answers, the process completes its steps, Temporal's list
-    flags it; it writes its last state again on a timer (tests/test_read_model_rewrite.py)."""
+    flags it; it writes its last state again on a timer
+    (tests/workflows/test_read_model_rewrite.py)."""
     async with world_with_worker(temporal_env, database_url, engine) as world:
         handle = await world.start(
             [{"key": "check", "name": "Check", "requires": [], "assignee": {"type": "contact"}}],

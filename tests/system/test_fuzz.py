@@ -32,7 +32,7 @@ from api.main import create_app
 from tests.conftest import BIN, free_port
 from workflows.search_attributes import dev_server_args
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "pf_fuzz_admin_token"
 CHECKS = [
     not_a_server_error,

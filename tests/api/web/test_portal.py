@@ -380,7 +380,7 @@ async def test_a_form_sent_after_the_session_ended_returns_to_its_page(stack: St
 
 
 async def test_asking_again_leaves_the_earlier_sign_in_link_working(stack: Stack) -> None:
-    # Only the newest few links work (tests/test_leaks.py): asking for another one, as a
+    # Only the newest few links work (tests/api/test_leaks.py): asking for another one, as a
     # stranger may, does not kill the link the partner is about to click.
     _, email, _ = await partner_with_work(stack)
     async with browser(stack.http) as partner:

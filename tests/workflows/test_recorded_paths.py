@@ -1,10 +1,10 @@
 """Every message and timer path of a process, on the time-skipping server; each test's history
-is recorded by `make histories` (tests/histories.py) and replayed by tests/test_replay.py.
+is recorded by `make histories` (tests/histories.py) and replayed by tests/workflows/test_replay.py.
 
 Business days with a reminder, overdue and escalation with reassignment; every update
 (complete, skip, set_deadline, reassign, add_document, cancel, await_recorded); e-mails that
 fail for good and for a passing reason. (Continue-as-new with armed timers is recorded by
-tests/test_continue_as_new.py.) The actors carry role names, not people's names.
+tests/workflows/test_continue_as_new.py.) The actors carry role names, not people's names.
 """
 
 import asyncio

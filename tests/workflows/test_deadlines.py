@@ -1,20 +1,17 @@
-"""The article's installation scenario on the time-skipping server: days pass in moments.
-
-The workflow runs with its real activities against SQLite; the test drives it as the API
-would (updates carrying the actor) and reads what people would see: the outbox, the
-in-app notifications and the read model.
-"""
+"""Deadlines: the arithmetic, and the workflow keeping them on the time-skipping server."""
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -29,9 +26,10 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
-from partnerflow.spec import StepSpec, TemplateSnapshot
+from partnerflow.spec import StepSpec, TemplateSnapshot, moment_from_value, parse_duration, shift
 from tests.conftest import settings_for
 from worker import build_worker
+from workflows.deadlines import add_business_days, check_region, is_business_day
 from workflows.messages import (
     Actor,
     AddDocumentInput,
@@ -44,7 +42,115 @@ from workflows.messages import (
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
+# The arithmetic: calendar durations, business days, regional holidays, local dates (pure).
+
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_a_day_across_the_spring_dst_change_keeps_the_wall_clock() -> None:
+    before = datetime(2026, 3, 28, 10, 0, tzinfo=BERLIN)  # Saturday; clocks go forward that night
+    due = shift(before, parse_duration("P1D"), BERLIN)
+    assert due.astimezone(BERLIN) == datetime(2026, 3, 29, 10, 0, tzinfo=BERLIN)
+    assert due - before == timedelta(hours=23)
+    # Hours are elapsed time: 24 of them end at 11:00 summer time.
+    assert shift(before, parse_duration("PT24H"), BERLIN).astimezone(BERLIN).hour == 11
+
+
+def test_a_day_across_the_autumn_dst_change_keeps_the_wall_clock() -> None:
+    before = datetime(2026, 10, 24, 10, 0, tzinfo=BERLIN)
+    due = shift(before, parse_duration("P1D"), BERLIN)
+    assert due.astimezone(BERLIN).replace(tzinfo=None) == datetime(2026, 10, 25, 10, 0)
+    assert due - before == timedelta(hours=25)
+
+
+def test_reminder_before_a_deadline_goes_backwards() -> None:
+    due = datetime(2026, 12, 11, 14, 0, tzinfo=BERLIN)
+    reminder = shift(due, parse_duration("P1D"), BERLIN, sign=-1)
+    assert reminder.astimezone(BERLIN) == datetime(2026, 12, 10, 14, 0, tzinfo=BERLIN)
+
+
+def test_month_end_is_clamped() -> None:
+    start = datetime(2026, 1, 31, 9, 0, tzinfo=BERLIN)
+    assert shift(start, parse_duration("P1M"), BERLIN).astimezone(BERLIN).date() == date(
+        2026, 2, 28
+    )
+
+
+def test_five_business_days_over_german_unity_day() -> None:
+    # Wednesday 1 October 2025; Friday the 3rd is a public holiday everywhere in Germany.
+    start = datetime(2025, 10, 1, 9, 0, tzinfo=BERLIN)
+    due = add_business_days(start, 5, BERLIN, "DE-NW").astimezone(BERLIN)
+    assert due == datetime(2025, 10, 9, 9, 0, tzinfo=BERLIN)  # Thu 2, Mon 6, Tue 7, Wed 8, Thu 9
+
+
+def test_corpus_christi_counts_in_nrw_not_in_berlin() -> None:
+    corpus_christi = date(2026, 6, 4)
+    assert not is_business_day(corpus_christi, "DE-NW")
+    assert is_business_day(corpus_christi, "DE-BE")
+    start = datetime(2026, 6, 3, 12, 0, tzinfo=BERLIN)  # the Wednesday before
+    assert add_business_days(start, 1, BERLIN, "DE-NW").astimezone(BERLIN).date() == date(
+        2026, 6, 5
+    )
+    assert add_business_days(start, 1, BERLIN, "DE-BE").astimezone(BERLIN).date() == corpus_christi
+
+
+def test_date_only_appointment_ends_at_235959_local_time() -> None:
+    due = moment_from_value("2026-12-11", BERLIN)
+    assert due.astimezone(BERLIN) == datetime(2026, 12, 11, 23, 59, 59, tzinfo=BERLIN)
+    assert due.tzinfo == UTC
+    summer = moment_from_value("2026-07-01", BERLIN)
+    assert summer == datetime(2026, 7, 1, 21, 59, 59, tzinfo=UTC)
+
+
+def test_recorded_datetime_keeps_its_offset() -> None:
+    assert moment_from_value("2026-12-11T14:00:00+01:00", BERLIN) == datetime(
+        2026, 12, 11, 13, 0, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "3D", "P1.5D", "P1DT", "P-1D", "p3d", "P99999D"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"duration|ten years"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("region", ["XX", "DE-ZZ", "DE-"])
+def test_unknown_regions_are_refused(region: str) -> None:
+    if region == "DE-":
+        check_region(region)  # a country without subdivision: all of Germany's national holidays
+        return
+    with pytest.raises(ValueError, match="unknown region"):
+        check_region(region)
+
+
+REGIONS = st.sampled_from(["DE-NW", "DE-BE", "DE-BY", "AT", "FR", "DE-SN"])
+MOMENTS = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(BERLIN)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=MOMENTS, count=st.integers(min_value=1, max_value=40), region=REGIONS)
+def test_business_day_deadline_is_never_a_weekend_or_holiday(
+    moment: datetime, count: int, region: str
+) -> None:
+    due = add_business_days(moment, count, BERLIN, region).astimezone(BERLIN)
+    assert is_business_day(due.date(), region)
+    assert due > moment
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=MOMENTS, count=st.integers(min_value=0, max_value=40), region=REGIONS)
+def test_one_more_business_day_is_never_earlier(moment: datetime, count: int, region: str) -> None:
+    assert add_business_days(moment, count + 1, BERLIN, region) > add_business_days(
+        moment, count, BERLIN, region
+    )
+
+
+# The article's installation scenario on the time-skipping server: days pass in moments.
+# The workflow runs with its real activities against the database; the test drives it as the
+# API would (updates carrying the actor) and reads what people would see: the outbox, the
+# in-app notifications and the read model.
 
 
 @dataclass
@@ -340,3 +446,95 @@ async def test_a_moved_deadline_never_fires_the_old_reminder(world: World) -> No
     cancelled = [e for e in history.events if e.HasField("timer_canceled_event_attributes")]
     assert cancelled, "the old deadline's timer was cancelled"
     await handle.terminate("test over")
+
+
+# A process waiting days for its partner: the read model follows each transition.
+
+
+def _rows(engine: Engine) -> tuple[User, Partner, Opportunity, ProcessTemplate]:
+    with Session(engine, expire_on_commit=False) as session:
+        contact = User(name="Carla Kontakt", email="carla@company.example.com", role="member")
+        partner = Partner(name="Dach & Sonne", email="info@dach.example.com", status="active")
+        opportunity = Opportunity(title="PV", customer={"name": "Jana Becker"})
+        session.add_all([contact, partner, opportunity])
+        session.flush()
+        template = ProcessTemplate(name="PV", contact_user_id=contact.id)
+        session.add(template)
+        session.commit()
+        return contact, partner, opportunity, template
+
+
+async def test_process_waits_days_for_the_partner_and_completes(
+    time_skipping_env: WorkflowEnvironment, database_url: str, engine: Engine
+) -> None:
+    contact, partner, opportunity, template_row = _rows(engine)
+    settings = settings_for(database_url)
+    template = TemplateSnapshot(
+        template_id=template_row.id,
+        version=1,
+        name="PV",
+        language="en",
+        timezone="Europe/Berlin",
+        steps=[
+            StepSpec.model_validate(
+                {"key": "commission", "name": "Commission", "assignee": {"type": "contact"}}
+            ),
+            StepSpec.model_validate(
+                {
+                    "key": "install",
+                    "name": "Install",
+                    "assignee": {"type": "partner_slot", "slot": "installer"},
+                }
+            ),
+        ],
+    )
+    process_id = uuid.uuid4()
+    client = time_skipping_env.client
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with build_worker(client, settings, engine, executor):
+            handle = await client.start_workflow(
+                PartnerProcessWorkflow.run,
+                ProcessInput(
+                    process_id=process_id,
+                    template=template,
+                    opportunity_id=opportunity.id,
+                    contact_user_id=contact.id,
+                    partners={"installer": partner.id},
+                ),
+                id=workflow_id_for(process_id),
+                task_queue=settings.task_queue,
+            )
+            as_contact = Actor(user_id=contact.id, name=contact.name, role="member")
+            await handle.execute_update(
+                PartnerProcessWorkflow.complete_step,
+                CompleteStepInput(step_key="commission", actor=as_contact),
+            )
+            await time_skipping_env.sleep(timedelta(days=3))
+            as_partner = Actor(
+                user_id=uuid.uuid4(),
+                name="Paul",
+                role="partner",
+                partner_id=partner.id,
+                permissions=["steps:complete"],
+            )
+            await handle.execute_update(
+                PartnerProcessWorkflow.complete_step,
+                CompleteStepInput(step_key="install", actor=as_partner),
+            )
+            result = await handle.result()
+
+    assert result.status == "completed"
+    install = result.steps[1]
+    assert install.assignee.partner_id == partner.id
+    assert install.completed_at is not None and install.activated_at is not None
+    assert install.completed_at - install.activated_at >= timedelta(days=3)
+    with Session(engine) as session:
+        rows = session.exec(
+            select(ProcessStep)
+            .where(ProcessStep.process_id == process_id)
+            .order_by(ProcessStep.position)  # type: ignore[arg-type]
+        ).all()
+    assert [(r.key, r.status) for r in rows] == [
+        ("commission", "completed"),
+        ("install", "completed"),
+    ]
