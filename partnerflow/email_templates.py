@@ -79,7 +79,7 @@ def delete(session: Session, template_id: uuid.UUID) -> None:
     users = [
         t.name
         for t in session.exec(select(ProcessTemplate))
-        if any(step.get("on_activate_email") == str(template_id) for step in t.steps)
+        if any(step.on_activate_email == template_id for step in t.step_specs())
     ]
     if users:
         raise conflict(f"process templates use it: {', '.join(sorted(users))}")

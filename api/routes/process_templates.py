@@ -1,38 +1,25 @@
 """Process templates: the process builder's object, its drafts and published versions."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
 from api.deps import PageDep, SessionDep, StaffCaller
-from api.errors import not_found
 from api.listing import Page, fetch_page
-from partnerflow import templates
-from partnerflow.models import ProcessTemplateVersion
-from partnerflow.process_templates import published_version
-from partnerflow.spec import StepSpec
-from partnerflow.templates import (
+from partnerflow import process_templates
+from partnerflow.process_templates import (
     ProcessTemplateCreate,
     ProcessTemplatePublic,
     ReplaceResult,
     TemplateStatus,
+    VersionDetail,
+    VersionPublic,
 )
 
 router = APIRouter(prefix="/api/process-templates", tags=["process templates"])
-
-
-class VersionPublic(BaseModel):
-    version: int
-    created_at: datetime
-
-
-class VersionDetail(VersionPublic):
-    steps: list[StepSpec]
 
 
 class DuplicateRequest(BaseModel):
@@ -48,7 +35,7 @@ class ReplaceRequest(BaseModel):
 def create_process_template(
     body: ProcessTemplateCreate, session: SessionDep, caller: StaffCaller
 ) -> ProcessTemplatePublic:
-    return templates.create(session, body, caller.user)
+    return process_templates.create(session, body, caller.user)
 
 
 @router.get("")
@@ -59,15 +46,15 @@ def list_process_templates(
     name: Annotated[str | None, Query(max_length=200, description="name contains")] = None,
     status_filter: Annotated[TemplateStatus | None, Query(alias="status")] = None,
 ) -> Page[ProcessTemplatePublic]:
-    rows, count = fetch_page(session, templates.listed(name, status_filter), page)
-    return Page(data=[templates.public(t) for t in rows], count=count)
+    rows, count = fetch_page(session, process_templates.listed(name, status_filter), page)
+    return Page(data=[process_templates.public(t) for t in rows], count=count)
 
 
 @router.get("/{template_id}")
 def get_process_template(
     template_id: uuid.UUID, session: SessionDep, _: StaffCaller
 ) -> ProcessTemplatePublic:
-    return templates.get(session, template_id)
+    return process_templates.get(session, template_id)
 
 
 @router.put("/{template_id}")
@@ -75,12 +62,12 @@ def update_process_template(
     template_id: uuid.UUID, body: ProcessTemplateCreate, session: SessionDep, _: StaffCaller
 ) -> ProcessTemplatePublic:
     """Replace the content. A published version stays as it was; this becomes the draft."""
-    return templates.update(session, template_id, body)
+    return process_templates.update(session, template_id, body)
 
 
 @router.delete("/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_process_template(template_id: uuid.UUID, session: SessionDep, _: StaffCaller) -> None:
-    templates.delete(session, template_id)
+    process_templates.delete(session, template_id)
 
 
 @router.post("/{template_id}/archive")
@@ -88,7 +75,7 @@ def archive_process_template(
     template_id: uuid.UUID, session: SessionDep, _: StaffCaller
 ) -> ProcessTemplatePublic:
     """Archived templates start nothing; running processes finish on their version."""
-    return templates.archive(session, template_id)
+    return process_templates.archive(session, template_id)
 
 
 @router.post("/{template_id}/duplicate", status_code=status.HTTP_201_CREATED)
@@ -99,28 +86,22 @@ def duplicate_process_template(
     body: DuplicateRequest | None = None,
 ) -> ProcessTemplatePublic:
     """A new, independent draft with every step of the original's current content."""
-    return templates.duplicate(session, template_id, body.name if body else None)
+    return process_templates.duplicate(session, template_id, body.name if body else None)
 
 
 @router.post("/{template_id}/publish")
 def publish_process_template(
     template_id: uuid.UUID, session: SessionDep, _: StaffCaller
 ) -> ProcessTemplatePublic:
-    return templates.publish(session, template_id)
+    return process_templates.publish(session, template_id)
 
 
 @router.get("/{template_id}/versions")
 def list_versions(
     template_id: uuid.UUID, session: SessionDep, _: StaffCaller, page: PageDep
 ) -> Page[VersionPublic]:
-    templates.get(session, template_id)
-    statement = (
-        select(ProcessTemplateVersion)
-        .where(ProcessTemplateVersion.template_id == template_id)
-        .order_by(col(ProcessTemplateVersion.version))
-    )
-    rows, count = fetch_page(session, statement, page)
-    return Page(data=[VersionPublic(**v.model_dump()) for v in rows], count=count)
+    rows, count = fetch_page(session, process_templates.versions(session, template_id), page)
+    return Page(data=[process_templates.public_version(v) for v in rows], count=count)
 
 
 @router.get("/{template_id}/versions/{version}")
@@ -130,12 +111,7 @@ def get_version(
     session: SessionDep,
     _: StaffCaller,
 ) -> VersionDetail:
-    row = published_version(session, template_id, version)
-    if row is None:
-        not_found("version")
-    return VersionDetail(
-        version=row.version, created_at=row.created_at, steps=row.snapshot["steps"]
-    )
+    return process_templates.get_version(session, template_id, version)
 
 
 @router.post("/{template_id}/replace")
@@ -143,4 +119,4 @@ def replace_process_template(
     template_id: uuid.UUID, body: ReplaceRequest, session: SessionDep, _: StaffCaller
 ) -> ReplaceResult:
     """Point every automation that starts this template at the replacement, in one go."""
-    return templates.replace(session, template_id, body.replacement_id, body.archive_old)
+    return process_templates.replace(session, template_id, body.replacement_id, body.archive_old)

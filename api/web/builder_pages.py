@@ -1,7 +1,7 @@
 """The process builder's pages: the templates, one template's settings and steps, publishing.
 
-Every change goes through the template services (partnerflow/templates.py), as the JSON API's
-do; a refusal is shown beside the input it names, or above the form.
+Every change goes through the template services (partnerflow/process_templates.py), as the
+JSON API's do; a refusal is shown beside the input it names, or above the form.
 """
 
 import re
@@ -30,8 +30,9 @@ from api.web.refusals import (
 )
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
-from partnerflow import assignees, templates
+from partnerflow import assignees, process_templates
 from partnerflow.callers import Caller
+from partnerflow.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
 from partnerflow.refusals import Refused
 from partnerflow.settings import get_settings
 from partnerflow.spec import (
@@ -42,7 +43,6 @@ from partnerflow.spec import (
     StepSpec,
     parse_duration,
 )
-from partnerflow.templates import ProcessTemplateCreate, ProcessTemplatePublic
 
 router = APIRouter(include_in_schema=False)
 router.include_router(builder_steps.router)
@@ -70,8 +70,8 @@ def builder_list(
     archived: str = "",
     flash: str | None = None,
 ) -> HTMLResponse:
-    found, count = fetch_page(session, templates.listed(), Pagination(limit=500, offset=0))
-    listed = [templates.public(t) for t in found]
+    found, count = fetch_page(session, process_templates.listed(), Pagination(limit=500, offset=0))
+    listed = [process_templates.public(t) for t in found]
     with_archived = archived == "1"
     rows = [t for t in listed if with_archived or t.status != "archived"]
     return page(
@@ -90,14 +90,14 @@ def builder_list(
 @router.post("/builder/{template_id}/duplicate", dependencies=[CsrfChecked])
 def duplicate(template_id: str, session: SessionDep, caller: WebStaff) -> Response:
     original = template_of(session, template_id)
-    duplicated = templates.duplicate(session, original.id)
+    duplicated = process_templates.duplicate(session, original.id)
     return RedirectResponse(f"/builder/{duplicated.id}?flash=duplicated", status_code=303)
 
 
 @router.post("/builder/{template_id}/archive", dependencies=[CsrfChecked])
 def archive(template_id: str, session: SessionDep, caller: WebStaff) -> Response:
     template = template_of(session, template_id)
-    templates.archive(session, template.id)
+    process_templates.archive(session, template.id)
     return RedirectResponse("/builder?flash=archived", status_code=303)
 
 
@@ -120,7 +120,7 @@ def create(request: Request, session: SessionDep, caller: WebStaff, posted: Post
     try:
         step = {"key": _key_of(first_step), "name": first_step, "assignee": {"type": "contact"}}
         body = ProcessTemplateCreate.model_validate({**_settings_body(settings), "steps": [step]})
-        created = templates.create(session, body, caller.user)
+        created = process_templates.create(session, body, caller.user)
     except (Refused, ValidationError) as error:
 
         def input_for(loc: Loc) -> str | None:
@@ -154,7 +154,7 @@ def save_settings(
         body = ProcessTemplateCreate.model_validate(
             {**_settings_body(settings), "steps": template.steps}
         )
-        templates.update(session, template.id, body)
+        process_templates.update(session, template.id, body)
     except (Refused, ValidationError) as error:
         errors = sorted_out(refusals(error), _settings_input)
         return _editor(request, session, caller, template, settings, errors, status_of(error))
@@ -197,7 +197,7 @@ def move_up(
 def publish(request: Request, template_id: str, session: SessionDep, caller: WebStaff) -> Response:
     template = template_of(session, template_id)
     try:
-        templates.publish(session, template.id)
+        process_templates.publish(session, template.id)
     except Refused as error:
         errors = sorted_out(refusals(error), lambda _: None)
         settings = _settings_of(template)

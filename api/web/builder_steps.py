@@ -22,12 +22,12 @@ from api.web.refusals import (
 from api.web.session import CsrfChecked, WebStaff
 from api.web.step_form import FIELD_TYPES, StepForm
 from api.web.templating import page
-from partnerflow import assignees, templates
+from partnerflow import assignees, process_templates
 from partnerflow.callers import Caller
 from partnerflow.models import EmailTemplate, Partner, User
+from partnerflow.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
 from partnerflow.refusals import Refused, invalid, not_found
 from partnerflow.spec import FromFieldDeadline, StepSpec
-from partnerflow.templates import ProcessTemplateCreate, ProcessTemplatePublic
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,7 +40,7 @@ def template_of(session: Session, template_id: str) -> ProcessTemplatePublic:
         key = uuid.UUID(template_id)
     except ValueError:
         raise not_found("process template") from None
-    return templates.get(session, key)
+    return process_templates.get(session, key)
 
 
 def save_steps(
@@ -55,7 +55,7 @@ def save_steps(
         contact_user_id=template.contact_user_id,
         steps=steps,
     )
-    return templates.update(session, template.id, body)
+    return process_templates.update(session, template.id, body)
 
 
 def company_users(session: Session) -> list[User]:

@@ -23,11 +23,10 @@ def step_specs(session: Session, process: Process) -> dict[str, StepSpec]:
     run of a draft (version 0), the template as it is now."""
     version = published_version(session, process.template_id, process.template_version)
     if version is not None:
-        raw = version.snapshot.get("steps", [])
+        specs = [StepSpec.model_validate(step) for step in version.snapshot.get("steps", [])]
     else:
         template = session.get(ProcessTemplate, process.template_id)
-        raw = template.steps if template else []
-    specs = [StepSpec.model_validate(step) for step in raw]
+        specs = template.step_specs() if template else []
     return {spec.key: spec for spec in specs}
 
 
