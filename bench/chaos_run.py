@@ -171,6 +171,7 @@ async def _run(options: Options, directory: Path, url: str) -> Result:
                 found,
                 sink.deliveries(),
                 opportunities_per_call(engine, run_id),
+                unconfirmed=sink.unconfirmed(),
             )
             seconds["check"] = time.monotonic() - check_began
     engine.dispose()

@@ -146,6 +146,9 @@ class Tally:
     lost_starts: int = 0
     lost_steps: int = 0
     duplicate_emails: int = 0
+    # of those: resent after a first copy whose sender never said QUIT (killed between the
+    # message's end and the server's 250: no SMTP client can know; RFC 1047)
+    duplicate_emails_in_doubt: int = 0
     missing_emails: int = 0
     read_model_mismatches: int = 0
     stuck: int = 0
@@ -185,10 +188,12 @@ def tally(
     deliveries: Counter[str],
     opportunities_per_call: Counter[str] | None = None,
     owed: Callable[[ProcessState], set[str]] = owed_emails,
+    unconfirmed: Counter[str] | None = None,
 ) -> Tally:
     """Count every problem of a run. `outcomes` holds every process the client started;
-    `deliveries` the SMTP server's count per key; `opportunities_per_call` how many
-    opportunities each create call made (by the title it gave them)."""
+    `deliveries` the SMTP server's count per key (`unconfirmed`: of them, those whose sender
+    never said QUIT after the 250); `opportunities_per_call` how many opportunities each
+    create call made (by the title it gave them)."""
     result = Tally(processes=processes, started=len(ledger.started))
     for process_id in sorted(ledger.started):
         outcome = outcomes.get(process_id)
@@ -220,6 +225,7 @@ def tally(
     for key, times in sorted(deliveries.items()):
         for _ in range(times - 1):
             result.note("duplicate_emails", key)
+        result.duplicate_emails_in_doubt += min(times - 1, (unconfirmed or Counter())[key])
     for title, made in sorted((opportunities_per_call or Counter()).items()):
         for _ in range(made - 1):
             result.note("duplicate_opportunities", title)
@@ -246,6 +252,7 @@ ROWS = (
     ("lost_starts", "lost starts (201, no workflow)"),
     ("lost_steps", "lost steps (2xx, not completed in the end)"),
     ("duplicate_emails", "duplicate e-mails delivered by SMTP"),
+    ("duplicate_emails_in_doubt", "… of them after a sender killed before the 250 reached it"),
     ("missing_emails", "e-mails owed but never delivered"),
     ("read_model_mismatches", "read-model mismatches (vs the workflow's state)"),
     ("stuck", "stuck processes (not completed)"),

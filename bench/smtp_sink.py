@@ -4,6 +4,8 @@ The SMTP transport marks each e-mail with `X-Partnerflow-Key` (its outbox row's 
 key); a retried delivery carries the same key under a new Message-ID, so a key counted twice
 is an e-mail its recipient got twice. The server takes responsibility for a message only
 when it answers 250: a client that vanishes before (killed mid-DATA) delivered nothing.
+An acceptance whose connection never says QUIT afterwards is one its sender may never have
+learnt of (killed between the message's end and reading the 250): `unconfirmed()` counts them.
 `hold()` keeps every message's answer back (a slow server) until `release()`, so that a
 test can kill a sender while deliveries are in its hands.
 """
@@ -29,6 +31,8 @@ class SmtpSink:
         self.port = port
         self._lock = threading.Lock()
         self._accepted: Counter[str] = Counter()
+        self._unconfirmed: Counter[str] = Counter()  # accepted, no QUIT came after (yet)
+        self._open: dict[int, list[str]] = {}  # per connection: keys accepted, not yet QUIT
         self._latest_text: dict[str, str] = {}
         self._holding = False
         self._held = 0
@@ -53,6 +57,11 @@ class SmtpSink:
         """How often each key was accepted (a copy)."""
         with self._lock:
             return Counter(self._accepted)
+
+    def unconfirmed(self) -> Counter[str]:
+        """How often each key was accepted on a connection that never said QUIT after it."""
+        with self._lock:
+            return Counter(self._unconfirmed)
 
     def inbox(self, address: str) -> str:
         """The text of the newest e-mail accepted for `address` ("" if none)."""
@@ -93,9 +102,17 @@ class SmtpSink:
             await self._held_back()
         with self._lock:
             self._accepted[key] += 1
+            self._unconfirmed[key] += 1
+            self._open.setdefault(id(session), []).append(key)
             for address in envelope.rcpt_tos:
                 self._latest_text[address.lower()] = _text(message)
         return "250 2.0.0 Accepted"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:  # the sender read the answers: it went on to say goodbye
+            for key in self._open.pop(id(session), []):
+                self._unconfirmed[key] -= 1
+        return "221 Bye"
 
     async def _held_back(self) -> None:
         """Waits until released; aiosmtpd cancels it when the client's connection is lost."""

@@ -148,6 +148,25 @@ def test_an_email_accepted_twice_is_a_duplicate_and_one_never_accepted_is_missin
     assert counts(result) == {"duplicate_emails": 2, "missing_emails": 1}
     assert result.examples["duplicate_emails"] == [twice, twice]
     assert result.examples["missing_emails"] == [never]
+    assert result.duplicate_emails_in_doubt == 0
+
+
+def test_a_duplicate_whose_first_sender_never_said_quit_is_in_doubt() -> None:
+    """Killed between the message's end and the server's 250, a sender cannot know it was
+    delivered: the resend is counted a duplicate, and among those in doubt."""
+    state = finished()
+    deliveries = delivered(state)
+    doubted, known = sorted(deliveries)[:2]
+    deliveries[doubted] += 1
+    deliveries[known] += 1
+    result = tally(
+        1,
+        driven(state),
+        {str(state.process_id): recorded(state)},
+        deliveries,
+        unconfirmed=Counter({doubted: 1}),
+    )
+    assert (result.duplicate_emails, result.duplicate_emails_in_doubt) == (2, 1)
 
 
 def test_a_process_owes_a_handover_per_assignment_and_a_completion_per_partner_step() -> None:
