@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format histories screenshots bench chaos clean
+.PHONY: up test lint format histories screenshots bench bench-scale chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,9 +38,18 @@ histories: $(STAMP)
 screenshots: $(STAMP)
 	PARTNERFLOW_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/api/web/test_browser.py tests/system/test_temporal_ui_screenshot.py
 
-# The benchmark (bench/): one run on a dev server of its own; results in bench/results/.
+# The benchmark (bench/): the product through HTTP against bare Temporal, alternating, on an
+# in-memory and a file-backed dev server of its own; results in bench/results/latest.{md,json}.
+# A smoke run: make bench BENCH_ARGS=--quick
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Scale (not part of `make test` nor CI; up to an hour): SCALE_N open processes with armed
+# deadline timers, then RSS, list latencies, timers' lateness, a worker restart; results in
+# bench/results/scale.{md,json}. A smoke run: make bench-scale SCALE_N=500
+SCALE_N ?= 100000
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale --processes $(SCALE_N) $(BENCH_SCALE_ARGS)
 
 # Chaos (not part of `make test`): N processes through the API while the worker, Temporal and an
 # API process are killed with SIGKILL, ROUNDS times each; prints lost steps, duplicate e-mails,

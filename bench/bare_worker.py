@@ -1,4 +1,4 @@
-"""`python -m bench.bare_worker ADDRESS TASK_QUEUE`: the worker of the bare-Temporal floor.
+"""`python -m bench.bare_worker ADDRESS TASK_QUEUE`: the worker of the bare-Temporal baseline.
 
 Configured like `worker.py` (16 activity threads, default slots), so the two differ only in
 the workflow and the activities they run.
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.bare import BareProcessWorkflow, bare_record, bare_side
+from bench.bare import BareProcessWorkflow, bare_record
 
 
 async def main(address: str, task_queue: str) -> None:
@@ -26,7 +26,7 @@ async def main(address: str, task_queue: str) -> None:
             client,
             task_queue=task_queue,
             workflows=[BareProcessWorkflow],
-            activities=[bare_record, bare_side],
+            activities=[bare_record],
             activity_executor=executor,
         ):
             await stop.wait()

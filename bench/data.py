@@ -50,6 +50,21 @@ ONE_OPEN_STEP: list[dict[str, Any]] = [
 ]
 
 
+def reminder_step(reminder_after_s: int, overdue_after_s: int) -> list[dict[str, Any]]:
+    """The partner's step, reminded `reminder_after_s` after it opens, overdue at
+    `overdue_after_s`: timers that fire while the benchmark measures."""
+    before = overdue_after_s - reminder_after_s
+    return [
+        {
+            "key": "installation",
+            "name": "Installation",
+            "assignee": {"type": "partner_slot", "slot": "installer"},
+            "deadline": {"after": f"PT{overdue_after_s}S"},
+            "reminders": [f"PT{before}S"],
+        }
+    ]
+
+
 @dataclass
 class PartnerRow:
     id: uuid.UUID
@@ -64,6 +79,7 @@ class World:
     partners: list[PartnerRow]
     three_steps: TemplateSnapshot
     one_open_step: TemplateSnapshot
+    reminded_step: TemplateSnapshot
 
 
 def _template(session: Session, name: str, steps: list[dict[str, Any]], contact: User) -> Any:
@@ -82,9 +98,10 @@ def _template(session: Session, name: str, steps: list[dict[str, Any]], contact:
     return frozen
 
 
-def prepare(engine: Engine, partners: int) -> World:
+def prepare(engine: Engine, partners: int, reminder: tuple[int, int] = (30, 90)) -> World:
     """Schema, the admin (also every process's contact person), active partners with one
-    user and token each, and the two published templates."""
+    user and token each, and the three published templates (`reminder`: seconds after the
+    step opens until its reminder and until it is overdue, see `reminder_step`)."""
     upgrade(engine)
     seed(engine, ADMIN_TOKEN, demo=False)
     rows: list[PartnerRow] = []
@@ -110,6 +127,9 @@ def prepare(engine: Engine, partners: int) -> World:
             rows.append(PartnerRow(id=partner.id, token=issue_token(session, user.id), actor=actor))
         three = _template(session, "Bench: drei Schritte", THREE_STEPS, admin)
         one = _template(session, "Bench: offener Schritt mit Frist", ONE_OPEN_STEP, admin)
+        reminded = _template(
+            session, "Bench: Schritt mit Erinnerung", reminder_step(*reminder), admin
+        )
         admin_actor = Actor(user_id=admin.id, name=admin.name, role="admin")
     return World(
         admin_token=ADMIN_TOKEN,
@@ -117,6 +137,7 @@ def prepare(engine: Engine, partners: int) -> World:
         partners=rows,
         three_steps=three,
         one_open_step=one,
+        reminded_step=reminded,
     )
 
 

@@ -1,4 +1,4 @@
-"""Driving processes: (a) the bare workflow, (b) PartnerProcessWorkflow, (c) the HTTP API.
+"""Driving processes: the bare baseline (bench/bare.py) and the product through its HTTP API.
 
 Each driver runs one process from its start to its closed workflow and answers how long the
 start and each completion took. `measure` runs many of them at a given concurrency.
@@ -13,15 +13,11 @@ from itertools import count
 from typing import Any
 
 import httpx
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 
-from bench.bare import BareInput, BareProcessWorkflow
+from bench.bare import STEPS, BareInput, BareProcessWorkflow
 from bench.data import PARTNER_STEP, STEP_KEYS, World
-from partnerflow.spec import TemplateSnapshot
-from workflows import search_attributes
-from workflows.messages import Actor, AwaitRecordedInput, CompleteStepInput, ProcessInput
-from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.partner_process import workflow_id_for
 
 
 @dataclass
@@ -51,6 +47,7 @@ class Run:
     concurrency: int
     processes: int
     wall_s: float
+    round: int = 0  # 0: all rounds pooled
     starts: list[float] = field(default_factory=list)
     completions: list[float] = field(default_factory=list)
     by_step: list[list[float]] = field(default_factory=list)
@@ -65,6 +62,7 @@ class Run:
         ms = 1000
         return {
             "mode": self.mode,
+            "round": self.round,
             "concurrency": self.concurrency,
             "processes": self.processes,
             "wall_s": round(self.wall_s, 3),
@@ -127,41 +125,54 @@ async def measure(
     )
 
 
+def pooled(runs: list[Run]) -> Run:
+    """Runs of one mode and concurrency (rounds) as one: processes and wall times added."""
+    first = runs[0]
+    cpu: dict[str, float] = {}
+    requests: dict[str, float] = {}
+    for run in runs:
+        for name, value in run.cpu_s.items():
+            cpu[name] = cpu.get(name, 0.0) + value
+        for name, value in run.temporal_requests.items():
+            requests[name] = requests.get(name, 0.0) + value
+    return Run(
+        mode=first.mode,
+        concurrency=first.concurrency,
+        processes=sum(run.processes for run in runs),
+        wall_s=sum(run.wall_s for run in runs),
+        starts=[t for run in runs for t in run.starts],
+        completions=[t for run in runs for t in run.completions],
+        by_step=[[t for run in runs for t in run.by_step[n]] for n in range(len(first.by_step))],
+        cpu_s=cpu,
+        temporal_requests=requests,
+    )
+
+
 def _round_robin(items: list[Any]) -> Iterator[Any]:
     for n in count():
         yield items[n % len(items)]
 
 
-# (a) ------------------------------------------------------------------------------------
+# the baseline ---------------------------------------------------------------------------
 
 
 def bare_driver(
-    client: Client,
-    task_queue: str,
-    side: list[int],
-    *,
-    upsert: bool = False,
-    pad: int = 0,
-    gap: float = 0.0,
+    client: Client, task_queue: str, *, upsert: bool = False, pad: int = 0, gap: float = 0.0
 ) -> Driver:
-    """`gap`: a pause before each completion (not timed), as a caller's own work would make."""
+    """A plain start, then three updates each running one activity, until the workflow closed.
+    `gap`: a pause before each update (not timed), as a caller's own work would make."""
 
     async def drive() -> Timing:
-        operation = WithStartWorkflowOperation(
+        began = time.perf_counter()
+        handle = await client.start_workflow(
             BareProcessWorkflow.run,
-            BareInput(side=side, upsert_search_attributes=upsert, pad_bytes=pad),
+            BareInput(upsert_search_attributes=upsert, pad_bytes=pad),
             id=f"bare-{uuid.uuid4()}",
             task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        began = time.perf_counter()
-        await client.execute_update_with_start_workflow(
-            BareProcessWorkflow.await_recorded, start_workflow_operation=operation
         )
         started = time.perf_counter()
-        handle = await operation.workflow_handle()
         completions = []
-        for step in range(len(side) - 1):
+        for step in range(STEPS):
             await asyncio.sleep(gap)
             before = time.perf_counter()
             await handle.execute_update(BareProcessWorkflow.complete, step)
@@ -172,81 +183,7 @@ def bare_driver(
     return drive
 
 
-# (b) ------------------------------------------------------------------------------------
-
-
-def process_operation(
-    task_queue: str,
-    template: TemplateSnapshot,
-    opportunity_id: uuid.UUID,
-    contact_user_id: uuid.UUID,
-    partner_id: uuid.UUID,
-) -> WithStartWorkflowOperation[Any, Any]:
-    """What `partnerflow.starting.launch` starts, without its database reads."""
-    process_id = uuid.uuid4()
-    return WithStartWorkflowOperation(
-        PartnerProcessWorkflow.run,
-        ProcessInput(
-            process_id=process_id,
-            template=template,
-            opportunity_id=opportunity_id,
-            contact_user_id=contact_user_id,
-            partners={"installer": partner_id},
-        ),
-        id=workflow_id_for(process_id),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=search_attributes.at_start(
-            template_id=str(template.template_id),
-            opportunity_id=str(opportunity_id),
-            partner_ids=[str(partner_id)],
-            test=False,
-        ),
-    )
-
-
-async def start_process(client: Client, operation: WithStartWorkflowOperation[Any, Any]) -> None:
-    await client.execute_update_with_start_workflow(
-        PartnerProcessWorkflow.await_recorded,
-        AwaitRecordedInput(version=1),
-        start_workflow_operation=operation,
-    )
-
-
-def workflow_driver(
-    client: Client,
-    task_queue: str,
-    world: World,
-    opportunities: Iterator[uuid.UUID],
-    gap: float = 0.0,
-) -> Driver:
-    partners = _round_robin(world.partners)
-
-    async def drive() -> Timing:
-        partner = next(partners)
-        operation = process_operation(
-            task_queue, world.three_steps, next(opportunities), world.admin.user_id, partner.id
-        )
-        began = time.perf_counter()
-        await start_process(client, operation)
-        started = time.perf_counter()
-        handle = await operation.workflow_handle()
-        completions = []
-        for key in STEP_KEYS:
-            actor: Actor = partner.actor if key == PARTNER_STEP else world.admin
-            await asyncio.sleep(gap)
-            before = time.perf_counter()
-            await handle.execute_update(
-                PartnerProcessWorkflow.complete_step, CompleteStepInput(step_key=key, actor=actor)
-            )
-            completions.append(time.perf_counter() - before)
-        await handle.result()
-        return Timing(started - began, completions, time.perf_counter() - began)
-
-    return drive
-
-
-# (c) ------------------------------------------------------------------------------------
+# the product ----------------------------------------------------------------------------
 
 
 def api_driver(
@@ -255,9 +192,11 @@ def api_driver(
     world: World,
     opportunities: Iterator[uuid.UUID],
     started_ids: list[str],
+    gap: float = 0.0,
 ) -> Driver:
     """Start and three completions over HTTP (the partner's step with the partner's token);
-    the process counts as done when its workflow closed, its e-mails in the outbox."""
+    the process counts as done when its workflow closed, its e-mails in the outbox. `gap`:
+    a pause before each completion (not timed)."""
     partners = _round_robin(world.partners)
     admin = {"Authorization": f"Bearer {world.admin_token}"}
 
@@ -281,6 +220,7 @@ def api_driver(
         completions = []
         for key in STEP_KEYS:
             headers = {"Authorization": f"Bearer {partner.token}"} if key == PARTNER_STEP else admin
+            await asyncio.sleep(gap)
             before = time.perf_counter()
             response = await http.post(
                 f"/api/processes/{process_id}/steps/{key}/complete", json={}, headers=headers

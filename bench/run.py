@@ -1,14 +1,14 @@
-"""`make bench` (`python -m bench.run`): one run on one Temporal dev server, one table.
+"""`make bench` (`python -m bench.run`): the product against bare Temporal, one table per server.
 
-(a) the bare-Temporal floor (bench/bare.py), (b) PartnerProcessWorkflow driven by the client,
-(c) the product through its HTTP API, each at concurrency 1 and 20; (d) scale: many open
-processes with armed deadline timers. Workers and the API are processes of their own, as in
-production; the driver is this process. Results: bench/results/latest.{json,md}.
+For each Temporal dev server (in memory, then file-backed as `make up` runs it), on a stack
+of its own: the bare baseline (bench/bare.py: three updates, three activities) and the
+product through its HTTP API, alternating, at concurrency 20 and 1, for a few rounds. Workers
+and the API are processes of their own, as in production; the driver is this process.
+Results: bench/results/latest.{json,md}. Many open processes: `make bench-scale` (bench/scale.py).
 """
 
 import argparse
 import asyncio
-import math
 import os
 import platform
 import shlex
@@ -30,71 +30,79 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 
 from bench import profile as profiling
 from bench import report
 from bench.data import World, opportunities, prepare
-from bench.drive import Driver, Run, api_driver, bare_driver, measure, workflow_driver
-from bench.scale import ScaleResult, run_scale
+from bench.drive import Driver, Run, api_driver, bare_driver, measure, pooled
 from bench.stack import (
     BIN,
     ROOT,
+    Product,
+    api_args,
     cpu_seconds,
     free_port,
     running,
+    start_product,
     stop,
-    temporal_args,
     temporal_requests,
 )
 from partnerflow.db import make_engine
 from partnerflow.models import OutboxEmail
 from partnerflow.settings import Settings
 from partnerflow.temporal import connect
+from workflows.partner_process import workflow_id_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BARE_QUEUE = "bench-bare"
 PRODUCT_QUEUE = "bench-product"
-# Side activities (e-mails, notices) after the start and after each of the three completions
-# of bench.data.THREE_STEPS, as PartnerProcessWorkflow runs them; checked against a history.
-SIDE_ACTIVITIES = [1, 2, 3, 0]
+SHAPE_SAMPLES = 5  # closed processes whose histories are counted, per system
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--processes-c1", type=int, default=30, help="processes at concurrency 1")
     parser.add_argument(
-        "--processes-c20", type=int, default=200, help="processes at concurrency 20"
+        "--servers",
+        default="memory,file",
+        help="the dev servers, in order: memory (in memory, as the tests), file (a SQLite "
+        "file, as `make up`)",
     )
-    parser.add_argument("--warmup", type=int, default=10, help="untimed processes per mode")
-    parser.add_argument("--scale", type=int, default=5000, help="open processes in (d); 0: skip")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server")
     parser.add_argument(
-        "--per-partner", type=int, default=1000, help="open steps of the measured partner"
+        "--processes-c20", type=int, default=100, help="processes per round at concurrency 20"
     )
-    parser.add_argument("--scale-concurrency", type=int, default=50)
-    parser.add_argument("--samples", type=int, default=200, help="GET /api/my/tasks samples")
-    parser.add_argument("--visibility-samples", type=int, default=50)
     parser.add_argument(
-        "--temporal-db",
-        choices=["file", "memory"],
-        default="memory",
-        help="the dev server's persistence: in memory (as the tests), or a SQLite file (as "
-        "`make up`; slower, (d) takes about three times as long)",
+        "--processes-c1", type=int, default=20, help="processes per round at concurrency 1"
     )
+    parser.add_argument("--warmup", type=int, default=10, help="untimed processes per system")
     parser.add_argument(
         "--profile",
         choices=["auto", "always", "never"],
         default="auto",
-        help="a last (c) pass at concurrency 20 with the worker and the API under cProfile: "
-        "auto = when a throughput or latency target is missed",
+        help="on the last server, what explains a missed target: ablations of the baseline, "
+        "the pause before a completion, and a pass with the worker and the API under "
+        "cProfile; auto = when a throughput or latency target is missed there",
     )
     parser.add_argument("--profile-processes", type=int, default=40)
     parser.add_argument(
         "--gap-processes", type=int, default=15, help="per run of the pause experiment"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 round of 20 and 5 processes, warm-up 3, no profile",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.{json,md} go")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.processes_c20, args.processes_c1, args.warmup = 1, 20, 5, 3
+        args.profile = "never"
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if not args.servers or set(args.servers) - {"memory", "file"}:
+        parser.error("--servers: memory, file or both")
+    return args
 
 
 def say(line: str) -> None:
@@ -120,232 +128,191 @@ def history_shape(events: list[Any]) -> dict[str, Any]:
     }
 
 
-async def shape_of(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
-    history = await handle.fetch_history()
-    return history_shape(list(history.events))
-
-
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="partnerflow-bench-"))
     say(f"scratch directory {work}")
     loads = [os.getloadavg()]
+    servers: dict[str, Any] = {}
     try:
-        with ExitStack() as stack:
-            result = await _bench(args, work, stack)
+        for n, server in enumerate(args.servers):
+            last = n == len(args.servers) - 1
+            servers[server] = await _server(args, work / server, server, last)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     loads.append(os.getloadavg())
-    result["runtime_s"] = round(time.perf_counter() - began, 1)
-    result["machine"]["load_average_start_end"] = [round(load[0], 2) for load in loads]
-    return result
-
-
-async def _bench(args: argparse.Namespace, work: Path, stack: ExitStack) -> dict[str, Any]:
-    logs = work / "logs"
-    logs.mkdir()
-    db_file = work / "temporal.db" if args.temporal_db == "file" else None
-    temporal_cmd, temporal_port, metrics_port = temporal_args(db_file)
-    address = f"127.0.0.1:{temporal_port}"
-    temporal = stack.enter_context(
-        running("Temporal", temporal_cmd, {}, logs / "temporal.log", temporal_port)
-    )
-    say(f"Temporal dev server on {address} ({args.temporal_db}-backed)")
-
-    database_url = f"sqlite:///{work / 'partnerflow.db'}"
-    engine = make_engine(database_url)
-    partners = max(2, math.ceil(args.scale / args.per_partner)) if args.scale else 5
-    world = prepare(engine, partners)
-    warm = 3 * args.warmup
-    needed = (
-        warm
-        + 2 * (args.processes_c1 + args.processes_c20)
-        + 4 * args.gap_processes
-        + args.warmup
-        + args.profile_processes
-        + args.scale
-    )
-    opportunity_ids = opportunities(engine, needed)
-    pool = iter(opportunity_ids[args.scale :])
-
-    api_port = free_port()
-    env = {
-        "PARTNERFLOW_DATABASE_URL": database_url,
-        "PARTNERFLOW_TEMPORAL_ADDRESS": address,
-        "PARTNERFLOW_TEMPORAL_NAMESPACE": "default",
-        "PARTNERFLOW_TASK_QUEUE": PRODUCT_QUEUE,
-        "PARTNERFLOW_STORAGE_DIR": str(work / "documents"),
-        "PARTNERFLOW_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
-        "PARTNERFLOW_MAIL_TRANSPORT": "outbox",
-        "PARTNERFLOW_LOG_FORMAT": "text",
-        "PARTNERFLOW_WORKER_METRICS_ADDRESS": "",
-    }
-    settings = Settings(
-        database_url=database_url, temporal_address=address, task_queue=PRODUCT_QUEUE
-    )
-    client = await connect(settings)  # the product's (pydantic) data converter
-    bare_client = await Client.connect(address)  # the SDK's default one
-
-    python = sys.executable
-    bare_worker = stack.enter_context(
-        running(
-            "bare worker",
-            [python, "-m", "bench.bare_worker", address, BARE_QUEUE],
-            {},
-            logs / "bare_worker.log",
-        )
-    )
-    worker = stack.enter_context(
-        running("worker", [python, str(ROOT / "worker.py")], env, logs / "worker.log")
-    )
-    api = stack.enter_context(
-        running(
-            "API",
-            [
-                python, "-m", "uvicorn", "--factory", "api.main:create_app",
-                "--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning",
-                "--no-access-log",
-            ],
-            env,
-            logs / "api.log",
-            api_port,
-        )
-    )  # fmt: skip
-    say(f"bare worker {bare_worker.pid}, worker {worker.pid}, API {api.pid} on :{api_port}")
-
-    def cpu_of(**pids: int) -> Any:
-        def sample() -> dict[str, float]:
-            values = {"temporal": cpu_seconds(temporal.pid)}
-            values.update({name: cpu_seconds(pid) for name, pid in pids.items()})
-            values["driver"] = time.process_time()
-            return values
-
-        return sample
-
-    def requests() -> dict[str, float]:
-        return temporal_requests(metrics_port)
-
-    started_by_api: list[str] = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=120, limits=limits)
-    drivers: dict[str, tuple[Driver, Any]] = {
-        "a": (
-            bare_driver(bare_client, BARE_QUEUE, SIDE_ACTIVITIES),
-            cpu_of(worker=bare_worker.pid),
-        ),
-        "b": (
-            workflow_driver(client, PRODUCT_QUEUE, world, pool),
-            cpu_of(worker=worker.pid),
-        ),
-        "c": (
-            api_driver(http, client, world, pool, started_by_api),
-            cpu_of(worker=worker.pid, api=api.pid),
-        ),
-    }
-
-    say("warm-up")
-    for mode, (driver, cpu) in drivers.items():
-        await measure(mode, driver, args.warmup, min(args.warmup, 5), cpu)
-    shapes = await _shapes(bare_client, client, world)
-    product_activities = shapes["b"]["activities"]
-    records = product_activities.get("record_process_state", 0)
-    side = sum(product_activities.values()) - records
-    if (records, side) != (len(SIDE_ACTIVITIES), sum(SIDE_ACTIVITIES)):
-        say(
-            f"WARNING: the product ran {records} record and {side} other activities; the bare "
-            f"workflow mirrors {len(SIDE_ACTIVITIES)} and {sum(SIDE_ACTIVITIES)}"
-        )
-
-    runs: list[Run] = []
-    for concurrency, processes in ((1, args.processes_c1), (20, args.processes_c20)):
-        for mode, (driver, cpu) in drivers.items():
-            say(f"({mode}) {processes} processes at concurrency {concurrency}")
-            counters = requests if concurrency > 1 else dict
-            run = await measure(mode, driver, processes, concurrency, cpu, counters)
-            say(f"    {run.per_second:.1f} processes/s")
-            runs.append(run)
-
-    emails = _emails(engine, started_by_api)
-    say(f"outbox: {emails} e-mails for {len(started_by_api)} processes started through the API")
-
-    preliminary = report.targets({"ratios": report.ratios(runs), "scale": None})
-    missed = any(row["met"] is False for row in preliminary if row["id"] not in ("rss", "my_tasks"))
-    profiling = args.profile == "always" or (args.profile == "auto" and missed)
-    ablations: list[Run] = []
-    gaps: list[Run] = []
-    if profiling:
-        # What the product asks of Temporal beyond (a)'s shape, one thing at a time.
-        grown = shapes["b"]["bytes"] - shapes["a"]["bytes"]
-        pad = max(0, grown // (sum(SIDE_ACTIVITIES) + 2 * len(SIDE_ACTIVITIES)))
-        processes = max(40, args.processes_c20 // 2)
-        for mode, upsert, padding in (
-            ("a + search attributes", True, 0),
-            (f"a + {pad} B payloads", False, pad),
-            ("a + both", True, pad),
-        ):
-            say(f"({mode}) {processes} processes at concurrency 20")
-            driver = bare_driver(
-                bare_client, BARE_QUEUE, SIDE_ACTIVITIES, upsert=upsert, pad=padding
-            )
-            bare_cpu = cpu_of(worker=bare_worker.pid)
-            ablations.append(await measure(mode, driver, processes, 20, bare_cpu, requests))
-            say(f"    {ablations[-1].per_second:.1f} processes/s")
-        # A completion's latency depends on how soon after the previous one it comes.
-        for gap in (0.003, 0.1):
-            for mode, driver in (
-                ("a", bare_driver(bare_client, BARE_QUEUE, SIDE_ACTIVITIES, gap=gap)),
-                ("b", workflow_driver(client, PRODUCT_QUEUE, world, pool, gap=gap)),
-            ):
-                name = f"{mode}, {gap * 1000:.0f} ms before each completion"
-                say(f"({name}) {args.gap_processes} processes at concurrency 1")
-                gaps.append(await measure(name, driver, args.gap_processes, 1, dict))
-
-    scale: ScaleResult | None = None
-    if args.scale:
-        # A fresh worker, so that its peak memory is the scale run's alone.
-        handovers_before = _handovers(engine)
-        stack_worker = running("worker", [python, str(ROOT / "worker.py")], env, logs / "w2.log")
-        worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=30)
-        with stack_worker as scale_worker:
-            await asyncio.sleep(2)
-            say(f"(d) opening {args.scale} processes, {args.per_partner} for one partner")
-            scale = await run_scale(
-                client, http, world, PRODUCT_QUEUE, opportunity_ids,
-                processes=args.scale, per_partner=args.per_partner,
-                concurrency=args.scale_concurrency, samples=args.samples,
-                visibility_samples=args.visibility_samples, worker_pid=scale_worker.pid,
-                handovers=lambda: _handovers(engine) - handovers_before,
-                progress=say,
-            )  # fmt: skip
-    await http.aclose()
-
-    profile: dict[str, Any] | None = None
-    if profiling:
-        stop(api)
-        if worker.poll() is None:
-            stop(worker)
-        profile = await _profile(args, work, env, client, world, pool)
-    engine.dispose()
-
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": _command(),
-        "machine": _machine(),
+        "runtime_s": round(time.perf_counter() - began, 1),
+        "machine": {**_machine(), "load_average_start_end": [round(x[0], 2) for x in loads]},
         "setup": {
-            "temporal_dev_server": f"{args.temporal_db}-backed ({_temporal_version()})",
+            "temporal": _temporal_version(),
             "database": "SQLite file (WAL), shared by the API and the worker",
             "api": "uvicorn, one process, on a free port (not in-process)",
             "workers": "worker.py and bench/bare_worker.py, each a process of its own",
             "driver": "this process: temporalio client and httpx, asyncio",
             "args": {k: str(v) for k, v in vars(args).items()},
         },
-        "histories": shapes,
-        "runs": [run.summary() for run in runs],
-        "ratios": report.ratios(runs),
-        "api_emails_in_outbox": {"processes": len(started_by_api), "emails": emails},
-        "scale": scale.summary() if scale else None,
+        "servers": servers,
+    }
+
+
+async def _server(args: argparse.Namespace, work: Path, server: str, last: bool) -> dict[str, Any]:
+    """Both systems on one dev server (`server`: memory or file), alternating."""
+    say(f"== {server}-backed dev server")
+    needed = (
+        2 * args.warmup
+        + args.rounds * (args.processes_c1 + args.processes_c20)
+        + 2 * args.gap_processes
+        + args.warmup
+        + args.profile_processes
+    )
+    prepared: dict[str, Any] = {}
+
+    def seed(database_url: str) -> None:
+        engine = make_engine(database_url)
+        prepared["engine"] = engine
+        prepared["world"] = prepare(engine, 5)
+        prepared["pool"] = iter(opportunities(engine, needed))
+
+    with ExitStack() as exits:
+        product = start_product(exits, work, server, PRODUCT_QUEUE, seed)
+        engine, world, pool = prepared["engine"], prepared["world"], prepared["pool"]
+        exits.callback(engine.dispose)
+        bare_worker = exits.enter_context(
+            running(
+                "bare worker",
+                [sys.executable, "-m", "bench.bare_worker", product.address, BARE_QUEUE],
+                {},
+                work / "logs" / "bare_worker.log",
+            )
+        )
+        settings = Settings(
+            database_url=product.database_url,
+            temporal_address=product.address,
+            task_queue=PRODUCT_QUEUE,
+        )
+        client = await connect(settings)  # the product's (pydantic) data converter
+        bare_client = await Client.connect(product.address)  # the SDK's default one
+        say(
+            f"Temporal on {product.address}; bare worker {bare_worker.pid}, worker "
+            f"{product.worker.pid}, API {product.api.pid} on :{product.api_port}"
+        )
+
+        def cpu_of(**pids: int) -> Any:
+            def sample() -> dict[str, float]:
+                values = {"temporal": cpu_seconds(product.temporal.pid)}
+                values.update({name: cpu_seconds(pid) for name, pid in pids.items()})
+                values["driver"] = time.process_time()
+                return values
+
+            return sample
+
+        def requests() -> dict[str, float]:
+            return temporal_requests(product.metrics_port)
+
+        started_by_api: list[str] = []
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        http = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{product.api_port}", timeout=120, limits=limits
+        )
+        drivers: dict[str, tuple[Driver, Any]] = {
+            "a": (bare_driver(bare_client, BARE_QUEUE), cpu_of(worker=bare_worker.pid)),
+            "c": (
+                api_driver(http, client, world, pool, started_by_api),
+                cpu_of(worker=product.worker.pid, api=product.api.pid),
+            ),
+        }
+
+        say("warm-up")
+        for mode, (driver, cpu) in drivers.items():
+            await measure(mode, driver, args.warmup, min(args.warmup, 5), cpu)
+
+        rounds: list[Run] = []
+        for number in range(1, args.rounds + 1):
+            for concurrency, processes in ((20, args.processes_c20), (1, args.processes_c1)):
+                for mode, (driver, cpu) in drivers.items():
+                    counters = requests if concurrency > 1 else dict
+                    run = await measure(mode, driver, processes, concurrency, cpu, counters)
+                    run.round = number
+                    rounds.append(run)
+                    say(
+                        f"  round {number}, ({mode}) {processes} at concurrency {concurrency}: "
+                        f"{run.per_second:.1f} processes/s"
+                    )
+        runs = [
+            pooled([r for r in rounds if (r.mode, r.concurrency) == key])
+            for key in sorted({(r.mode, r.concurrency) for r in rounds})
+        ]
+        shapes = await _shapes(bare_client, client, started_by_api)
+        emails = _emails(engine, started_by_api)
+        say(f"outbox: {emails} e-mails for {len(started_by_api)} processes started by the API")
+
+        result: dict[str, Any] = {
+            "server": f"{server}-backed",
+            "histories": shapes,
+            "runs": [run.summary() for run in runs],
+            "rounds": [run.summary() for run in rounds],
+            "ratios": report.ratios(runs),
+            "api_emails_in_outbox": {"processes": len(started_by_api), "emails": emails},
+        }
+        missed = any(t["met"] is False for t in report.server_targets(result))
+        if last and (args.profile == "always" or (args.profile == "auto" and missed)):
+            result.update(
+                await _explain(
+                    args, work, product, bare_client, client, world, pool, shapes, cpu_of,
+                    requests, http, bare_worker.pid,
+                )
+            )  # fmt: skip
+        await http.aclose()
+        return result
+
+
+async def _explain(
+    args: argparse.Namespace,
+    work: Path,
+    product: Product,
+    bare_client: Client,
+    client: Client,
+    world: World,
+    pool: Any,
+    shapes: dict[str, Any],
+    cpu_of: Any,
+    requests: Any,
+    http: httpx.AsyncClient,
+    bare_worker: int,
+) -> dict[str, Any]:
+    """What explains a missed target: the baseline plus what the product asks of Temporal,
+    a pause before each completion, and the product under cProfile."""
+    ablations: list[Run] = []
+    grown = shapes["product"]["bytes"] - shapes["bare"]["bytes"]
+    pad = max(0, int(grown // 9))  # 3 activity inputs, 3 update arguments and 3 results
+    processes = max(40, args.processes_c20 // 2)
+    for mode, upsert, padding in (
+        ("a + search attributes", True, 0),
+        (f"a + {pad} B payloads", False, pad),
+        ("a + both", True, pad),
+    ):
+        driver = bare_driver(bare_client, BARE_QUEUE, upsert=upsert, pad=padding)
+        ablations.append(
+            await measure(mode, driver, processes, 20, cpu_of(worker=bare_worker), requests)
+        )
+        say(f"  ({mode}) {processes} at concurrency 20: {ablations[-1].per_second:.1f}/s")
+    gaps: list[Run] = []
+    for gap in (0.003, 0.1):
+        for mode, driver in (
+            ("a", bare_driver(bare_client, BARE_QUEUE, gap=gap)),
+            ("c", api_driver(http, client, world, pool, [], gap=gap)),
+        ):
+            name = f"{mode}, {gap * 1000:.0f} ms before each completion"
+            gaps.append(await measure(name, driver, args.gap_processes, 1, dict))
+            say(f"  ({name}) {args.gap_processes} at concurrency 1")
+    stop(product.api)
+    stop(product.worker)
+    profile = await _profile(args, work, product.env, client, world, pool)
+    return {
         "ablations": [run.summary() for run in ablations],
         "gaps": [run.summary() for run in gaps],
         "profile": profile,
@@ -360,11 +327,11 @@ async def _profile(
     world: World,
     pool: Any,
 ) -> dict[str, Any]:
-    """(c) once more at concurrency 20, the worker and the API under cProfile (CPU time)."""
+    """The product once more at concurrency 20, the worker and the API under cProfile."""
     python = sys.executable
     port = free_port()
     worker_prof, api_prof = work / "worker-profile.json", work / "api-profile.json"
-    say(f"profiling: (c) {args.profile_processes} processes at concurrency 20 under cProfile")
+    say(f"profiling: {args.profile_processes} processes at concurrency 20 under cProfile")
     with (
         running(
             "profiled worker",
@@ -374,16 +341,12 @@ async def _profile(
         ) as worker,
         running(
             "profiled API",
-            [
-                python, "-m", "bench.profile", str(api_prof), "api",
-                "--factory", "api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--no-access-log",
-            ],
+            [python, "-m", "bench.profile", str(api_prof), "api", *api_args(port)[3:]],
             env,
             work / "logs" / "api-profiled.log",
             port,
         ) as api,
-    ):  # fmt: skip
+    ):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
             driver = api_driver(http, client, world, pool, [])
             await measure("c", driver, args.warmup, min(args.warmup, 5), dict)
@@ -404,19 +367,33 @@ async def _profile(
     }
 
 
-async def _shapes(bare_client: Client, client: Client, world: World) -> dict[str, Any]:
-    """One closed process of each kind, as its history shows it."""
-    shapes: dict[str, Any] = {}
-    for key, found, query in (
-        (
-            "a",
-            bare_client,
+async def _shapes(bare_client: Client, client: Client, process_ids: list[str]) -> dict[str, Any]:
+    """What a closed process's history holds, the mean of a few of each system."""
+    bare = [
+        bare_client.get_workflow_handle(execution.id)
+        async for execution in bare_client.list_workflows(
             "WorkflowType = 'BareProcessWorkflow' AND ExecutionStatus = 'Completed'",
-        ),
-        ("b", client, f"PfTemplate = '{world.three_steps.template_id}' AND PfStatus = 'completed'"),
-    ):
-        async for execution in found.list_workflows(query, limit=1):
-            shapes[key] = await shape_of(found.get_workflow_handle(execution.id))
+            limit=SHAPE_SAMPLES,
+        )
+    ]
+    product = [
+        client.get_workflow_handle(workflow_id_for(uuid.UUID(i)))
+        for i in process_ids[-SHAPE_SAMPLES:]
+    ]
+    shapes: dict[str, Any] = {}
+    for system, handles in (("bare", bare), ("product", product)):
+        found = [history_shape(list((await h.fetch_history()).events)) for h in handles]
+        if not found:
+            continue
+        events = [shape["events"] for shape in found]
+        shapes[system] = {
+            "processes": len(found),
+            "events": round(sum(events) / len(found), 1),
+            "events_min_max": [min(events), max(events)],
+            "bytes": round(sum(shape["bytes"] for shape in found) / len(found)),
+            "workflow_tasks": round(sum(s["workflow_tasks"] for s in found) / len(found), 1),
+            "activities": found[-1]["activities"],
+        }
     return shapes
 
 
@@ -433,13 +410,6 @@ def _emails(engine: Any, process_ids: list[str]) -> int:
         return total
 
 
-def _handovers(engine: Any) -> int:
-    with Session(engine) as session:
-        return session.exec(
-            select(func.count()).select_from(OutboxEmail).where(OutboxEmail.kind == "handover")
-        ).one()
-
-
 def _command() -> str:
     invocation = shlex.join([Path(sys.executable).name, "-m", "bench.run", *sys.argv[1:]])
     return f"make bench ({invocation})" if os.environ.get("MAKELEVEL") else invocation
@@ -452,7 +422,26 @@ def _machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "temporalio": version("temporalio"),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The commit checked out (read from .git; uncommitted changes are not seen)."""
+    git = ROOT / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head[:12]
+        ref = head.removeprefix("ref: ")
+        if (git / ref).exists():
+            return (git / ref).read_text().strip()[:12]
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(f" {ref}"):
+                return line.split()[0][:12]
+    except OSError:
+        pass
+    return "?"
 
 
 def _temporal_version() -> str:

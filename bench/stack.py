@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from workflows.search_attributes import dev_server_args
@@ -87,6 +88,69 @@ def temporal_args(db_file: Path | None) -> tuple[list[str], int, int]:
 
 _COUNTER = re.compile(r"^(persistence_requests|service_requests)\{(.*)\} ([0-9.e+]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass
+class Product:
+    """A Temporal dev server, a migrated SQLite database, the worker and the API."""
+
+    temporal: subprocess.Popen[bytes]
+    address: str
+    metrics_port: int
+    database_url: str
+    env: dict[str, str]
+    api_port: int
+    worker: subprocess.Popen[bytes]
+    api: subprocess.Popen[bytes]
+
+
+def worker_args() -> list[str]:
+    return [sys.executable, str(ROOT / "worker.py")]
+
+
+def api_args(port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+
+
+def start_product(
+    exits: ExitStack,
+    work: Path,
+    temporal_db: str,
+    task_queue: str,
+    prepare: Callable[[str], None] | None = None,
+) -> Product:
+    """Temporal (`temporal_db`: "file", as `make up`, or "memory"), then the worker and the
+    API on a database at `work/partnerflow.db`; `prepare(database_url)` runs before they
+    start. Everything stops when `exits` closes; logs in `work/logs`."""
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    db_file = work / "temporal.db" if temporal_db == "file" else None
+    temporal_cmd, temporal_port, metrics_port = temporal_args(db_file)
+    temporal = exits.enter_context(
+        running("Temporal", temporal_cmd, {}, logs / "temporal.log", temporal_port)
+    )
+    address = f"127.0.0.1:{temporal_port}"
+    database_url = f"sqlite:///{work / 'partnerflow.db'}"
+    if prepare is not None:
+        prepare(database_url)
+    api_port = free_port()
+    env = {
+        "PARTNERFLOW_DATABASE_URL": database_url,
+        "PARTNERFLOW_TEMPORAL_ADDRESS": address,
+        "PARTNERFLOW_TEMPORAL_NAMESPACE": "default",
+        "PARTNERFLOW_TASK_QUEUE": task_queue,
+        "PARTNERFLOW_STORAGE_DIR": str(work / "documents"),
+        "PARTNERFLOW_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+        "PARTNERFLOW_MAIL_TRANSPORT": "outbox",
+        "PARTNERFLOW_LOG_FORMAT": "text",
+        "PARTNERFLOW_WORKER_METRICS_ADDRESS": "",
+    }
+    worker = exits.enter_context(running("worker", worker_args(), env, logs / "worker.log"))
+    api = exits.enter_context(running("API", api_args(api_port), env, logs / "api.log", api_port))
+    return Product(temporal, address, metrics_port, database_url, env, api_port, worker, api)
 
 
 def temporal_requests(metrics_port: int) -> dict[str, float]:
