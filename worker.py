@@ -49,6 +49,7 @@ def build_worker(
         workflows=[PartnerProcessWorkflow, ReconcilerWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
+            read_model.record_transition,
             read_model.record_process_state,
             emails.send_email,
             notifications.notify,
@@ -58,6 +59,7 @@ def build_worker(
             reconcile.hand_back_revoked_partners,
         ],
         activity_executor=executor,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         # After a crash, hand a process's next task to another worker within seconds.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

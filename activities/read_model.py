@@ -1,4 +1,8 @@
-"""Writes each process transition into the SQL read model; an older version never wins."""
+"""Writes each process transition into the SQL read model; an older version never wins.
+
+`record_transition` (a local activity) writes the state and the in-app notices queued since
+the last write in one transaction; `record_process_state` is the state alone, for processes
+started before it (workflows/versions.py)."""
 
 import uuid
 from typing import Any
@@ -9,11 +13,13 @@ from sqlalchemy.engine import Connection, Engine
 from temporalio import activity
 
 from activities.failures import classified
-from partnerflow.models import Process, ProcessStep
-from workflows.messages import ProcessState, StepState
+from activities.notifications import notice_rows
+from partnerflow.models import Notification, Process, ProcessStep
+from workflows.messages import ProcessState, StepState, TransitionWrite
 
 PROCESS: Table = Process.__table__  # type: ignore[attr-defined]
 PROCESS_STEP: Table = ProcessStep.__table__  # type: ignore[attr-defined]
+NOTIFICATION: Table = Notification.__table__  # type: ignore[attr-defined]
 
 
 class ReadModelActivities:
@@ -24,29 +30,44 @@ class ReadModelActivities:
     def record_process_state(self, state: ProcessState) -> None:
         # Classified (activities/failures.py): a refused row is not retried, and no SQL or
         # parameters (a customer's data) go into Temporal's history.
-        with classified():
-            self._record(state)
+        with classified(), self._engine.begin() as connection:
+            _write_state(connection, state)
 
-    def _record(self, state: ProcessState) -> None:
-        # Writers race: updates on parallel steps, a timer and an update, a retried attempt
-        # while its timed-out first one still runs. The version guard is therefore inside the
-        # write itself, never a read before it (SQLite ignores FOR UPDATE, and pysqlite runs a
-        # SELECT outside any transaction). The guarded upsert is the transaction's first
-        # statement: it takes the write lock (SQLite) or the row lock (PostgreSQL) before
-        # anything else happens, so the step rows below are written by the winner alone, in
-        # its transaction, and a loser waits for the winner's commit before it is judged.
-        with self._engine.begin() as connection:
-            if not _claim_version(connection, state):
-                return  # this version or a newer one is already recorded
-            for position, step in enumerate(state.steps):
-                row = _step_row(state, position, step)
-                insert = _insert(connection, PROCESS_STEP).values(id=uuid.uuid4(), **row)
+    @activity.defn
+    def record_transition(self, write: TransitionWrite) -> None:
+        """The state and its notices, all or nothing. A retried attempt writes nothing twice:
+        the state by its version, each notice by its key. The notices are written even if a
+        newer version won (a concurrent write need not carry them)."""
+        with classified(), self._engine.begin() as connection:
+            _write_state(connection, write.state)
+            rows = notice_rows(connection, write.notices)
+            if rows:
+                insert = _insert(connection, NOTIFICATION)
                 connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=[PROCESS_STEP.c.process_id, PROCESS_STEP.c.key],
-                        set_={name: insert.excluded[name] for name in row},
-                    )
+                    insert.on_conflict_do_nothing(index_elements=[NOTIFICATION.c.idempotency_key]),
+                    rows,
                 )
+
+
+def _write_state(connection: Connection, state: ProcessState) -> None:
+    # Writers race: updates on parallel steps, a timer and an update, a retried attempt
+    # while its timed-out first one still runs. The version guard is therefore inside the
+    # write itself, never a read before it (SQLite ignores FOR UPDATE, and pysqlite runs a
+    # SELECT outside any transaction). The guarded upsert is the transaction's first
+    # statement: it takes the write lock (SQLite) or the row lock (PostgreSQL) before
+    # anything else happens, so the step rows below are written by the winner alone, in
+    # its transaction, and a loser waits for the winner's commit before it is judged.
+    if not _claim_version(connection, state):
+        return  # this version or a newer one is already recorded
+    for position, step in enumerate(state.steps):
+        row = _step_row(state, position, step)
+        insert = _insert(connection, PROCESS_STEP).values(id=uuid.uuid4(), **row)
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=[PROCESS_STEP.c.process_id, PROCESS_STEP.c.key],
+                set_={name: insert.excluded[name] for name in row},
+            )
+        )
 
 
 def _process_row(state: ProcessState) -> dict[str, Any]:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # host:port for the worker's Prometheus endpoint (SDK and process metrics); off if unset
     worker_metrics_address: str | None = None
+    # Workflows the worker keeps in memory (about 0.2 MB each, with their sandboxed modules):
+    # this bounds its RSS whatever the number of open processes; one not cached is replayed
+    # from its history when its timer fires or a caller asks.
+    worker_max_cached_workflows: int = Field(default=500, ge=2)
     # The API's Prometheus metrics on a port of their own (never on the public API port),
     # and/or a token that opens `/metrics` on the API port (`Authorization: Bearer …`).
     # Neither set: the API serves no metrics.

@@ -277,6 +277,14 @@ class NotificationRequest(BaseModel):
     idempotency_key: str
 
 
+class TransitionWrite(BaseModel):
+    """One transition for the read model: the state, and the notices queued since the last
+    write that was settled, written in the same transaction."""
+
+    state: ProcessState
+    notices: list[NotificationRequest] = Field(default_factory=list)
+
+
 class ProcessInput(BaseModel):
     process_id: UUID
     template: TemplateSnapshot

@@ -24,10 +24,11 @@ Query `state`: where the process stands.
 Each open step with a deadline has a watcher (workflows/deadline_watchers.py): durable timers
 for its reminders, its deadline (overdue: the contact person is told) and the escalation's
 reassignment, each calling back `_on_alarm`. Every
-transition bumps `version` and is written to the read model by an activity; an update
-answers only after that write. A write that fails for good is tried again, with the whole
-state, on a durable timer. E-mails and in-app notices go out in a lane of their own, in order;
-one that keeps failing retries on its own (workflows/retries.py has the caps and the timer's
+transition bumps `version` and is written to the read model by a local activity, together
+with the in-app notices queued since the last write, in one transaction; an update answers
+only after that write. A write that fails for good is tried again, with the whole state (and
+the notices still unwritten), on a durable timer. E-mails go out in a lane of their own, in
+order; one that keeps failing retries on its own (workflows/retries.py has the caps and the timer's
 policy) and holds up neither the read model nor the items behind it. What fails for good
 flags the process `attention` (state, read model, search attribute `PfAttention`) and the
 process goes on.
@@ -48,7 +49,7 @@ from typing import Literal, assert_never
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities.deadlines import business_days_due
@@ -71,7 +72,15 @@ with workflow.unsafe.imports_passed_through():
         resolve_requires,
         shift,
     )
-    from workflows import attention, notices, outgoing, retries, summaries, versions
+    from workflows import (
+        attention,
+        notices,
+        outgoing,
+        retries,
+        search_attributes,
+        summaries,
+        versions,
+    )
     from workflows.deadline_watchers import Alarm, DeadlineWatchers
     from workflows.deadlines import add_business_days
     from workflows.fields import document_problems, field_problems
@@ -95,6 +104,7 @@ with workflow.unsafe.imports_passed_through():
         SkipStepInput,
         StepState,
         TimelineEntry,
+        TransitionWrite,
     )
     from workflows.rules import (
         authorize,
@@ -105,19 +115,34 @@ with workflow.unsafe.imports_passed_through():
         refuse,
         require_running,
     )
-    from workflows.search_attributes import (
-        PF_ACTIVE_STEPS,
-        PF_ATTENTION,
-        PF_NEXT_DUE,
-        PF_PARTNERS,
-        PF_STATUS,
-    )
+    from workflows.search_attributes import PF_ATTENTION
 
 Outgoing = EmailRequest | NotificationRequest
 
 
 def workflow_id_for(process_id: object) -> str:
     return f"process-{process_id}"
+
+
+def _as_activity_error(failure: FailureError, activity_type: str) -> ActivityError:
+    """A local activity's own failure arrives unwrapped (only its timeouts come as an
+    ActivityError): wrapped alike, it is judged and noted as a regular activity's would be."""
+    if isinstance(failure, ActivityError):
+        return failure
+    permanent = isinstance(failure, ApplicationError) and failure.non_retryable
+    error = ActivityError(
+        "Local activity failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=activity_type,
+        activity_id="",
+        retry_state=(
+            RetryState.NON_RETRYABLE_FAILURE if permanent else RetryState.MAXIMUM_ATTEMPTS_REACHED
+        ),
+    )
+    error.__cause__ = failure
+    return error
 
 
 def _count(name: str, description: str) -> None:
@@ -129,12 +154,17 @@ def _count(name: str, description: str) -> None:
 class PartnerProcessWorkflow:
     @workflow.init
     def __init__(self, input: ProcessInput) -> None:
+        # Decided once, as the run starts: a run recorded before keeps its path to the end. A
+        # run that has it has every older change too, so it records no older patch.
+        self._one_write = workflow.patched(versions.TRANSITION_WRITE)
         self._input = input
         self._template = input.template
         self._specs = {spec.key: spec for spec in input.template.steps}
         self._tz = input.template.timezone
         self._watchers = DeadlineWatchers(self._specs, self._tz, self._on_alarm)
         self._outgoing: list[Outgoing] = list(input.outgoing)
+        # notices queued since the last write that landed: the next write carries them
+        self._notices: list[NotificationRequest] = []
         self._dirty = False
         # the last write failed for good (since then): it is written again on a timer
         self._unwritten_since: datetime | None = None
@@ -207,10 +237,10 @@ class PartnerProcessWorkflow:
             await self._settle()
             self._watchers.cancel()
             if self._state.status == "running":
+                # notices left unwritten (the write gave up) go out through the lane
+                unsent = self._outgoing + self._notices
                 workflow.continue_as_new(
-                    self._input.model_copy(
-                        update={"state": self._state, "outgoing": self._outgoing}
-                    )
+                    self._input.model_copy(update={"state": self._state, "outgoing": unsent})
                 )
             lane.cancel()
             return self._state
@@ -231,12 +261,12 @@ class PartnerProcessWorkflow:
 
     def _lanes(self) -> bool:
         """False while replaying a run recorded before the lane (workflows/versions.py)."""
-        return workflow.patched(versions.OUTGOING_LANE)
+        return self._one_write or workflow.patched(versions.OUTGOING_LANE)
 
     def _rewrites(self) -> bool:
         """False while replaying a run recorded before a failed write was written again, and
         `partner_revoked` still waited for the contact's notice (workflows/versions.py)."""
-        return workflow.patched(versions.READ_MODEL_REWRITTEN)
+        return self._one_write or workflow.patched(versions.READ_MODEL_REWRITTEN)
 
     async def _write_again_later(self) -> None:
         """The last write failed for good: after a durable wait (cut short by a transition,
@@ -536,7 +566,7 @@ class PartnerProcessWorkflow:
         notice = outgoing.notice(
             self._state, first, "partner_revoked", key, message, user_id=contact
         )
-        self._outgoing.append(notice)
+        self._send_notice(notice)
         return notice
 
     # transitions --------------------------------------------------------------------------
@@ -586,8 +616,8 @@ class PartnerProcessWorkflow:
 
     def _due_from_activity(self, step: StepState) -> bool:
         rule = self._specs[step.key].deadline
-        return isinstance(rule, BusinessDaysDeadline) and workflow.patched(
-            versions.BUSINESS_DAYS_RECORDED
+        return isinstance(rule, BusinessDaysDeadline) and (
+            self._one_write or workflow.patched(versions.BUSINESS_DAYS_RECORDED)
         )
 
     async def _compute_dues(self) -> None:
@@ -762,7 +792,14 @@ class PartnerProcessWorkflow:
     def _queue_notice(
         self, step: StepState, kind: NotificationKind, key: str, message: str, **to: UUID | None
     ) -> None:
-        self._outgoing.append(outgoing.notice(self._state, step, kind, key, message, **to))
+        self._send_notice(outgoing.notice(self._state, step, kind, key, message, **to))
+
+    def _send_notice(self, notice: NotificationRequest) -> None:
+        """With the next write of the state, or (runs recorded before) through the lane."""
+        if self._one_write:
+            self._notices.append(notice)
+        else:
+            self._outgoing.append(notice)
 
     def _to_contact(
         self,
@@ -815,15 +852,13 @@ class PartnerProcessWorkflow:
         self._watchers.sync(self._state.steps)
         self._state.version += 1
         snapshot = self._state.model_copy(deep=True)
-        next_due = snapshot.next_due_at
-        workflow.upsert_search_attributes(
-            [
-                PF_STATUS.value_set(snapshot.status),
-                PF_ACTIVE_STEPS.value_set([s.key for s in snapshot.steps if s.status == "active"]),
-                PF_PARTNERS.value_set([str(p) for p in snapshot.partner_ids]),
-                PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
-            ]
-        )
+        updates = search_attributes.of_state(snapshot)
+        if self._one_write:
+            # against what the run carries now (its start's, then its upserts': replay and
+            # continue-as-new recompute it), so an unchanged value is not written again
+            updates = search_attributes.changed(updates, workflow.info().typed_search_attributes)
+        if updates:
+            workflow.upsert_search_attributes(updates)
         workflow.set_current_details(summaries.current_details(snapshot, self._tz))
         if not self._lanes():
             await workflow.execute_activity_method(
@@ -836,16 +871,29 @@ class PartnerProcessWorkflow:
             self._recorded_version = max(self._recorded_version, snapshot.version)
             return
         call = retries.READ_MODEL
+        carried = list(self._notices)
         try:
-            await workflow.execute_activity_method(
-                ReadModelActivities.record_process_state,
-                snapshot,
-                start_to_close_timeout=call.start_to_close,
-                schedule_to_close_timeout=call.schedule_to_close,
-                retry_policy=call.retry,
-                summary=summaries.record_state(snapshot.version),
-            )
-        except ActivityError as error:
+            if self._one_write:
+                # a local activity: no activity task round trip, one marker in history
+                await workflow.execute_local_activity_method(
+                    ReadModelActivities.record_transition,
+                    TransitionWrite(state=snapshot, notices=carried),
+                    start_to_close_timeout=call.start_to_close,
+                    schedule_to_close_timeout=call.schedule_to_close,
+                    retry_policy=call.retry,
+                    summary=summaries.record_state(snapshot.version),
+                )
+            else:
+                await workflow.execute_activity_method(
+                    ReadModelActivities.record_process_state,
+                    snapshot,
+                    start_to_close_timeout=call.start_to_close,
+                    schedule_to_close_timeout=call.schedule_to_close,
+                    retry_policy=call.retry,
+                    summary=summaries.record_state(snapshot.version),
+                )
+        except FailureError as failure:
+            error = _as_activity_error(failure, "record_transition")
             # The process goes on: the next write carries the whole state again (and this
             # note). Not marked dirty, which would fail in a tight loop: the main loop writes
             # it again on a timer (_write_again_later), flagged once per failing spell.
@@ -860,6 +908,8 @@ class PartnerProcessWorkflow:
                 self._unwritten_since = workflow.now()
         else:
             self._unwritten_since = None
+            # written with the state (a concurrent write may carry them too: keyed, once)
+            self._notices = [n for n in self._notices if all(n is not c for c in carried)]
         # Settled, written or not: a caller of await_recorded is answered either way.
         self._recorded_version = max(self._recorded_version, snapshot.version)
 

@@ -8,6 +8,9 @@ Caps (a transient failure retries with back-off until its cap; then it counts as
 - In-app notice: 1 s doubling to 30 s, for up to 1 hour: it only needs our own database.
 - Read model: 1 s doubling to 10 s, for up to 1 hour. Updates answer only after their write,
   so a longer wait helps nobody; every later write carries the whole state and repairs it.
+  Since the transition write (workflows/versions.py) it is a local activity: its retries run
+  in the worker, which keeps the workflow task alive meanwhile (an outage of the database
+  adds a workflow task to history every few seconds, up to the cap).
   A write that failed for good (refused at once, or still failing after its hour) flags the
   process, and the process writes its whole state again every 10 minutes (a durable timer;
   any transition meanwhile writes it anyway) until a write lands: a missing row may come, a

@@ -2,7 +2,14 @@
 
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from workflows.messages import ProcessState
 
 PF_TEMPLATE = SearchAttributeKey.for_keyword("PfTemplate")
 PF_OPPORTUNITY = SearchAttributeKey.for_keyword("PfOpportunity")
@@ -52,3 +59,21 @@ def at_start(
             SearchAttributePair(PF_ATTENTION, False),
         ]
     )
+
+
+def of_state(state: ProcessState) -> list[SearchAttributeUpdate[Any]]:
+    """What a transition sets: the status, the active steps, the partners, the next deadline."""
+    next_due = state.next_due_at
+    return [
+        PF_STATUS.value_set(state.status),
+        PF_ACTIVE_STEPS.value_set([s.key for s in state.steps if s.status == "active"]),
+        PF_PARTNERS.value_set([str(p) for p in state.partner_ids]),
+        PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
+    ]
+
+
+def changed(
+    updates: list[SearchAttributeUpdate[Any]], current: TypedSearchAttributes
+) -> list[SearchAttributeUpdate[Any]]:
+    """The updates whose value differs from what the workflow carries now."""
+    return [update for update in updates if current.get(update.key) != update.value]
