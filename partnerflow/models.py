@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from partnerflow.db import UTCDateTime, utcnow
@@ -167,7 +167,18 @@ class Process(SQLModel, table=True):
 
 
 class ProcessStep(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("process_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("process_id", "key"),
+        # a partner's scorecard: its completed steps in a period, its open ones
+        Index(
+            "ix_processstep_partner_status_completed",
+            "assignee_partner_id",
+            "status",
+            "completed_at",
+        ),
+        # the dashboard's open steps by deadline week
+        Index("ix_processstep_status_due", "status", "due_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     process_id: uuid.UUID = Field(foreign_key="process.id", index=True)

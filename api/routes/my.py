@@ -1,10 +1,14 @@
-"""The caller's own work: open steps assigned to them or their organisation, soonest first."""
+"""The caller's own work: open steps assigned to them or their organisation, soonest first;
+and, for a partner's users, their organisation's scorecard."""
 
 from fastapi import APIRouter
 
-from api.deps import CurrentCaller, PageDep, SessionDep
+from api.deps import CurrentCaller, PageDep, SessionDep, SettingsDep
 from api.listing import Page, fetch_page
-from partnerflow import steps
+from api.routes.partners import From, To
+from partnerflow import scorecards, steps
+from partnerflow.db import utcnow
+from partnerflow.scorecards import Scorecard
 from partnerflow.steps import Task
 
 router = APIRouter(prefix="/api/my", tags=["my work"])
@@ -18,3 +22,18 @@ def my_tasks(
     process list: a try of a template is not work to do."""
     rows, count = fetch_page(session, steps.open_tasks(caller, test), page)  # type: ignore[arg-type]
     return Page(data=[steps.task(step, opportunity) for step, opportunity in rows], count=count)
+
+
+@router.get("/scorecard")
+def my_scorecard(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentCaller,
+    first: From = None,
+    last: To = None,
+) -> Scorecard:
+    """The scorecard of the caller's partner organisation (as `GET
+    /api/partners/{id}/scorecard`); 403 for the company's own users, who have none."""
+    now = utcnow()
+    asked = scorecards.period(first, last, settings.default_timezone, now)
+    return scorecards.own(session, caller, asked, now)

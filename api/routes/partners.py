@@ -1,12 +1,14 @@
 """Partner organisations and their users."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import select
 
+from api.csv_download import csv_response
 from api.deps import (
     AdminCaller,
     CurrentCaller,
@@ -19,9 +21,11 @@ from api.deps import (
 )
 from api.listing import Page, fetch_page
 from api.routes.users import UserInvited
-from partnerflow import partners
+from partnerflow import exports, partners, scorecards
+from partnerflow.db import utcnow
 from partnerflow.models import Partner
 from partnerflow.partners import Permission
+from partnerflow.scorecards import Scorecard
 from partnerflow.spec import Language
 
 router = APIRouter(prefix="/api/partners", tags=["partners"])
@@ -152,3 +156,53 @@ def set_permissions(
     return PartnerPublic(
         **partners.set_permissions(session, partner_id, body.permissions).model_dump()
     )
+
+
+# scorecards -------------------------------------------------------------------------------
+
+From = Annotated[
+    date | None,
+    Query(alias="from", description="first day (inclusive); default: 1st of `to`'s month - 11"),
+]
+To = Annotated[date | None, Query(alias="to", description="last day (inclusive); default: today")]
+
+
+@router.get("/{partner_id}/scorecard")
+def get_scorecard(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentCaller,
+    first: From = None,
+    last: To = None,
+) -> Scorecard:
+    """How reliably the partner finished its steps from `from` to `to` (days in the
+    installation's time zone; by default this month and the 11 before), test runs left out.
+    Staff see any partner's, a partner's users only their own. A step counts for the partner
+    it was assigned to when completed; on time means completed by its deadline, and steps
+    without one count for the times only. `declined` and `changes_requested` are always 0:
+    steps cannot be handed back or reviewed yet."""
+    now = utcnow()
+    asked = scorecards.period(first, last, settings.default_timezone, now)
+    return scorecards.of_partner(session, caller, partner_id, asked, now)
+
+
+@router.get(
+    "/{partner_id}/scorecard.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the scorecard as CSV"}},
+)
+def get_scorecard_csv(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentCaller,
+    first: From = None,
+    last: To = None,
+) -> Response:
+    """The scorecard as CSV: a `total` row, a `step` row per template step, a `month` row
+    per month. A cell a spreadsheet would run as a formula starts with `'`."""
+    now = utcnow()
+    asked = scorecards.period(first, last, settings.default_timezone, now)
+    card = scorecards.of_partner(session, caller, partner_id, asked, now)
+    return csv_response(exports.scorecard_csv(card), f"scorecard-{partner_id}.csv")

@@ -3,14 +3,23 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentCaller, PageDep, SessionDep, SettingsDep, StaffCaller, TemporalDep
+from api.csv_download import csv_response
+from api.deps import (
+    CurrentCaller,
+    PageDep,
+    Pagination,
+    SessionDep,
+    SettingsDep,
+    StaffCaller,
+    TemporalDep,
+)
 from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
-from partnerflow import processes, starting
+from partnerflow import exports, processes, starting
 from partnerflow.processes import ProcessDetail, ProcessSummary
 from partnerflow.starting import ProcessStart
 
@@ -59,6 +68,42 @@ def list_processes(
     )  # fmt: skip
     rows, count = fetch_page(session, statement, page)
     return Page(data=processes.summaries(session, caller, rows), count=count)
+
+
+CSV_LIMIT = 10_000
+
+
+@router.get(
+    ".csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the processes as CSV"}},
+)
+def export_processes(
+    session: SessionDep,
+    caller: CurrentCaller,
+    status_filter: Annotated[
+        Literal["running", "completed", "cancelled"] | None, Query(alias="status")
+    ] = None,
+    template_id: uuid.UUID | None = None,
+    opportunity_id: uuid.UUID | None = None,
+    partner_id: uuid.UUID | None = None,
+    overdue: bool | None = None,
+    attention: bool | None = None,
+    test: bool = False,
+    sort: Literal["started_at", "-started_at", "next_due_at"] = "-started_at",
+    limit: Annotated[int, Query(ge=1, le=CSV_LIMIT)] = CSV_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Response:
+    """The process list as CSV: the same filters, sort and visibility as `GET
+    /api/processes`, up to 10,000 rows a call (`limit`, `offset`); `X-Total-Count` says how
+    many match in all. A cell a spreadsheet would run as a formula starts with `'`."""
+    statement = processes.listed(
+        caller, status=status_filter, template_id=template_id, opportunity_id=opportunity_id,
+        partner_id=partner_id, overdue=overdue, attention=attention, test=test, sort=sort,
+    )  # fmt: skip
+    rows, count = fetch_page(session, statement, Pagination(limit=limit, offset=offset))
+    text = exports.processes_csv(processes.summaries(session, caller, rows))
+    return csv_response(text, "processes.csv", {"X-Total-Count": str(count)})
 
 
 @router.get("/{process_id}")

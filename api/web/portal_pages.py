@@ -1,4 +1,5 @@
-"""The partner portal: my tasks by deadline, and the step page where the work is recorded."""
+"""The partner portal: my tasks by deadline, the step page where the work is recorded, and the
+organisation's own scorecard."""
 
 import uuid
 from collections.abc import Awaitable
@@ -8,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from api.csv_download import csv_response
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.downloads import download
+from api.web.insight import FirstDay, LastDay, asked_period, scorecard_context
 from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebPartner
 from api.web.templating import page
@@ -21,7 +24,8 @@ from api.web.views import (
     uploaded_counts,
 )
 from api.web.work import StepWork, problem
-from partnerflow import steps
+from partnerflow import exports, scorecards, steps
+from partnerflow.db import utcnow
 from partnerflow.processes import process_detail, visible_process
 from partnerflow.refusals import Refused, not_found
 
@@ -179,3 +183,40 @@ def download_document(
     caller: WebPartner,
 ) -> FileResponse:
     return download(steps.document_file(session, settings, caller, process_id, document_id))
+
+
+# the organisation's own record --------------------------------------------------------------
+
+
+@router.get("/scorecard")
+def my_scorecard(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebPartner,
+    first: FirstDay = "",
+    last: LastDay = "",
+) -> HTMLResponse:
+    """The partner's own scorecard, as the company sees it."""
+    now = utcnow()
+    asked, problem = asked_period(first, last, settings.default_timezone, now)
+    card = scorecards.own(session, caller, asked, now)
+    return page(
+        request, "scorecard.html", 422 if problem else 200,
+        caller=caller, section="scorecard", own=True,
+        **scorecard_context(card, problem, "/portal/scorecard.csv"),
+    )  # fmt: skip
+
+
+@router.get("/scorecard.csv")
+def my_scorecard_csv(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebPartner,
+    first: FirstDay = "",
+    last: LastDay = "",
+) -> Response:
+    now = utcnow()
+    asked, _ = asked_period(first, last, settings.default_timezone, now)
+    card = scorecards.own(session, caller, asked, now)
+    return csv_response(exports.scorecard_csv(card), "scorecard.csv")

@@ -1,4 +1,5 @@
-"""The contact person's pages: processes (overdue first), a process, notifications, outbox."""
+"""The contact person's pages: processes (overdue first, open steps by deadline week), a
+process, partners and their scorecards, notifications, outbox."""
 
 import uuid
 from datetime import datetime
@@ -9,10 +10,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import case, update
 from sqlmodel import col, select
 
+from api.csv_download import csv_response
 from api.deps import Pagination, SessionDep, SettingsDep
 from api.downloads import download
 from api.listing import fetch_page
 from api.web import work
+from api.web.insight import FirstDay, LastDay, asked_period, scorecard_context
 from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page, when
@@ -23,11 +26,14 @@ from api.web.views import (
     timezone_of,
     timezones_of,
 )
+from partnerflow import charts, exports, scorecards
 from partnerflow.assignees import assignee_names, names_of
+from partnerflow.db import utcnow
 from partnerflow.models import (
     Notification,
     Opportunity,
     OutboxEmail,
+    Partner,
     Process,
     ProcessTemplate,
     User,
@@ -50,6 +56,7 @@ PAGE_SIZE = 50
 def dashboard(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     caller: WebStaff,
     show: Literal["running", "completed", "cancelled"] = "running",
     mine: bool = False,
@@ -99,10 +106,15 @@ def dashboard(
                 "overdue": any(s.overdue for s in still_open),
             }
         )
+    weeks = scorecards.open_steps_by_week(
+        session, utcnow(), settings.default_timezone, test=test,
+        contact_user_id=caller.user.id if mine else None,
+    )  # fmt: skip
     return page(
         request, "dashboard.html",
         caller=caller, section="processes", processes=processes, count=count, show=show,
         mine=mine, test=test, offset=offset, page_size=PAGE_SIZE,
+        deadline_chart=charts.open_steps_by_week(weeks),
     )  # fmt: skip
 
 
@@ -205,6 +217,51 @@ def download_document(
     caller: WebStaff,
 ) -> FileResponse:
     return download(document_file(session, settings, caller, process_id, document_id))
+
+
+# partners and their scorecards --------------------------------------------------------------
+
+
+@router.get("/partners")
+def partners_page(request: Request, session: SessionDep, caller: WebStaff) -> HTMLResponse:
+    rows = session.exec(select(Partner).order_by(col(Partner.name)).limit(PAGE_SIZE * 10)).all()
+    return page(request, "partners.html", caller=caller, section="partners", partners=rows)
+
+
+@router.get("/partners/{partner_id}")
+def partner_page(
+    request: Request,
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebStaff,
+    first: FirstDay = "",
+    last: LastDay = "",
+) -> HTMLResponse:
+    """The partner's scorecard over a period, with its charts."""
+    now = utcnow()
+    asked, problem = asked_period(first, last, settings.default_timezone, now)
+    card = scorecards.of_partner(session, caller, partner_id, asked, now)
+    return page(
+        request, "scorecard.html", 422 if problem else 200,
+        caller=caller, section="partners", own=False,
+        **scorecard_context(card, problem, f"/partners/{partner_id}/scorecard.csv"),
+    )  # fmt: skip
+
+
+@router.get("/partners/{partner_id}/scorecard.csv")
+def partner_scorecard_csv(
+    partner_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: WebStaff,
+    first: FirstDay = "",
+    last: LastDay = "",
+) -> Response:
+    now = utcnow()
+    asked, _ = asked_period(first, last, settings.default_timezone, now)
+    card = scorecards.of_partner(session, caller, partner_id, asked, now)
+    return csv_response(exports.scorecard_csv(card), f"scorecard-{partner_id}.csv")
 
 
 # outbox -------------------------------------------------------------------------------------

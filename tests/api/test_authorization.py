@@ -86,6 +86,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/partners/{partner_id}/permissions"): admin_only(422, body={}),
     ("POST", "/api/partners/{partner_id}/revoke"): admin_only(404, params={"partner_id": UNKNOWN}),
     ("POST", "/api/partners/{partner_id}/invite"): admin_only(409),  # A has joined already
+    # A's scorecard: the company's users and A's own; B cannot see A
+    ("GET", "/api/partners/{partner_id}/scorecard"): Rule(200, 200, 200, 404),
+    ("GET", "/api/partners/{partner_id}/scorecard.csv"): Rule(200, 200, 200, 404),
     ("GET", "/api/invitations/{token}"): public(404),
     ("POST", "/api/invitations/{token}/accept"): public(
         404, body={"name": "E", "email": "e@example.com"}
@@ -129,6 +132,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # processes: partner B has no step in A's process, so it does not exist for B
     ("POST", "/api/processes"): staff(422, body={}),
     ("GET", "/api/processes"): anyone(200),
+    ("GET", "/api/processes.csv"): anyone(200),
     ("GET", P): Rule(200, 200, 200, 404),
     ("POST", P + "/cancel"): staff(422, body={}),
     # the installation step is open; its required field is missing, so nothing completes
@@ -148,6 +152,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", P + "/steps/{step_key}/comments"): Rule(201, 201, 201, 404, body={"body": "Hallo"}),
     ("GET", P + "/steps/{step_key}/comments"): Rule(200, 200, 200, 404),
     ("GET", "/api/my/tasks"): anyone(200),
+    ("GET", "/api/my/scorecard"): Rule(403, 403, 200, 200),  # a partner's users have one
     ("GET", "/api/notifications"): anyone(200),
     ("POST", "/api/notifications/{notification_id}/read"): Rule(200, 404, 404, 404),
     ("GET", "/api/outbox"): admin_only(200),

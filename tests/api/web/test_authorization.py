@@ -173,6 +173,10 @@ RULES: dict[tuple[str, str], Page] = {
     ),
     ("GET", P + "/documents/{document_id}"): staff("200"),
     ("GET", "/notifications"): staff("200"),
+    # partners and their scorecards (partner A's)
+    ("GET", "/partners"): staff("200"),
+    ("GET", "/partners/{partner_id}"): staff("200"),
+    ("GET", "/partners/{partner_id}/scorecard.csv"): staff("200"),
     ("POST", "/notifications/read"): staff("303 /notifications"),
     ("GET", "/outbox"): admin_only("200"),
     ("GET", "/outbox/{email_id}"): admin_only("200"),  # the hand-over, with the customer
@@ -211,6 +215,8 @@ RULES: dict[tuple[str, str], Page] = {
         form={"body": "Hallo"},
     ),
     ("GET", "/portal/processes/{process_id}/documents/{document_id}"): portal("200", "404"),
+    ("GET", "/portal/scorecard"): portal("200", "200"),  # each partner its own
+    ("GET", "/portal/scorecard.csv"): portal("200", "200"),
 }
 
 
@@ -332,6 +338,7 @@ async def _world(stack: Stack, browsers: dict[str, httpx.AsyncClient]) -> World:
         "index": "0",
         "token": "no-such-link",
         "token_id": _api_token_id(stack, a["owner_token"]),
+        "partner_id": a["id"],
     }
     return World(ids=ids, sessions=sessions)
 

@@ -1,0 +1,345 @@
+"""How reliably a partner finished its steps over a period (its scorecard), and the open work
+by deadline week: read from the process read model, test runs left out.
+
+A step counts for the partner it was assigned to when it was completed. Its time to complete
+runs from `activated_at` to `completed_at`; it was on time when `completed_at <= due_at` (a
+step without a deadline counts for the times, not for the on-time rate). The median is the
+middle value (the mean of the two middle ones for an even count); p90 is the nearest rank,
+the ceil(0.9 n)-th smallest. Rows come through indexed WHERE clauses only (migration 0012);
+percentiles are computed here, the same on SQLite and PostgreSQL.
+"""
+
+import math
+import statistics
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import sqlalchemy
+from pydantic import BaseModel, Field
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from partnerflow import partners
+from partnerflow.callers import Caller
+from partnerflow.models import Partner, Process, ProcessStep, ProcessTemplate
+from partnerflow.refusals import Refused, forbidden
+
+MAX_SPAN = timedelta(days=3660)  # ten years: a chart of months stays readable
+# The edges of the time-to-complete histogram, in hours; the last bin is open-ended.
+HOUR_EDGES = (0, 4, 24, 48, 72, 120, 168, 336, 720)
+HOUR_LABELS = (
+    "under 4 h", "4–24 h", "1–2 d", "2–3 d", "3–5 d", "5–7 d", "7–14 d", "14–30 d", "over 30 d",
+)  # fmt: skip
+DEADLINE_WEEKS = 8  # the dashboard's weeks ahead, the current one included
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days, `first` to `last` inclusive, in the installation's time zone."""
+
+    first: date
+    last: date
+    timezone: str
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), ZoneInfo(self.timezone))
+
+    @property
+    def end(self) -> datetime:
+        """The first moment after the period."""
+        return datetime.combine(self.last + timedelta(days=1), time(), ZoneInfo(self.timezone))
+
+
+def period(first: date | None, last: date | None, timezone: str, now: datetime) -> Period:
+    """The period asked for; by default the last 12 months: this month and the 11 before."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    last = last or today
+    if first is None:
+        months_back = last.year * 12 + last.month - 1 - 11
+        first = date(months_back // 12, months_back % 12 + 1, 1)
+    if first > last:
+        raise Refused("invalid", "`from` is after `to`", "from", where="query")
+    if last - first > MAX_SPAN or last >= date.max - timedelta(days=1):
+        raise Refused("invalid", "the period may span at most ten years", "to", where="query")
+    return Period(first, last, timezone)
+
+
+class StepRecord(BaseModel):
+    """One template step's completions by the partner in the period."""
+
+    template_id: uuid.UUID
+    template_name: str
+    step_key: str
+    step_name: str
+    n: int
+    on_time_rate: float | None = Field(description="share on time of those with a deadline")
+    median_hours: float | None
+    p90_hours: float | None
+
+
+class MonthRecord(BaseModel):
+    month: str = Field(description="YYYY-MM, in the installation's time zone")
+    steps_completed: int
+    with_deadline: int
+    on_time: int
+    on_time_rate: float | None
+
+
+class DurationBin(BaseModel):
+    """Completions whose time to complete is at least `from_hours`, less than `to_hours`."""
+
+    label: str
+    from_hours: int
+    to_hours: int | None
+    n: int
+
+
+class Scorecard(BaseModel):
+    partner_id: uuid.UUID
+    partner_name: str
+    from_date: date
+    to_date: date = Field(description="inclusive")
+    steps_completed: int
+    with_deadline: int = Field(description="completed steps that had a deadline")
+    on_time: int
+    on_time_rate: float | None = Field(
+        description="on_time / with_deadline, 0 to 1; null without a step with a deadline"
+    )
+    median_hours: float | None = Field(description="time to complete, activation to completion")
+    p90_hours: float | None = Field(description="nearest rank: ceil(0.9 n)-th smallest")
+    overdue_now: int = Field(description="open steps past their deadline, whatever the period")
+    declined: int = Field(description="always 0: steps cannot be handed back yet")
+    changes_requested: int = Field(description="always 0: steps have no review yet")
+    by_step: list[StepRecord]
+    by_month: list[MonthRecord]
+    time_to_complete: list[DurationBin]
+
+
+class WeekLoad(BaseModel):
+    """Open steps due in one week (`starts` on a Monday), or already overdue, or later."""
+
+    label: str
+    starts: date | None
+    open_steps: int
+    overdue: bool = False
+
+
+# who may see which --------------------------------------------------------------------------
+
+
+def of_partner(
+    session: Session, caller: Caller, partner_id: uuid.UUID, asked: Period, now: datetime
+) -> Scorecard:
+    """A partner's scorecard: staff see any partner's, a partner's users only their own."""
+    return scorecard(session, partners.visible(session, caller, partner_id), asked, now)
+
+
+def own(session: Session, caller: Caller, asked: Period, now: datetime) -> Scorecard:
+    """The scorecard of the caller's own partner organisation."""
+    if caller.partner is None:
+        raise forbidden("only a partner's users have a scorecard of their own")
+    return scorecard(session, caller.partner, asked, now)
+
+
+# the numbers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Done:
+    template_id: uuid.UUID
+    key: str
+    name: str
+    completed_at: datetime
+    hours: float | None
+    on_time: bool | None
+
+
+def scorecard(session: Session, partner: Partner, asked: Period, now: datetime) -> Scorecard:
+    done = _completed(session, partner.id, asked)
+    hours = [d.hours for d in done if d.hours is not None]
+    groups: dict[tuple[uuid.UUID, str], list[_Done]] = defaultdict(list)
+    for d in done:
+        groups[(d.template_id, d.key)].append(d)
+    names = _template_names(session, {template_id for template_id, _ in groups})
+    by_step = [
+        StepRecord(
+            template_id=template_id,
+            template_name=names.get(template_id, ""),
+            step_key=key,
+            step_name=rows[-1].name,  # the newest name, when versions renamed it
+            n=len(rows),
+            on_time_rate=_rate(rows),
+            median_hours=_median([r.hours for r in rows if r.hours is not None]),
+            p90_hours=_p90([r.hours for r in rows if r.hours is not None]),
+        )
+        for (template_id, key), rows in groups.items()
+    ]
+    by_step.sort(key=lambda s: (s.template_name, s.template_id, s.step_key))
+    timed = [d for d in done if d.on_time is not None]
+    return Scorecard(
+        partner_id=partner.id,
+        partner_name=partner.name,
+        from_date=asked.first,
+        to_date=asked.last,
+        steps_completed=len(done),
+        with_deadline=len(timed),
+        on_time=sum(1 for d in timed if d.on_time),
+        on_time_rate=_rate(done),
+        median_hours=_median(hours),
+        p90_hours=_p90(hours),
+        overdue_now=_overdue_now(session, partner.id, now),
+        declined=0,
+        changes_requested=0,
+        by_step=by_step,
+        by_month=_by_month(done, asked),
+        time_to_complete=_histogram(hours),
+    )
+
+
+def _completed(session: Session, partner_id: uuid.UUID, asked: Period) -> list[_Done]:
+    """The partner's completions in the period: the columns needed, through the index on
+    (assignee_partner_id, status, completed_at), each joined to its process by key."""
+    statement = (
+        sqlalchemy.select(
+            col(Process.template_id),
+            col(ProcessStep.key),
+            col(ProcessStep.name),
+            col(ProcessStep.activated_at),
+            col(ProcessStep.completed_at),
+            col(ProcessStep.due_at),
+        )
+        .join(Process, col(Process.id) == col(ProcessStep.process_id))
+        .where(
+            col(ProcessStep.assignee_partner_id) == partner_id,
+            col(ProcessStep.status) == "completed",
+            col(ProcessStep.completed_at) >= asked.start,
+            col(ProcessStep.completed_at) < asked.end,
+            col(Process.test).is_(False),
+        )
+        .order_by(col(ProcessStep.completed_at))
+    )
+    done = []
+    for template_id, key, name, activated_at, completed_at, due_at in session.execute(statement):
+        assert completed_at is not None  # the WHERE says so
+        hours = (completed_at - activated_at).total_seconds() / 3600 if activated_at else None
+        on_time = completed_at <= due_at if due_at else None
+        done.append(_Done(template_id, key, name, completed_at, hours, on_time))
+    return done
+
+
+def _overdue_now(session: Session, partner_id: uuid.UUID, now: datetime) -> int:
+    statement = (
+        select(func.count())
+        .select_from(ProcessStep)
+        .join(Process, col(Process.id) == ProcessStep.process_id)
+        .where(
+            ProcessStep.assignee_partner_id == partner_id,
+            ProcessStep.status == "active",
+            col(ProcessStep.due_at) < now,
+            col(Process.test).is_(False),
+        )
+    )
+    return session.exec(statement).one()
+
+
+def _template_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(ProcessTemplate.id, ProcessTemplate.name).where(col(ProcessTemplate.id).in_(ids))
+    )
+    return dict(rows.all())
+
+
+def _rate(rows: list[_Done]) -> float | None:
+    timed = [r.on_time for r in rows if r.on_time is not None]
+    return round(sum(timed) / len(timed), 4) if timed else None
+
+
+def _median(hours: list[float]) -> float | None:
+    return round(statistics.median(hours), 2) if hours else None
+
+
+def _p90(hours: list[float]) -> float | None:
+    if not hours:
+        return None
+    return round(sorted(hours)[math.ceil(0.9 * len(hours)) - 1], 2)
+
+
+def _by_month(done: list[_Done], asked: Period) -> list[MonthRecord]:
+    zone = ZoneInfo(asked.timezone)
+    months: dict[str, list[_Done]] = {}
+    year, month = asked.first.year, asked.first.month
+    while (year, month) <= (asked.last.year, asked.last.month):
+        months[f"{year:04d}-{month:02d}"] = []
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    for d in done:
+        months[d.completed_at.astimezone(zone).strftime("%Y-%m")].append(d)
+    records = []
+    for name, rows in months.items():
+        timed = [r for r in rows if r.on_time is not None]
+        records.append(
+            MonthRecord(
+                month=name,
+                steps_completed=len(rows),
+                with_deadline=len(timed),
+                on_time=sum(1 for r in timed if r.on_time),
+                on_time_rate=_rate(rows),
+            )
+        )
+    return records
+
+
+def _histogram(hours: list[float]) -> list[DurationBin]:
+    uppers: list[int | None] = [*HOUR_EDGES[1:], None]
+    bins = [
+        DurationBin(label=label, from_hours=lower, to_hours=upper, n=0)
+        for label, lower, upper in zip(HOUR_LABELS, HOUR_EDGES, uppers, strict=True)
+    ]
+    for h in hours:
+        next(b for b in reversed(bins) if max(h, 0) >= b.from_hours).n += 1
+    return bins
+
+
+# the dashboard's open work ------------------------------------------------------------------
+
+
+def open_steps_by_week(
+    session: Session,
+    now: datetime,
+    timezone: str,
+    *,
+    test: bool = False,
+    contact_user_id: uuid.UUID | None = None,
+) -> list[WeekLoad]:
+    """Open steps with a deadline: overdue, due this week, in each of the next weeks, later.
+    One aggregate over the index on (status, due_at); the week boundaries are parameters."""
+    zone = ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday())
+    mondays = [monday + timedelta(weeks=n) for n in range(1, DEADLINE_WEEKS + 1)]
+    edges = [now] + [datetime.combine(m, time(), zone) for m in mondays]
+    due = col(ProcessStep.due_at)
+    counts = [func.sum(case((due < now, 1), else_=0))]
+    counts += [func.sum(case(((due >= a) & (due < b), 1), else_=0)) for a, b in pairwise(edges)]
+    counts += [func.sum(case((due >= edges[-1], 1), else_=0))]
+    statement = (
+        sqlalchemy.select(*counts)
+        .select_from(ProcessStep)
+        .join(Process, col(Process.id) == col(ProcessStep.process_id))
+        .where(col(ProcessStep.status) == "active", due.is_not(None), col(Process.test) == test)
+    )
+    if contact_user_id is not None:
+        statement = statement.where(col(Process.contact_user_id) == contact_user_id)
+    row = [int(n or 0) for n in session.execute(statement).one()]
+    weeks = [WeekLoad(label="overdue", starts=None, open_steps=row[0], overdue=True)]
+    weeks.append(WeekLoad(label="this week", starts=monday, open_steps=row[1]))
+    for start, n in zip(mondays[:-1], row[2:-1], strict=True):
+        weeks.append(WeekLoad(label=f"from {start.day} {start:%b}", starts=start, open_steps=n))
+    weeks.append(WeekLoad(label="later", starts=mondays[-1], open_steps=row[-1]))
+    return weeks
