@@ -1,5 +1,6 @@
-"""The worker: runs PartnerProcessWorkflow, ReconcilerWorkflow and their activities against the
-configured Temporal, and makes sure the reconciler's schedule exists."""
+"""The worker: runs PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow and their
+activities against the configured Temporal, and makes sure the reconciler's and the
+forecast's schedules exist."""
 
 import asyncio
 import logging
@@ -14,16 +15,19 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.deadlines import business_days_due
 from activities.emails import EmailActivities
+from activities.forecast import ForecastActivities
 from activities.notifications import NotificationActivities
 from activities.read_model import ReadModelActivities
 from activities.reconcile import ReconcileActivities
 from partnerflow import logs
 from partnerflow.db import make_engine
+from partnerflow.forecast_schedule import ensure_forecast_schedule
 from partnerflow.mail import Mailer
 from partnerflow.reconcile_schedule import ensure_reconcile_schedule
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect, metrics_runtime
 from partnerflow.transports import build_transport
+from workflows.forecaster import ForecastWorkflow
 from workflows.partner_process import PartnerProcessWorkflow
 from workflows.reconciler import ReconcilerWorkflow
 
@@ -43,10 +47,11 @@ def build_worker(
     emails = EmailActivities(engine, settings, Mailer(engine, settings, build_transport(settings)))
     notifications = NotificationActivities(engine)
     reconcile = ReconcileActivities(engine, client, settings)
+    forecasts = ForecastActivities(engine)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PartnerProcessWorkflow, ReconcilerWorkflow],
+        workflows=[PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
             read_model.record_transition,
@@ -57,6 +62,7 @@ def build_worker(
             reconcile.finish_automation_runs,
             reconcile.settle_uploads,
             reconcile.hand_back_revoked_partners,
+            forecasts.refresh_forecasts,
         ],
         activity_executor=executor,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -76,6 +82,7 @@ async def main() -> None:
     )
     client = await connect(settings, runtime)
     await ensure_reconcile_schedule(client, settings)
+    await ensure_forecast_schedule(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -2,20 +2,24 @@
 
 `record_transition` (a local activity) writes the state and the in-app notices queued since
 the last write in one transaction; `record_process_state` is the state alone, for processes
-started before it (workflows/versions.py)."""
+started before it (workflows/versions.py). Both forecast the steps that just opened with a
+deadline (partnerflow/forecast.py), and tell the contact person of one likely to be late."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, and_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from temporalio import activity
 
 from activities.failures import classified
 from activities.notifications import notice_rows
+from partnerflow import forecast
+from partnerflow.db import utcnow
 from partnerflow.models import Notification, Process, ProcessStep
-from workflows.messages import ProcessState, StepState, TransitionWrite
+from workflows.messages import NotificationRequest, ProcessState, StepState, TransitionWrite
 
 PROCESS: Table = Process.__table__  # type: ignore[attr-defined]
 PROCESS_STEP: Table = ProcessStep.__table__  # type: ignore[attr-defined]
@@ -31,7 +35,7 @@ class ReadModelActivities:
         # Classified (activities/failures.py): a refused row is not retried, and no SQL or
         # parameters (a customer's data) go into Temporal's history.
         with classified(), self._engine.begin() as connection:
-            _write_state(connection, state)
+            write_notices(connection, _write_state(connection, state))
 
     @activity.defn
     def record_transition(self, write: TransitionWrite) -> None:
@@ -39,17 +43,30 @@ class ReadModelActivities:
         the state by its version, each notice by its key. The notices are written even if a
         newer version won (a concurrent write need not carry them)."""
         with classified(), self._engine.begin() as connection:
-            _write_state(connection, write.state)
-            rows = notice_rows(connection, write.notices)
-            if rows:
-                insert = _insert(connection, NOTIFICATION)
-                connection.execute(
-                    insert.on_conflict_do_nothing(index_elements=[NOTIFICATION.c.idempotency_key]),
-                    rows,
-                )
+            at_risk = _write_state(connection, write.state, write.history_length)
+            write_notices(connection, [*write.notices, *at_risk])
 
 
-def _write_state(connection: Connection, state: ProcessState) -> None:
+def write_notices(connection: Connection, requests: list[NotificationRequest]) -> int:
+    """Each notice's rows unless its key is already there; answers how many were new."""
+    rows = notice_rows(connection, requests)
+    if not rows:
+        return 0
+    insert = _insert(connection, NOTIFICATION)
+    written = connection.execute(
+        insert.on_conflict_do_nothing(index_elements=[NOTIFICATION.c.idempotency_key]).returning(
+            NOTIFICATION.c.id
+        ),
+        rows,
+    )
+    return len(written.all())
+
+
+def _write_state(
+    connection: Connection, state: ProcessState, history_length: int = 0
+) -> list[NotificationRequest]:
+    """Write the state if it is newer; answers the `step_at_risk` notices of the steps that
+    opened with it (their forecast is written too)."""
     # Writers race: updates on parallel steps, a timer and an update, a retried attempt
     # while its timed-out first one still runs. The version guard is therefore inside the
     # write itself, never a read before it (SQLite ignores FOR UPDATE, and pysqlite runs a
@@ -57,17 +74,46 @@ def _write_state(connection: Connection, state: ProcessState) -> None:
     # statement: it takes the write lock (SQLite) or the row lock (PostgreSQL) before
     # anything else happens, so the step rows below are written by the winner alone, in
     # its transaction, and a loser waits for the winner's commit before it is judged.
-    if not _claim_version(connection, state):
-        return  # this version or a newer one is already recorded
+    if not _claim_version(connection, state, history_length):
+        return []  # this version or a newer one is already recorded
+    opened = []
     for position, step in enumerate(state.steps):
         row = _step_row(state, position, step)
         insert = _insert(connection, PROCESS_STEP).values(id=uuid.uuid4(), **row)
-        connection.execute(
+        step_id, forecast_at = connection.execute(
             insert.on_conflict_do_update(
                 index_elements=[PROCESS_STEP.c.process_id, PROCESS_STEP.c.key],
                 set_={name: insert.excluded[name] for name in row},
-            )
-        )
+            ).returning(PROCESS_STEP.c.id, PROCESS_STEP.c.risk_updated_at)
+        ).one()
+        if _just_opened(step, forecast_at):
+            opened.append(_open_step(state, step, step_id))
+    if not opened:
+        return []
+    now = utcnow()
+    return forecast.at_risk_notices(connection, forecast.assess(connection, opened, now), now)
+
+
+def _just_opened(step: StepState, forecast_at: datetime | None) -> bool:
+    """An open step with a deadline not yet forecast since it was (last) activated."""
+    if step.status != "active" or step.due_at is None or step.activated_at is None:
+        return False
+    return forecast_at is None or forecast_at < step.activated_at
+
+
+def _open_step(state: ProcessState, step: StepState, step_id: uuid.UUID) -> forecast.OpenStep:
+    assert step.activated_at is not None and step.due_at is not None  # _just_opened
+    return forecast.OpenStep(
+        id=step_id,
+        process_id=state.process_id,
+        key=step.key,
+        name=step.name,
+        template_id=state.template_id,
+        partner_id=step.assignee.partner_id,
+        contact_user_id=state.contact_user_id,
+        activated_at=step.activated_at,
+        due_at=step.due_at,
+    )
 
 
 def _process_row(state: ProcessState) -> dict[str, Any]:
@@ -88,7 +134,13 @@ def _process_row(state: ProcessState) -> dict[str, Any]:
 
 
 def _step_row(state: ProcessState, position: int, step: StepState) -> dict[str, Any]:
-    return {
+    # A step no longer open loses its forecast; an open one keeps it until the next one.
+    forecast_gone = (
+        {"late_probability": None, "expected_done_at": None, "risk_basis": None}
+        if step.status != "active"
+        else {}
+    )
+    return forecast_gone | {
         "process_id": state.process_id,
         "key": step.key,
         "position": position,
@@ -106,12 +158,14 @@ def _step_row(state: ProcessState, position: int, step: StepState) -> dict[str, 
     }
 
 
-def _claim_version(connection: Connection, state: ProcessState) -> bool:
+def _claim_version(connection: Connection, state: ProcessState, history_length: int) -> bool:
     """Write the process row if the state is newer than the one recorded; True if it was.
 
     One statement: the first transition inserts the row; a later one updates it only while
-    the recorded version is older, and a concurrent first insert turns into that update."""
-    row = _process_row(state)
+    the recorded version is older, and a concurrent first insert turns into that update.
+    The same version made again by a workflow task that ran later in the history (its first
+    attempt died after its local activity wrote) wins too: that one is the workflow's."""
+    row = _process_row(state) | {"recorded_event": history_length}
     insert = _insert(connection, PROCESS).values(
         id=state.process_id,
         template_id=state.template_id,
@@ -124,7 +178,13 @@ def _claim_version(connection: Connection, state: ProcessState) -> bool:
         insert.on_conflict_do_update(
             index_elements=[PROCESS.c.id],
             set_={name: insert.excluded[name] for name in row},
-            where=PROCESS.c.version < insert.excluded.version,
+            where=or_(
+                PROCESS.c.version < insert.excluded.version,
+                and_(
+                    PROCESS.c.version == insert.excluded.version,
+                    PROCESS.c.recorded_event <= insert.excluded.recorded_event,
+                ),
+            ),
         ).returning(PROCESS.c.id)
     )
     return written.first() is not None

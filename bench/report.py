@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import insight
 from bench.drive import Run
 
 NOTES = Path(__file__).resolve().parent / "NOTES.md"
@@ -259,6 +260,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for row in result["targets"]:
         lines.append(f"| {row['server']} | {row['target']} | {row['measured']} | {_mark(row)} |")
+    if result.get("insight"):
+        lines += ["", "## Scorecard (bench/insight.py)", "", insight.table(result["insight"])]
     for server in result["servers"].values():
         lines += ["", f"## {server['server']} dev server: details", ""]
         for key, shape in server["histories"].items():

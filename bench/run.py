@@ -32,8 +32,8 @@ from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from bench import insight, report
 from bench import profile as profiling
-from bench import report
 from bench.data import World, opportunities, prepare
 from bench.drive import Driver, Run, api_driver, bare_driver, measure, pooled
 from bench.stack import (
@@ -93,6 +93,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="a smoke run: 1 round of 20 and 5 processes, warm-up 3, no profile",
     )
+    parser.add_argument(
+        "--insight-completions", type=int, default=10_000, help="the scorecard's (bench/insight.py)"
+    )
+    parser.add_argument("--insight-calls", type=int, default=50, help="timed scorecards per way")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("PARTNERFLOW_TEST_DATABASE_URL"),
+        help="also time the scorecard on PostgreSQL (a scratch database on this server)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.{json,md} go")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = parser.parse_args(argv)
@@ -141,6 +150,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    say("== scorecard over 10,000 completions (bench/insight.py)")
+    scorecard = await asyncio.to_thread(
+        insight.run, args.insight_completions, args.insight_calls, args.postgres_url
+    )
     loads.append(os.getloadavg())
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -156,6 +169,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "args": {k: str(v) for k, v in vars(args).items()},
         },
         "servers": servers,
+        "insight": scorecard,
     }
 
 
@@ -457,6 +471,7 @@ def cli(argv: list[str] | None = None) -> None:
     result["targets"] = report.targets(result)
     report.write(result, args.out)
     print(report.markdown_table(result), flush=True)
+    print("\n### scorecard\n\n" + insight.table(result["insight"]), flush=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # the SDK's runtime may abort at interpreter exit (sdk-python#300)

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+import sqlalchemy
+from sqlalchemy import ColumnElement, DateTime, event, func
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -29,6 +30,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def epoch_seconds(dialect: str, moment: ColumnElement[Any]) -> ColumnElement[float]:
+    """A timestamp column as seconds since 1970 (UTC), computed by the database: the rows
+    come back as plain numbers, not as timestamps to parse."""
+    match dialect:
+        case "sqlite":  # stored as UTC text; julianday reads it, to the millisecond
+            return func.round((func.julianday(moment) - 2440587.5) * 86400.0, 3)
+        case _:
+            return sqlalchemy.cast(func.extract("epoch", moment), sqlalchemy.Float)
 
 
 def utcnow() -> datetime:

@@ -24,6 +24,8 @@ NoteKind = Literal["cancel_reason", "skip_reason"]
 AutomationEvent = Literal["opportunity.created", "opportunity.updated"]
 # `starting`: recorded, the workflow not yet confirmed
 RunOutcome = Literal["starting", "started", "skipped", "failed"]
+# whose completions a step's forecast read: its partner's, everyone's, or too few anywhere
+RiskBasis = Literal["partner", "all_partners", "none"]
 
 
 def _json(**kwargs: Any) -> Any:
@@ -161,6 +163,8 @@ class Process(SQLModel, table=True):
     next_due_at: datetime | None = _when(nullable=True, index=True)
     timeline: list[dict[str, Any]] = _json(default_factory=list)
     version: int = 0
+    # the workflow history's length when the task that made `version` ran (activities/read_model.py)
+    recorded_event: int = 0
     # Something failed for good (an e-mail, a write): a person should look, and why.
     attention: bool = Field(default=False, index=True)
     attention_reason: str | None = Field(default=None, max_length=2000)
@@ -178,6 +182,8 @@ class ProcessStep(SQLModel, table=True):
         ),
         # the dashboard's open steps by deadline week
         Index("ix_processstep_status_due", "status", "due_at"),
+        # the forecast's samples from all partners: the newest completions of a step key
+        Index("ix_processstep_key_status_completed", "key", "status", "completed_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -195,6 +201,11 @@ class ProcessStep(SQLModel, table=True):
     fields: dict[str, Any] = _json(default_factory=dict)
     due_at: datetime | None = _when(nullable=True, index=True)
     overdue: bool = False
+    # the late-step forecast of an open step with a deadline (partnerflow/forecast.py)
+    late_probability: float | None = None
+    expected_done_at: datetime | None = _when(nullable=True)
+    risk_basis: RiskBasis | None = _one_of(16, default=None, nullable=True)
+    risk_updated_at: datetime | None = _when(nullable=True)
 
 
 class OutboxEmail(SQLModel, table=True):

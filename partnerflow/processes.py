@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -19,8 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from partnerflow import notes
 from partnerflow.assignees import names_of
 from partnerflow.callers import Caller
+from partnerflow.forecast import StepRisk
 from partnerflow.models import Document, Opportunity, Process, ProcessStep
-from partnerflow.refusals import Refused, conflict, not_found
+from partnerflow.refusals import Refused, conflict, forbidden, not_found
 from partnerflow.settings import Settings
 from workflows.messages import CancelInput, ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
@@ -28,6 +30,8 @@ from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 PARTNER_CUSTOMER_FIELDS = ("name", "phone", "address")
 
 Handle = WorkflowHandle[PartnerProcessWorkflow, Any]
+# `risk`: the highest late probability of an open step first, processes without one last
+ProcessSort = Literal["started_at", "-started_at", "next_due_at", "risk"]
 Update = Callable[[Handle], Awaitable[ProcessState]]
 
 
@@ -81,6 +85,8 @@ class StepPublic(BaseModel):
     completed_at: datetime | None
     fields: dict[str, Any]
     documents: list[DocumentPublic] = Field(default_factory=list)
+    # the forecast of an open step with a deadline (partnerflow/forecast.py); staff only
+    risk: StepRisk | None = None
 
 
 class ProcessDetail(ProcessSummary):
@@ -121,6 +127,30 @@ def overdue_process_ids() -> SelectOfScalar[uuid.UUID]:
     )
 
 
+def highest_risk() -> Any:
+    """Each process's highest late probability among its open steps (a subquery)."""
+    return (
+        select(
+            ProcessStep.process_id,
+            func.max(ProcessStep.late_probability).label("late_probability"),
+        )
+        .where(ProcessStep.status == "active", col(ProcessStep.late_probability).is_not(None))
+        .group_by(col(ProcessStep.process_id))
+        .subquery()
+    )
+
+
+def step_risk(step: ProcessStep) -> StepRisk | None:
+    """The step's forecast while it is open with a deadline and has been forecast."""
+    if step.status != "active" or step.due_at is None or step.risk_basis is None:
+        return None
+    return StepRisk(
+        late_probability=step.late_probability,
+        expected_done_at=step.expected_done_at,
+        basis=step.risk_basis,
+    )
+
+
 def listed(
     caller: Caller,
     *,
@@ -131,10 +161,11 @@ def listed(
     overdue: bool | None,
     attention: bool | None,
     test: bool,
-    sort: Literal["started_at", "-started_at", "next_due_at"],
+    sort: ProcessSort,
 ) -> SelectOfScalar[Process]:
     """The processes the caller may see that match, as a statement to page through. Test runs
-    only when `test` asks for them, and then only them."""
+    only when `test` asks for them, and then only them. The forecast is for staff: a partner
+    may not sort by it."""
     statement = select(Process).where(Process.test == test)
     if status:
         statement = statement.where(Process.status == status)
@@ -159,6 +190,13 @@ def listed(
     if sort == "next_due_at":
         return statement.order_by(col(Process.next_due_at).is_(None), col(Process.next_due_at))
     started = col(Process.started_at)
+    if sort == "risk":
+        if caller.partner_id is not None:
+            raise forbidden("the forecast of late steps is for staff")
+        risk = highest_risk()
+        return statement.outerjoin(risk, risk.c.process_id == Process.id).order_by(
+            risk.c.late_probability.is_(None), risk.c.late_probability.desc(), started.desc()
+        )
     return statement.order_by(started.desc() if sort.startswith("-") else started)
 
 
@@ -281,6 +319,7 @@ def process_detail(
                 **s.model_dump(exclude={"completed_by"}),
                 completed_by=_with_name(s.completed_by, names),
                 documents=documents.get(s.key, []),
+                risk=step_risk(s) if caller.is_staff else None,
             )
             for s in visible
         ],

@@ -5,17 +5,20 @@ A step counts for the partner it was assigned to when it was completed. Its time
 runs from `activated_at` to `completed_at`; it was on time when `completed_at <= due_at` (a
 step without a deadline counts for the times, not for the on-time rate). The median is the
 middle value (the mean of the two middle ones for an even count); p90 is the nearest rank,
-the ceil(0.9 n)-th smallest. Rows come through indexed WHERE clauses only (migration 0012);
-percentiles are computed here, the same on SQLite and PostgreSQL.
+the ceil(0.9 n)-th smallest. Rows come through indexed WHERE clauses only (migration 0012),
+as plain numbers the database computed (hours, on time, seconds since 1970); counting,
+percentiles and months happen here in one pass, the same on SQLite and PostgreSQL.
 """
 
 import math
 import statistics
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy
@@ -25,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from partnerflow import partners
 from partnerflow.callers import Caller
+from partnerflow.db import epoch_seconds
 from partnerflow.models import Partner, Process, ProcessStep, ProcessTemplate
 from partnerflow.refusals import Refused, forbidden
 
@@ -149,87 +153,130 @@ def own(session: Session, caller: Caller, asked: Period, now: datetime) -> Score
 # the numbers ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Done:
-    template_id: uuid.UUID
-    key: str
-    name: str
-    completed_at: datetime
-    hours: float | None
-    on_time: bool | None
+@dataclass
+class _Tally:
+    """Completions counted together (a template step, a month, the whole period)."""
+
+    n: int = 0
+    with_deadline: int = 0
+    on_time: int = 0
+    hours: list[float] = field(default_factory=list)
+    name: str = ""
+
+    def merge(self, other: "_Tally") -> None:
+        self.n += other.n
+        self.with_deadline += other.with_deadline
+        self.on_time += other.on_time
+        self.hours += other.hours
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.on_time / self.with_deadline, 4) if self.with_deadline else None
 
 
 def scorecard(session: Session, partner: Partner, asked: Period, now: datetime) -> Scorecard:
-    done = _completed(session, partner.id, asked)
-    hours = [d.hours for d in done if d.hours is not None]
-    groups: dict[tuple[uuid.UUID, str], list[_Done]] = defaultdict(list)
-    for d in done:
-        groups[(d.template_id, d.key)].append(d)
-    names = _template_names(session, {template_id for template_id, _ in groups})
+    months = _month_starts(asked)
+    by_month = [_Tally() for _ in months]
+    edges = [start.timestamp() for _, start in months]
+    groups: dict[tuple[str, str], _Tally] = {}
+    for template_id, key, name, hours, on_time, finished in _completed(session, partner, asked):
+        group = groups.get((template_id, key))
+        if group is None:
+            group = groups[template_id, key] = _Tally()
+        month = by_month[bisect_right(edges, finished) - 1]
+        group.n += 1
+        month.n += 1
+        group.name = name  # the newest name (rows come in completion order), if renamed
+        if hours is not None:
+            group.hours.append(hours)
+        if on_time is not None:
+            group.with_deadline += 1
+            group.on_time += on_time
+            month.with_deadline += 1
+            month.on_time += on_time
+    total = _Tally()
+    for group in groups.values():
+        total.merge(group)
+    ids = {group_key: uuid.UUID(str(group_key[0])) for group_key in groups}
+    names = _template_names(session, set(ids.values()))
     by_step = [
         StepRecord(
-            template_id=template_id,
-            template_name=names.get(template_id, ""),
-            step_key=key,
-            step_name=rows[-1].name,  # the newest name, when versions renamed it
-            n=len(rows),
-            on_time_rate=_rate(rows),
-            median_hours=_median([r.hours for r in rows if r.hours is not None]),
-            p90_hours=_p90([r.hours for r in rows if r.hours is not None]),
+            template_id=ids[group_key],
+            template_name=names.get(ids[group_key], ""),
+            step_key=group_key[1],
+            step_name=group.name,
+            n=group.n,
+            on_time_rate=group.rate,
+            median_hours=_median(group.hours),
+            p90_hours=_p90(group.hours),
         )
-        for (template_id, key), rows in groups.items()
+        for group_key, group in groups.items()
     ]
     by_step.sort(key=lambda s: (s.template_name, s.template_id, s.step_key))
-    timed = [d for d in done if d.on_time is not None]
     return Scorecard(
         partner_id=partner.id,
         partner_name=partner.name,
         from_date=asked.first,
         to_date=asked.last,
-        steps_completed=len(done),
-        with_deadline=len(timed),
-        on_time=sum(1 for d in timed if d.on_time),
-        on_time_rate=_rate(done),
-        median_hours=_median(hours),
-        p90_hours=_p90(hours),
+        steps_completed=total.n,
+        with_deadline=total.with_deadline,
+        on_time=total.on_time,
+        on_time_rate=total.rate,
+        median_hours=_median(total.hours),
+        p90_hours=_p90(total.hours),
         overdue_now=_overdue_now(session, partner.id, now),
         declined=0,
         changes_requested=0,
         by_step=by_step,
-        by_month=_by_month(done, asked),
-        time_to_complete=_histogram(hours),
+        by_month=[
+            MonthRecord(
+                month=month,
+                steps_completed=tally.n,
+                with_deadline=tally.with_deadline,
+                on_time=tally.on_time,
+                on_time_rate=tally.rate,
+            )
+            for (month, _), tally in zip(months, by_month, strict=True)
+        ],
+        time_to_complete=_histogram(total.hours),
     )
 
 
-def _completed(session: Session, partner_id: uuid.UUID, asked: Period) -> list[_Done]:
-    """The partner's completions in the period: the columns needed, through the index on
-    (assignee_partner_id, status, completed_at), each joined to its process by key."""
+def _completed(
+    session: Session, partner: Partner, asked: Period
+) -> Iterable[tuple[Any, str, str, float | None, int | None, float]]:
+    """The partner's completions in the period, in completion order, through the index on
+    (assignee_partner_id, status, completed_at), each joined to its process by key: template
+    id (as the driver gives it), step key and name, hours to complete, on time (1, 0, or None
+    without a deadline), completion in seconds since 1970. Core, not the ORM: thousands of
+    rows of a few numbers each."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    step = ProcessStep.__table__.c  # type: ignore[attr-defined]
+    finished = epoch_seconds(dialect, step.completed_at)
+    took = (finished - epoch_seconds(dialect, step.activated_at)) / 3600.0
+    on_time = case((step.due_at.is_(None), None), (step.completed_at <= step.due_at, 1), else_=0)
     statement = (
         sqlalchemy.select(
-            col(Process.template_id),
-            col(ProcessStep.key),
-            col(ProcessStep.name),
-            col(ProcessStep.activated_at),
-            col(ProcessStep.completed_at),
-            col(ProcessStep.due_at),
+            # the driver's value (text on SQLite), made a UUID once per template step
+            sqlalchemy.type_coerce(col(Process.template_id), sqlalchemy.String),
+            step.key,
+            step.name,
+            took,
+            on_time,
+            finished,
         )
-        .join(Process, col(Process.id) == col(ProcessStep.process_id))
+        .join(Process, col(Process.id) == step.process_id)
         .where(
-            col(ProcessStep.assignee_partner_id) == partner_id,
-            col(ProcessStep.status) == "completed",
-            col(ProcessStep.completed_at) >= asked.start,
-            col(ProcessStep.completed_at) < asked.end,
+            step.assignee_partner_id == partner.id,
+            step.status == "completed",
+            step.completed_at >= asked.start,
+            step.completed_at < asked.end,
             col(Process.test).is_(False),
         )
-        .order_by(col(ProcessStep.completed_at))
+        .order_by(step.completed_at)
     )
-    done = []
-    for template_id, key, name, activated_at, completed_at, due_at in session.execute(statement):
-        assert completed_at is not None  # the WHERE says so
-        hours = (completed_at - activated_at).total_seconds() / 3600 if activated_at else None
-        on_time = completed_at <= due_at if due_at else None
-        done.append(_Done(template_id, key, name, completed_at, hours, on_time))
-    return done
+    return connection.execute(statement)
 
 
 def _overdue_now(session: Session, partner_id: uuid.UUID, now: datetime) -> int:
@@ -256,11 +303,6 @@ def _template_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, st
     return dict(rows.all())
 
 
-def _rate(rows: list[_Done]) -> float | None:
-    timed = [r.on_time for r in rows if r.on_time is not None]
-    return round(sum(timed) / len(timed), 4) if timed else None
-
-
 def _median(hours: list[float]) -> float | None:
     return round(statistics.median(hours), 2) if hours else None
 
@@ -271,39 +313,28 @@ def _p90(hours: list[float]) -> float | None:
     return round(sorted(hours)[math.ceil(0.9 * len(hours)) - 1], 2)
 
 
-def _by_month(done: list[_Done], asked: Period) -> list[MonthRecord]:
+def _month_starts(asked: Period) -> list[tuple[str, datetime]]:
+    """Each month of the period (YYYY-MM) and the moment it starts in the time zone; the
+    first starts with the period."""
     zone = ZoneInfo(asked.timezone)
-    months: dict[str, list[_Done]] = {}
+    months = []
     year, month = asked.first.year, asked.first.month
     while (year, month) <= (asked.last.year, asked.last.month):
-        months[f"{year:04d}-{month:02d}"] = []
+        months.append((f"{year:04d}-{month:02d}", datetime(year, month, 1, tzinfo=zone)))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    for d in done:
-        months[d.completed_at.astimezone(zone).strftime("%Y-%m")].append(d)
-    records = []
-    for name, rows in months.items():
-        timed = [r for r in rows if r.on_time is not None]
-        records.append(
-            MonthRecord(
-                month=name,
-                steps_completed=len(rows),
-                with_deadline=len(timed),
-                on_time=sum(1 for r in timed if r.on_time),
-                on_time_rate=_rate(rows),
-            )
-        )
-    return records
+    months[0] = (months[0][0], asked.start)
+    return months
 
 
 def _histogram(hours: list[float]) -> list[DurationBin]:
-    uppers: list[int | None] = [*HOUR_EDGES[1:], None]
-    bins = [
-        DurationBin(label=label, from_hours=lower, to_hours=upper, n=0)
-        for label, lower, upper in zip(HOUR_LABELS, HOUR_EDGES, uppers, strict=True)
-    ]
+    counts = [0] * len(HOUR_EDGES)
     for h in hours:
-        next(b for b in reversed(bins) if max(h, 0) >= b.from_hours).n += 1
-    return bins
+        counts[bisect_right(HOUR_EDGES, max(h, 0)) - 1] += 1
+    uppers: list[int | None] = [*HOUR_EDGES[1:], None]
+    return [
+        DurationBin(label=label, from_hours=lower, to_hours=upper, n=n)
+        for label, lower, upper, n in zip(HOUR_LABELS, HOUR_EDGES, uppers, counts, strict=True)
+    ]
 
 
 # the dashboard's open work ------------------------------------------------------------------

@@ -260,8 +260,14 @@ class EmailRequest(BaseModel):
     idempotency_key: str
 
 
+# `step_at_risk` comes from the forecast (partnerflow/forecast.py), never from the workflow.
 NotificationKind = Literal[
-    "step_assigned", "step_completed", "step_overdue", "delivery_failed", "partner_revoked"
+    "step_assigned",
+    "step_completed",
+    "step_overdue",
+    "delivery_failed",
+    "partner_revoked",
+    "step_at_risk",
 ]
 
 
@@ -283,6 +289,11 @@ class TransitionWrite(BaseModel):
 
     state: ProcessState
     notices: list[NotificationRequest] = Field(default_factory=list)
+    # The history's length when the workflow task that made this state ran. A local
+    # activity runs before its task is recorded: when the worker dies, the task runs again,
+    # later in the history, and makes the same version anew (its clock has moved on). The
+    # later attempt's write must win over the dead one's (activities/read_model.py).
+    history_length: int = 0
 
 
 class ProcessInput(BaseModel):

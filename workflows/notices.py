@@ -12,6 +12,10 @@ _TEXTS = {
         "de": "Partner gesperrt, jetzt bei Ihnen: {step}",
         "en": "Partner revoked, now yours: {step}",
     },
+    "step_at_risk": {
+        "de": "Wird wahrscheinlich zu spät fertig: {step}",
+        "en": "Likely to finish late: {step}",
+    },
 }
 
 
@@ -39,3 +43,8 @@ def delivery_failed(language: str, step: str) -> str:
 def partner_revoked(language: str, steps: list[str]) -> str:
     """The contact person takes over the open steps of a partner that was revoked."""
     return _text("partner_revoked", language, ", ".join(steps))
+
+
+def at_risk(language: str, step: str) -> str:
+    """The forecast (partnerflow/forecast.py) expects the step to finish after its deadline."""
+    return _text("step_at_risk", language, step)

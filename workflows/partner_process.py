@@ -877,7 +877,11 @@ class PartnerProcessWorkflow:
                 # a local activity: no activity task round trip, one marker in history
                 await workflow.execute_local_activity_method(
                     ReadModelActivities.record_transition,
-                    TransitionWrite(state=snapshot, notices=carried),
+                    TransitionWrite(
+                        state=snapshot,
+                        notices=carried,
+                        history_length=workflow.info().get_current_history_length(),
+                    ),
                     start_to_close_timeout=call.start_to_close,
                     schedule_to_close_timeout=call.schedule_to_close,
                     retry_policy=call.retry,

@@ -33,6 +33,7 @@ _NOTICE_WORDS = {
     "step_overdue": "step-overdue",
     "delivery_failed": "delivery-failed",
     "partner_revoked": "partner-revoked",
+    "step_at_risk": "step-at-risk",
 }
 
 

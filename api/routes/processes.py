@@ -20,7 +20,7 @@ from api.deps import (
 from api.idempotent import IdempotencyKey, once
 from api.listing import Page, fetch_page
 from partnerflow import exports, processes, starting
-from partnerflow.processes import ProcessDetail, ProcessSummary
+from partnerflow.processes import ProcessDetail, ProcessSort, ProcessSummary
 from partnerflow.starting import ProcessStart
 
 router = APIRouter(prefix="/api/processes", tags=["processes"])
@@ -59,9 +59,11 @@ def list_processes(
     overdue: bool | None = None,
     attention: bool | None = None,
     test: bool = False,
-    sort: Literal["started_at", "-started_at", "next_due_at"] = "-started_at",
+    sort: ProcessSort = "-started_at",
 ) -> Page[ProcessSummary]:
-    """Test runs are left out unless `test=true` asks for them (and only them)."""
+    """Test runs are left out unless `test=true` asks for them (and only them). `sort=risk`
+    (staff only): the process with the open step most likely to finish late first
+    (docs/forecast.md), those without a forecast last."""
     statement = processes.listed(
         caller, status=status_filter, template_id=template_id, opportunity_id=opportunity_id,
         partner_id=partner_id, overdue=overdue, attention=attention, test=test, sort=sort,
@@ -90,7 +92,7 @@ def export_processes(
     overdue: bool | None = None,
     attention: bool | None = None,
     test: bool = False,
-    sort: Literal["started_at", "-started_at", "next_due_at"] = "-started_at",
+    sort: ProcessSort = "-started_at",
     limit: Annotated[int, Query(ge=1, le=CSV_LIMIT)] = CSV_LIMIT,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:

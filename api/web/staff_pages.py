@@ -39,6 +39,7 @@ from partnerflow.models import (
     User,
 )
 from partnerflow.processes import (
+    highest_risk,
     overdue_process_ids,
     process_detail,
     steps_by_process,
@@ -61,22 +62,32 @@ def dashboard(
     show: Literal["running", "completed", "cancelled"] = "running",
     mine: bool = False,
     test: bool = False,
+    sort: Literal["deadline", "risk"] = "deadline",
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> HTMLResponse:
-    """Running processes, the ones with an overdue step first, then by the next deadline."""
+    """Running processes, the ones with an overdue step first, then by the next deadline; or
+    (`sort=risk`) the one with the open step most likely to finish late first."""
     statement = (
         select(Process, Opportunity, ProcessTemplate)
         .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
         .join(ProcessTemplate, col(ProcessTemplate.id) == Process.template_id)
         .where(Process.status == show, Process.test == test)
-        .order_by(
+    )
+    if sort == "risk":
+        risk = highest_risk()
+        statement = statement.outerjoin(risk, risk.c.process_id == Process.id).order_by(
+            risk.c.late_probability.is_(None),
+            risk.c.late_probability.desc(),
+            col(Process.started_at).desc(),
+        )
+    else:
+        statement = statement.order_by(
             col(Process.attention).desc(),  # something failed for good: first of all
             case((col(Process.id).in_(overdue_process_ids()), 0), else_=1),
             col(Process.next_due_at).is_(None),
             col(Process.next_due_at),
             col(Process.started_at).desc(),
         )
-    )
     if mine:
         statement = statement.where(Process.contact_user_id == caller.user.id)
     page_of = Pagination(limit=PAGE_SIZE, offset=offset)
@@ -113,7 +124,7 @@ def dashboard(
     return page(
         request, "dashboard.html",
         caller=caller, section="processes", processes=processes, count=count, show=show,
-        mine=mine, test=test, offset=offset, page_size=PAGE_SIZE,
+        mine=mine, test=test, sort=sort, offset=offset, page_size=PAGE_SIZE,
         deadline_chart=charts.open_steps_by_week(weeks),
     )  # fmt: skip
 

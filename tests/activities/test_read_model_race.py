@@ -19,7 +19,13 @@ from partnerflow.seed import seed
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack
 from tests.holding import held_before, in_thread
-from workflows.messages import ProcessState, ResolvedAssignee, StepState, TimelineEntry
+from workflows.messages import (
+    ProcessState,
+    ResolvedAssignee,
+    StepState,
+    TimelineEntry,
+    TransitionWrite,
+)
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 STARTED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -213,3 +219,22 @@ async def test_parallel_steps_completed_at_once_leave_the_workflows_final_state(
     assert shown["completed_at"] is not None
     assert {s["key"]: s["status"] for s in shown["steps"]} == {s.key: s.status for s in final.steps}
     assert recorded(stack.engine, final.process_id) == expected(final)
+
+
+def test_a_version_made_again_by_a_later_workflow_task_replaces_the_dead_attempts_write(
+    engine: Engine, process_of: Callable[[int], ProcessState]
+) -> None:
+    """The local activity writes before its workflow task is recorded. A worker killed after
+    that write leaves the task to run again, later in the history, with a later clock: the
+    same version with other times. That attempt's state is the workflow's, so it wins; a
+    late write of the dead attempt (earlier in the history) never does."""
+    activities = ReadModelActivities(engine)
+    dead = process_of(4)
+    again = dead.model_copy(update={"completed_at": STARTED + timedelta(days=2)})
+    activities.record_transition(TransitionWrite(state=dead, history_length=20))
+    activities.record_transition(TransitionWrite(state=again, history_length=23))
+    activities.record_transition(TransitionWrite(state=dead, history_length=20))
+    with Session(engine) as session:
+        process = session.get(Process, dead.process_id)
+        assert process is not None
+        assert (process.version, process.completed_at) == (4, again.completed_at)

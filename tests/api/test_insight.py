@@ -3,9 +3,15 @@ spreadsheet would run as a formula comes out as text."""
 
 import csv
 import io
+import uuid
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
+from partnerflow.models import ProcessStep
 from tests import factories
-from tests.conftest import Stack
+from tests.conftest import ADMIN_TOKEN, Stack
+from tests.web import browser, signed_in_staff
 
 
 async def test_a_partner_sees_its_own_scorecard_only(stack: Stack) -> None:
@@ -89,3 +95,45 @@ async def test_csv_exports_escape_formulas(stack: Stack) -> None:
     ids = [r["id"] for r in csv.DictReader(io.StringIO(every.text.lstrip("\ufeff")))]
     assert ids == [p["id"] for p in json_list.json()["data"]]
     assert every.headers["x-total-count"] == str(json_list.json()["count"]) == "2"
+
+
+async def test_processes_sorted_by_risk_and_the_risk_shown_to_staff_only(stack: Stack) -> None:
+    http, admin = stack.http, stack.admin
+    a = await factories.partner(http, admin, name="Partner A")
+    unknown, likely_late, maybe_late = [
+        await factories.commissioned(http, admin, a["id"]) for _ in range(3)
+    ]
+    soon = datetime.now(UTC) + timedelta(days=3)
+    table = ProcessStep.__table__  # type: ignore[attr-defined]
+    step = table.c
+    with stack.engine.begin() as connection:  # as a forecast round would have written them
+        for process, p in ((likely_late, 0.9), (maybe_late, 0.3)):
+            connection.execute(
+                update(table)
+                .where(step.process_id == uuid.UUID(process["id"]), step.key == "installation")
+                .values(
+                    due_at=soon, late_probability=p, expected_done_at=soon, risk_basis="partner"
+                )
+            )
+
+    listed = await http.get("/api/processes", params={"sort": "risk"}, headers=admin)
+    assert listed.status_code == 200, listed.text
+    assert [p["id"] for p in listed.json()["data"]] == [
+        likely_late["id"], maybe_late["id"], unknown["id"],
+    ]  # fmt: skip
+    detail = (await http.get(f"/api/processes/{likely_late['id']}", headers=admin)).json()
+    [installation] = [s for s in detail["steps"] if s["key"] == "installation"]
+    assert installation["risk"]["late_probability"] == 0.9
+    assert installation["risk"]["basis"] == "partner"
+    async with browser(http) as staff:
+        await signed_in_staff(staff, ADMIN_TOKEN)
+        page = await staff.get("/processes", params={"sort": "risk"})
+        assert page.status_code == 200 and "90 % likely late" in page.text
+        shown = await staff.get(f"/processes/{likely_late['id']}")
+        assert "90 % likely late" in shown.text and "from this partner" in shown.text
+
+    partner = factories.bearer(a["owner_token"])
+    mine = (await http.get(f"/api/processes/{likely_late['id']}", headers=partner)).json()
+    assert [s["risk"] for s in mine["steps"]] == [None]
+    refused = await http.get("/api/processes", params={"sort": "risk"}, headers=partner)
+    assert refused.status_code == 403
