@@ -38,13 +38,18 @@ class ReadModelActivities:
             write_notices(connection, _write_state(connection, state))
 
     @activity.defn
-    def record_transition(self, write: TransitionWrite) -> None:
+    def record_transition(self, write: TransitionWrite) -> ProcessState:
         """The state and its notices, all or nothing. A retried attempt writes nothing twice:
         the state by its version, each notice by its key. The notices are written even if a
-        newer version won (a concurrent write need not carry them)."""
+        newer version won (a concurrent write need not carry them).
+
+        Answers the state: a local activity's input is not in the history, its result is (in
+        its marker), and that is where `partnerflow.read_model_repair` finds the last state
+        a run recorded without a worker."""
         with classified(), self._engine.begin() as connection:
             at_risk = _write_state(connection, write.state, write.history_length)
             write_notices(connection, [*write.notices, *at_risk])
+        return write.state
 
 
 def write_notices(connection: Connection, requests: list[NotificationRequest]) -> int:

@@ -7,12 +7,12 @@ operator actions leave it behind for good, and this repairs both (docs/operation
 - a terminate, or a cancellation request from Temporal's UI or CLI: the workflow ends without
   running its code, so nothing writes that it ended; the process would show `running`.
 
-The state written is the last one the workflow's latest run asked to record (its history
-keeps every `record_process_state` input; a run continued as new starts from the state it was
-given), so no worker needs to replay it: a process terminated because its code cannot go on
-is repaired too. A run that ended without its code is written as `cancelled`, its open steps
-cancelled, with a timeline entry `process_ended_in_temporal` naming how (`terminated`, …).
-Nobody is told: a terminate sends no e-mail, and neither does this.
+The state written is the last one the workflow's latest run asked to record (its history keeps
+every `record_process_state` input and every `record_transition` result; a run continued as new
+starts from the state it was given), so no worker needs to replay it: a process terminated
+because its code cannot go on is repaired too. A run that ended without its code is written as
+`cancelled`, its open steps cancelled, with a timeline entry `process_ended_in_temporal` naming
+how (`terminated`, …). Nobody is told: a terminate sends no e-mail, and neither does this.
 """
 
 import argparse
@@ -46,9 +46,16 @@ _ENDED_OUTSIDE = {
 
 
 def _last_recorded(events: list[HistoryEvent]) -> ProcessState | None:
-    """The newest state the run asked the read model to record, else the state it began with."""
+    """The newest state the run asked the read model to record, else the state it began with.
+    A regular activity's state is its input; a local activity's (`record_transition`) is the
+    result its marker keeps."""
     converter = DATA_CONVERTER.payload_converter
     for event in reversed(events):
+        if event.HasField("marker_recorded_event_attributes"):
+            recorded = _written_by_local_activity(event)
+            if recorded is not None:
+                return recorded
+            continue
         scheduled = event.activity_task_scheduled_event_attributes
         if (
             event.HasField("activity_task_scheduled_event_attributes")
@@ -61,6 +68,21 @@ def _last_recorded(events: list[HistoryEvent]) -> ProcessState | None:
     started = events[0].workflow_execution_started_event_attributes
     given: ProcessInput = converter.from_payloads(started.input.payloads, [ProcessInput])[0]
     return given.state
+
+
+def _written_by_local_activity(event: HistoryEvent) -> ProcessState | None:
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity" or "result" not in marker.details:
+        return None
+    converter = DATA_CONVERTER.payload_converter
+    data = converter.from_payloads(marker.details["data"].payloads, [dict])[0]
+    if not isinstance(data, dict) or data.get("activity_type") != "record_transition":
+        return None
+    result = marker.details["result"].payloads
+    if not result or result[0].data in (b"", b"null"):  # written before it answered its state
+        return None
+    state: ProcessState = converter.from_payloads(result, [ProcessState])[0]
+    return state
 
 
 def ended(state: ProcessState, how: str, at: datetime) -> ProcessState:

@@ -89,10 +89,11 @@ async def test_smtp_delivers_multipart_alternative_with_umlauts(
         assert text is not None and html is not None
         assert "Grüße an Jürgen Weiß" in text.get_content()
         assert "Grüße an Jürgen Weiß" in html.get_content()
-        # The server has it; the row is marked a moment after the server said yes.
+        # The server has it; the row is marked a moment after the server said yes, and its
+        # message id once the connection is closed.
         emails = await eventually(
             lambda: factories.outbox(stack.http, stack.admin, run["process"]["id"], count=1),
-            lambda emails: emails[0]["status"] != "queued",
+            lambda emails: emails[0]["provider_message_id"] is not None,
         )
         assert emails[0]["status"] == "sent"
         assert emails[0]["transport"] == "smtp"
