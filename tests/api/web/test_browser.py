@@ -198,6 +198,13 @@ async def test_partner_finishes_its_step_on_a_phone_and_the_contact_sees_it_done
     await check_page(desk)
     await live.screenshot(desk, "outbox")
 
+    # The partner's record: its scorecard with its charts, drawn on the server.
+    await desk.get_by_role("link", name="Partners", exact=True).click()
+    await desk.locator("td a").first.click()
+    await expect(desk.locator("figure svg").first).to_be_visible()
+    await check_page(desk)
+    await live.screenshot(desk, "partner-scorecard")
+
 
 async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> None:
     http, admin = live.stack.http, live.stack.admin
