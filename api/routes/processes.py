@@ -1,9 +1,9 @@
 """Processes: start one (a Temporal workflow), list and read them from the read model, cancel."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -45,11 +45,8 @@ async def start_process(
     )  # fmt: skip
 
 
-@router.get("")
-def list_processes(
-    session: SessionDep,
+def _listed(
     caller: CurrentCaller,
-    page: PageDep,
     status_filter: Annotated[
         Literal["running", "completed", "cancelled"] | None, Query(alias="status")
     ] = None,
@@ -60,14 +57,24 @@ def list_processes(
     attention: bool | None = None,
     test: bool = False,
     sort: ProcessSort = "-started_at",
+) -> Any:
+    """The list's query from its filters: the JSON list and the CSV export take the same."""
+    return processes.listed(
+        caller, status=status_filter, template_id=template_id, opportunity_id=opportunity_id,
+        partner_id=partner_id, overdue=overdue, attention=attention, test=test, sort=sort,
+    )  # fmt: skip
+
+
+Listed = Annotated[Any, Depends(_listed)]
+
+
+@router.get("")
+def list_processes(
+    session: SessionDep, caller: CurrentCaller, page: PageDep, statement: Listed
 ) -> Page[ProcessSummary]:
     """Test runs are left out unless `test=true` asks for them (and only them). `sort=risk`
     (staff only): the process with the open step most likely to finish late first
     (docs/forecast.md), those without a forecast last."""
-    statement = processes.listed(
-        caller, status=status_filter, template_id=template_id, opportunity_id=opportunity_id,
-        partner_id=partner_id, overdue=overdue, attention=attention, test=test, sort=sort,
-    )  # fmt: skip
     rows, count = fetch_page(session, statement, page)
     return Page(data=processes.summaries(session, caller, rows), count=count)
 
@@ -83,26 +90,13 @@ CSV_LIMIT = 10_000
 def export_processes(
     session: SessionDep,
     caller: CurrentCaller,
-    status_filter: Annotated[
-        Literal["running", "completed", "cancelled"] | None, Query(alias="status")
-    ] = None,
-    template_id: uuid.UUID | None = None,
-    opportunity_id: uuid.UUID | None = None,
-    partner_id: uuid.UUID | None = None,
-    overdue: bool | None = None,
-    attention: bool | None = None,
-    test: bool = False,
-    sort: ProcessSort = "-started_at",
+    statement: Listed,
     limit: Annotated[int, Query(ge=1, le=CSV_LIMIT)] = CSV_LIMIT,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     """The process list as CSV: the same filters, sort and visibility as `GET
     /api/processes`, up to 10,000 rows a call (`limit`, `offset`); `X-Total-Count` says how
     many match in all. A cell a spreadsheet would run as a formula starts with `'`."""
-    statement = processes.listed(
-        caller, status=status_filter, template_id=template_id, opportunity_id=opportunity_id,
-        partner_id=partner_id, overdue=overdue, attention=attention, test=test, sort=sort,
-    )  # fmt: skip
     rows, count = fetch_page(session, statement, Pagination(limit=limit, offset=offset))
     text = exports.processes_csv(processes.summaries(session, caller, rows))
     return csv_response(text, "processes.csv", {"X-Total-Count": str(count)})
