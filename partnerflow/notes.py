@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from partnerflow.models import Process, ProcessNote
 
-NoteKind = Literal["cancel_reason", "skip_reason"]
+NoteKind = Literal["cancel_reason", "skip_reason", "review_reason", "decline_reason"]
 
 
 def write(

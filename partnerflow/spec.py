@@ -26,10 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 Language = Literal["de", "en"]
 Role = Literal["admin", "member", "partner"]
 AssigneeKind = Literal["partner", "partner_slot", "user", "contact"]
-StepStatus = Literal["pending", "active", "completed", "skipped", "cancelled"]
+# `in_review`: the assignee finished, the reviewer has not answered yet (the deadline runs on).
+# `not_applicable`: the step's condition (`when`) did not hold: done, nothing sent, no timer.
+StepStatus = Literal[
+    "pending", "active", "in_review", "completed", "skipped", "cancelled", "not_applicable"
+]
 ProcessStatus = Literal["running", "completed", "cancelled"]
-OPEN_STATUSES: tuple[StepStatus, ...] = ("pending", "active")
-DONE_STATUSES: tuple[StepStatus, ...] = ("completed", "skipped")
+OPEN_STATUSES: tuple[StepStatus, ...] = ("pending", "active", "in_review")
+DONE_STATUSES: tuple[StepStatus, ...] = ("completed", "skipped", "not_applicable")
 # The e-mails a process sends (the outbox also holds the account e-mails: models.OutboxKind).
 EmailKind = Literal[
     "handover",
@@ -40,6 +44,8 @@ EmailKind = Literal[
     "reassigned",
     "deadline_changed",
     "partner_revoked",
+    "changes_requested",  # to the assignee: the reviewer sent the step back, with the reason
+    "step_declined",  # to the contact person: the partner handed the step back, with the reason
 ]
 
 # steps ------------------------------------------------------------------------------------
@@ -138,6 +144,47 @@ class Escalation(_Spec):
     grace: str | None = Field(default=None, description="ISO 8601 duration")
 
 
+# conditions and review ----------------------------------------------------------------------
+
+# What a condition may name: opportunity.product, opportunity.test,
+# opportunity.attributes.<name>, opportunity.customer.address.postal_code, and
+# fields.<step>.<field> (a field of a step this step requires, directly or through others).
+# Never the customer's name, e-mail, phone or street (partnerflow/conditions.py checks).
+ConditionOp = Literal[
+    "equals", "not_equals", "any_of", "none_of", "is_empty", "is_not_empty",
+    "gt", "gte", "lt", "lte",
+]  # fmt: skip
+ConditionValue = str | int | float | bool | list[str | int | float | bool] | None
+
+
+class Condition(_Spec):
+    field: str = Field(min_length=1, max_length=200)
+    op: ConditionOp
+    # a scalar; a list for any_of/none_of; absent for is_empty/is_not_empty
+    value: ConditionValue = None
+
+
+class When(_Spec):
+    """The step applies when all (or any) of its conditions hold; exactly one of the two."""
+
+    all: list[Condition] | None = Field(default=None, min_length=1, max_length=20)
+    any: list[Condition] | None = Field(default=None, min_length=1, max_length=20)
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return self.all or self.any or []
+
+
+class Review(_Spec):
+    """Someone checks the step before it counts as done; `max_rounds` bounds how often the
+    reviewer may send it back."""
+
+    by: Annotated[ContactAssignee | UserAssignee, Field(discriminator="type")] = ContactAssignee(
+        type="contact"
+    )
+    max_rounds: int = Field(default=3, ge=1, le=20)
+
+
 class StepSpec(_Spec):
     key: str = Field(pattern=STEP_KEY_PATTERN)
     name: str = Field(min_length=1, max_length=200)
@@ -155,6 +202,9 @@ class StepSpec(_Spec):
     on_activate_email: UUID | None = None
     # None means: yes for partner steps, no for internal ones.
     notify_contact_on_complete: bool | None = None
+    # decided when the step's requirements are done: false makes it `not_applicable`
+    when: When | None = None
+    review: Review | None = None
 
 
 class TemplateSnapshot(BaseModel):

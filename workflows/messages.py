@@ -90,6 +90,29 @@ class CancelInput(BaseModel):
     reason: str | None = _legacy("the reason's text: a ProcessNote now (note_id)")
 
 
+ReviewDecision = Literal["approve", "request_changes"]
+
+
+class ReviewStepInput(BaseModel):
+    """The reviewer's answer to a step `in_review`. Request changes needs a reason (a
+    ProcessNote the API stored first); a new deadline may come in the same call."""
+
+    step_key: str
+    actor: Actor
+    decision: ReviewDecision
+    note_id: UUID | None = None
+    # ISO date (the end of that day in the template's time zone) or datetime; None: unchanged
+    due: str | None = None
+
+
+class DeclineStepInput(BaseModel):
+    """A partner hands an active step back; the reason is a ProcessNote the API stored."""
+
+    step_key: str
+    actor: Actor
+    note_id: UUID | None = None
+
+
 class PartnerRevokedInput(BaseModel):
     """A partner organisation was revoked: nothing of this process may stay with it. Its open
     steps go to the contact person (who is told), and so does anything later bound to it."""
@@ -151,6 +174,11 @@ class StepState(BaseModel):
     escalated: bool = False
     # how often the step was handed to someone: part of each hand-over e-mail's key
     assignments: int = 0
+    # review (StepSpec.review): who answers while the step is `in_review`, how often changes
+    # were requested so far, and when the assignee last finished it for review
+    reviewer_user_id: UUID | None = None
+    review_rounds: int = 0
+    submitted_at: datetime | None = None
 
 
 AttentionSource = Literal["email", "notification", "read_model", "deadline"]
@@ -256,6 +284,9 @@ class EmailRequest(BaseModel):
     # what earlier steps recorded: step key -> field key -> value
     fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
     test: bool = False
+    # the reason a person wrote (changes_requested, step_declined): a ProcessNote's id, the
+    # activity reads its text from the database
+    note_id: UUID | None = None
     # Unique per e-mail: a retried activity finds the row it wrote and sends nothing twice.
     idempotency_key: str
 
@@ -268,6 +299,9 @@ NotificationKind = Literal[
     "delivery_failed",
     "partner_revoked",
     "step_at_risk",
+    "review_requested",  # to the reviewer: a step waits for their answer
+    "changes_requested",  # to the assignee: the reviewer sent the step back
+    "step_declined",  # to the contact person: a partner handed a step back
 ]
 
 
@@ -307,3 +341,6 @@ class ProcessInput(BaseModel):
     # Set when the workflow continues as new: where the previous run left off.
     state: ProcessState | None = None
     outgoing: list[EmailRequest | NotificationRequest] = Field(default_factory=list)
+    # The opportunity's values the version's conditions name (partnerflow/conditions.py),
+    # by path ("opportunity.attributes.power_kw"); nothing else of the opportunity.
+    facts: dict[str, Any] = Field(default_factory=dict)

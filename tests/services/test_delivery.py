@@ -176,7 +176,8 @@ async def test_sendgrid_retries_5xx_and_delivers_exactly_once(
             process_id = run["process"]["id"]
             emails = await eventually(
                 lambda: factories.outbox(stack.http, stack.admin, process_id, count=1),
-                lambda emails: bool(emails) and emails[0]["status"] == "sent",
+                # `sent` is committed the moment SendGrid answers 202; its message id after
+                lambda emails: bool(emails) and bool(emails[0]["provider_message_id"]),
                 wait=15.0,
             )
             assert emails[0]["status"] == "sent"
