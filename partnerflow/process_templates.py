@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from partnerflow.assignees import check_references
+from partnerflow.conditions import check_when, steps_before
 from partnerflow.db import utcnow
 from partnerflow.models import (
     Automation,
@@ -35,6 +36,7 @@ from partnerflow.spec import (
     Language,
     StepSpec,
     TemplateSnapshot,
+    UserAssignee,
     parse_duration,
     resolve_requires,
 )
@@ -348,7 +350,10 @@ def check_steps(session: Session, steps: list[StepSpec]) -> None:
     _check_acyclic(resolved)
     for index, step in enumerate(resolved):
         _check_deadline(index, step, resolved)
+        check_when(index, step, resolved)
     check_references(session, steps)
+    for index, step in enumerate(steps):
+        check_review(session, index, step)
     _check_emails(session, steps)
 
 
@@ -361,15 +366,21 @@ def _duration(loc: list[str | int], step: StepSpec, field: str, text: str) -> No
 
 def _earlier_steps(key: str, steps: list[StepSpec]) -> set[str]:
     """Every step that must finish before `key` opens: its requirements, transitively."""
-    requires = {step.key: list(step.requires or []) for step in steps}
-    seen: set[str] = set()
-    stack = list(requires[key])
-    while stack:
-        current = stack.pop()
-        if current not in seen:
-            seen.add(current)
-            stack.extend(requires[current])
-    return seen
+    return steps_before(key, steps)
+
+
+def check_review(session: Session, index: int, step: StepSpec) -> None:
+    """Refuse a review by a named user who is not an active user of the company (a partner's
+    user reviews nothing)."""
+    if step.review is None or not isinstance(step.review.by, UserAssignee):
+        return
+    reviewer = session.get(User, step.review.by.user_id)
+    if reviewer is None or reviewer.partner_id is not None or not reviewer.active:
+        raise invalid(
+            ["steps", index, "review", "by", "user_id"],
+            f"step '{step.key}', review.by.user_id: no active user of the company with id "
+            f"{step.review.by.user_id}",
+        )
 
 
 def _check_deadline(index: int, step: StepSpec, steps: list[StepSpec]) -> None:

@@ -8,7 +8,7 @@ running or ended, and never starts a second run.
 
 import uuid
 from contextlib import suppress
-from typing import assert_never
+from typing import Any, assert_never
 
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow import crash_points
+from partnerflow import conditions, crash_points
 from partnerflow.callers import Caller
 from partnerflow.models import Opportunity, Process, ProcessTemplate, User
 from partnerflow.partner_status import unbindable
@@ -203,6 +203,7 @@ async def launch(
     """Start the workflow, or find the one with this id (running or ended), and answer once
     it is recorded. `automation_id`: the automation that started it (shown in Temporal)."""
     found = session.get(Process, process_id)
+    known = facts_for(session, snapshot, opportunity_id, test) if found is None else {}
     session.rollback()  # release SQLite's read snapshot while the workflow writes
     if found is not None:
         return found  # started by a call that did not live to answer: found, not started again
@@ -215,6 +216,7 @@ async def launch(
             contact_user_id=contact_user_id,
             partners=partners,
             test=test,
+            facts=known,
         ),
         id=workflow_id_for(process_id),
         task_queue=settings.task_queue,
@@ -251,6 +253,21 @@ async def launch(
             start_workflow_operation=operation,
         )
     return session.get(Process, process_id)
+
+
+def facts_for(
+    session: Session, snapshot: TemplateSnapshot, opportunity_id: uuid.UUID, test: bool
+) -> dict[str, Any]:
+    """The opportunity's values the version's conditions name, and nothing else of it: all
+    a process carries of its opportunity into Temporal. `opportunity.test` is the process's
+    own flag: a test run on a real opportunity takes the test branch too."""
+    paths = conditions.opportunity_paths([step.when for step in snapshot.steps])
+    opportunity = session.get(Opportunity, opportunity_id) if paths else None
+    if opportunity is None:
+        return {}
+    return conditions.facts(
+        paths, opportunity.product, test, opportunity.customer, opportunity.attributes
+    )
 
 
 async def was_started(session: Session, temporal: Client, process_id: uuid.UUID) -> bool:
