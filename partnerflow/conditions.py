@@ -361,15 +361,30 @@ def _empty(value: Any) -> bool:
 
 
 def _comparable(left: Any, right: Any) -> tuple[Any, Any] | None:
-    """Both as numbers, or both as text; None when they cannot be compared."""
+    """Both as numbers, both as moments (datetimes with their offsets), or both as text; None
+    when they cannot be compared."""
     if isinstance(left, bool) or isinstance(right, bool):
         return (left, right) if isinstance(left, bool) and isinstance(right, bool) else None
     numbers = _number(left), _number(right)
     if numbers[0] is not None and numbers[1] is not None:
         return numbers
     if isinstance(left, str) and isinstance(right, str):
+        moments = _moment(left), _moment(right)
+        if moments[0] is not None and moments[1] is not None:
+            return moments
         return left, right
     return None
+
+
+def _moment(value: str) -> datetime | None:
+    """An ISO datetime with an offset ("2026-12-01T10:00:00+01:00"); a bare date stays text."""
+    if len(value) <= 10:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _number(value: Any) -> float | None:

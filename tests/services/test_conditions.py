@@ -117,6 +117,13 @@ def test_a_recorded_field_is_read_from_its_step() -> None:
     assert not holds(scaffold, {}, {"survey": {}})
 
 
+def test_datetimes_with_different_offsets_compare_as_moments() -> None:
+    before_ten_berlin = when(cond("fields.visit.at", "lt", "2026-12-01T10:00:00+01:00"))
+    # 09:30 UTC is 10:30 in Berlin: later, though its text sorts first
+    assert not holds(before_ten_berlin, {}, {"visit": {"at": "2026-12-01T09:30:00+00:00"}})
+    assert holds(before_ten_berlin, {}, {"visit": {"at": "2026-12-01T08:30:00+00:00"}})
+
+
 # in words -------------------------------------------------------------------------------------
 
 
