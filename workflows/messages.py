@@ -236,7 +236,12 @@ class ProcessState(BaseModel):
 
     @property
     def next_due_at(self) -> datetime | None:
-        dues = [s.due_at for s in self.steps if s.status == "active" and s.due_at is not None]
+        # a step in review still runs against its deadline: the reviewer's answer is due then
+        dues = [
+            s.due_at
+            for s in self.steps
+            if s.status in ("active", "in_review") and s.due_at is not None
+        ]
         return min(dues) if dues else None
 
     @property

@@ -12,6 +12,15 @@ _TEXTS = {
         "de": "Partner gesperrt, jetzt bei Ihnen: {step}",
         "en": "Partner revoked, now yours: {step}",
     },
+    "review_requested": {"de": "Bitte prüfen: {step}", "en": "Please review: {step}"},
+    "changes_requested": {
+        "de": "Änderungen erbeten: {step}",
+        "en": "Changes requested: {step}",
+    },
+    "step_declined": {
+        "de": "Vom Partner abgelehnt, jetzt bei Ihnen: {step}",
+        "en": "Declined by the partner, now yours: {step}",
+    },
     "step_at_risk": {
         "de": "Wird wahrscheinlich zu spät fertig: {step}",
         "en": "Likely to finish late: {step}",
@@ -43,6 +52,22 @@ def delivery_failed(language: str, step: str) -> str:
 def partner_revoked(language: str, steps: list[str]) -> str:
     """The contact person takes over the open steps of a partner that was revoked."""
     return _text("partner_revoked", language, ", ".join(steps))
+
+
+def review_requested(language: str, step: str) -> str:
+    """To the reviewer: the assignee finished the step, it waits for their answer."""
+    return _text("review_requested", language, step)
+
+
+def changes_requested(language: str, step: str) -> str:
+    """To the assignee: the reviewer sent the step back (the reason is in the e-mail and on
+    the step's page, never in Temporal)."""
+    return _text("changes_requested", language, step)
+
+
+def declined(language: str, step: str) -> str:
+    """To the contact person: the partner handed the step back, which is theirs now."""
+    return _text("step_declined", language, step)
 
 
 def at_risk(language: str, step: str) -> str:

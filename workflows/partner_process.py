@@ -3,7 +3,14 @@
 Updates (each with a validator that refuses before anything touches history; a refusal is
 an ApplicationError whose type is a refusal kind, workflows/rules.py):
 - `complete_step`: the assignee, or the contact person or an admin acting for them,
-  finishes an open step with the fields it records; required documents must be there.
+  finishes an open step with the fields it records; required documents must be there. A step
+  with a review (`StepSpec.review`) goes `in_review` instead: the reviewer (the contact person
+  or a named user) is told, and the step counts as done only once approved.
+- `review_step`: the reviewer (an admin may act for them) answers a step `in_review`: `approve`
+  completes it; `request_changes`, with a reason (a `ProcessNote`'s id), hands it back to its
+  assignee, who is e-mailed, at most `max_rounds` times; a new deadline may come with it.
+- `decline_step`: a user of the partner a step is assigned to hands the active step back, with
+  a reason (a `ProcessNote`'s id): it goes to the contact person, who is told (notice, e-mail).
 - `skip_step`: the contact person or an admin skips a pending or open step (the reason's
   text is a `ProcessNote` the API stored: the workflow carries its id, never the text).
 - `set_deadline`: the assignee partner (with `steps:set_deadline`), the contact or an admin
@@ -20,6 +27,11 @@ an ApplicationError whose type is a refusal kind, workflows/rules.py):
   writes. A version the process has not reached is refused (it could wait forever, and hold
   up the end of the process).
 Query `state`: where the process stands.
+
+A step with a condition (`StepSpec.when`, partnerflow/conditions.py) is decided when its
+requirements are done, from the opportunity values the process started with (`facts`) and what
+earlier steps recorded: when it does not hold, the step is `not_applicable` (done; nothing is
+sent, no timer is armed), which may decide the steps after it in turn.
 
 Each open step with a deadline has a watcher (workflows/deadline_watchers.py): durable timers
 for its reminders, its deadline (overdue: the contact person is told) and the escalation's
@@ -40,6 +52,10 @@ The process finishes, or continues as new, only once no handler runs, nothing is
 and its last state is written (or writing it again gave up): with no yield between that check
 and the end, no accepted update is lost. Runs recorded before these changes replay on the old
 path (workflows/versions.py).
+Conditions, review and decline needed no patch: each new command follows only from what a run
+recorded before cannot hold (a step spec's `when` or `review`, or the new updates, whose
+validators refuse a run without them), and for those runs the code emits the same commands in
+the same order (tests/workflows/test_replay.py replays the recorded ones).
 """
 
 import asyncio
@@ -56,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
     from activities.read_model import ReadModelActivities
+    from partnerflow.conditions import holds
     from partnerflow.spec import (
         DONE_STATUSES,
         OPEN_STATUSES,
@@ -66,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         PartnerAssignee,
         PartnerSlotAssignee,
+        Review,
         UserAssignee,
         moment_from_value,
         parse_duration,
@@ -92,6 +110,7 @@ with workflow.unsafe.imports_passed_through():
         BusinessDaysInput,
         CancelInput,
         CompleteStepInput,
+        DeclineStepInput,
         EmailRequest,
         NotificationKind,
         NotificationRequest,
@@ -100,6 +119,7 @@ with workflow.unsafe.imports_passed_through():
         ProcessState,
         ReassignInput,
         ResolvedAssignee,
+        ReviewStepInput,
         SetDeadlineInput,
         SkipStepInput,
         StepState,
@@ -109,8 +129,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rules import (
         authorize,
         authorize_staff,
+        check_decline,
+        check_review_answer,
         completed_by,
         find_step,
+        new_due,
         open_step,
         refuse,
         require_running,
@@ -351,16 +374,17 @@ class PartnerProcessWorkflow:
     async def complete_step(self, input: CompleteStepInput) -> ProcessState:
         step = open_step(self._state, input.step_key, ("active",))
         on_behalf = authorize(self._state, step, input.actor, "steps:complete")
-        step.status = "completed"
-        step.completed_at = workflow.now()
         step.completed_by = completed_by(input.actor, on_behalf)
         step.fields = dict(input.fields)
-        self._note("step_completed", step.key, input.actor)
-        spec = self._specs[step.key]
-        notify = spec.notify_contact_on_complete
-        if step.assignee.partner_id is not None and (notify is None or notify):
-            self._to_contact(step, "completion", "step_completed", f"{step.key}:completion")
-        self._advance()
+        review = self._specs[step.key].review
+        if review is not None:
+            self._submit_for_review(step, review, input.actor)
+        else:
+            step.status = "completed"
+            step.completed_at = workflow.now()
+            self._note("step_completed", step.key, input.actor)
+            self._tell_contact_completed(step)
+            self._advance()
         await self._record()
         return self._state
 
@@ -373,6 +397,125 @@ class PartnerProcessWorkflow:
         problems += document_problems(step.key, spec.documents, step.documents)
         if problems:
             raise refuse("invalid", "; ".join(problems))
+
+    def _tell_contact_completed(self, step: StepState) -> None:
+        """A partner's step is done: the contact person is told, unless the spec says not."""
+        notify = self._specs[step.key].notify_contact_on_complete
+        if step.assignee.partner_id is not None and (notify is None or notify):
+            self._to_contact(step, "completion", "step_completed", f"{step.key}:completion")
+
+    def _submit_for_review(self, step: StepState, review: Review, actor: Actor) -> None:
+        """The assignee finished a step with a review: it waits for the reviewer, who is told.
+        The deadline runs on (workflows/deadline_watchers.py says what it still does)."""
+        step.status = "in_review"
+        step.submitted_at = workflow.now()
+        step.reviewer_user_id = self._reviewer(review)
+        self._note("step_submitted", step.key, actor)
+        if step.reviewer_user_id is not None:
+            self._queue_notice(
+                step,
+                "review_requested",
+                f"{step.key}:review:{step.review_rounds}",
+                notices.review_requested(self._template.language, step.name),
+                user_id=step.reviewer_user_id,
+            )
+
+    def _reviewer(self, review: Review) -> UUID | None:
+        match review.by:
+            case ContactAssignee():
+                return self._state.contact_user_id
+            case UserAssignee():
+                return review.by.user_id
+            case _:
+                assert_never(review.by)
+
+    # review_step --------------------------------------------------------------------------
+
+    @workflow.update
+    async def review_step(self, input: ReviewStepInput) -> ProcessState:
+        step = self._check_review(input)
+        match input.decision:
+            case "approve":
+                step.status = "completed"
+                step.completed_at = workflow.now()
+                # an approval may come with a remark (its note's id), as a request does
+                self._note("step_approved", step.key, input.actor, note_id=input.note_id)
+                self._tell_contact_completed(step)
+                self._advance()
+            case "request_changes":
+                self._request_changes(step, input)
+            case _:
+                assert_never(input.decision)
+        await self._record()
+        return self._state
+
+    @review_step.validator
+    def _validate_review_step(self, input: ReviewStepInput) -> None:
+        self._check_review(input)
+
+    def _check_review(self, input: ReviewStepInput) -> StepState:
+        step = open_step(self._state, input.step_key, ("in_review",), wanted="in review")
+        review = self._specs[step.key].review
+        check_review_answer(step, review, input.actor, input.decision, input.note_id)
+        if input.due is not None:
+            new_due(step, input.due, self._tz, workflow.now())
+        return step
+
+    def _request_changes(self, step: StepState, input: ReviewStepInput) -> None:
+        """Back to the assignee, who is told why (the reason's id: the e-mail quotes it)."""
+        step.status = "active"
+        step.review_rounds += 1
+        step.completed_by = None  # not finished: whoever finishes it next is recorded
+        self._note("changes_requested", step.key, input.actor, note_id=input.note_id)
+        if input.due is not None:
+            # set by hand, as set_deadline does; the e-mail below names it
+            due_at = new_due(step, input.due, self._tz, workflow.now())
+            self._set_due(step, due_at, by_hand=True)
+            self._note("deadline_set", step.key, input.actor, due_at.isoformat())
+        # the partner organisation, or the user (the contact person) who holds the step
+        partner_id, user_id = step.assignee.partner_id, step.assignee.user_id
+        if partner_id is None and user_id is None:
+            return  # a slot the process started without: nobody to tell
+        key = f"{step.key}:changes_requested:{step.review_rounds}"
+        self._outgoing.append(
+            outgoing.email(
+                self._state, self._template, self._specs[step.key], step, "changes_requested",
+                key, partner_id=partner_id, user_id=user_id, note_id=input.note_id,
+            )
+        )  # fmt: skip
+        message = notices.changes_requested(self._template.language, step.name)
+        self._queue_notice(
+            step, "changes_requested", key, message, partner_id=partner_id, user_id=user_id
+        )
+
+    # decline_step -------------------------------------------------------------------------
+
+    @workflow.update
+    async def decline_step(self, input: DeclineStepInput) -> ProcessState:
+        step = open_step(self._state, input.step_key, ("active",))
+        check_decline(step, input.actor, input.note_id)
+        partner_id = step.assignee.partner_id
+        key = f"{step.key}:declined:{step.assignments}"
+        contact = self._state.contact_user_id
+        # As a revoked partner's steps do: to the contact person, who is told once (this
+        # e-mail and notice, no hand-over); the partner, who handed it back, is sent nothing.
+        step.assignee = ResolvedAssignee(type="contact", user_id=contact)
+        self._note("step_declined", step.key, input.actor, note_id=input.note_id)
+        self._outgoing.append(
+            outgoing.email(
+                self._state, self._template, self._specs[step.key], step, "step_declined", key,
+                user_id=contact, about_partner_id=partner_id, note_id=input.note_id,
+            )
+        )  # fmt: skip
+        message = notices.declined(self._template.language, step.name)
+        self._queue_notice(step, "step_declined", key, message, user_id=contact)
+        await self._record()
+        return self._state
+
+    @decline_step.validator
+    def _validate_decline_step(self, input: DeclineStepInput) -> None:
+        step = open_step(self._state, input.step_key, ("active",))
+        check_decline(step, input.actor, input.note_id)
 
     # skip_step ----------------------------------------------------------------------------
 
@@ -418,12 +561,7 @@ class PartnerProcessWorkflow:
     def _validate_set_deadline(self, input: SetDeadlineInput) -> None:
         step = open_step(self._state, input.step_key, OPEN_STATUSES)
         authorize(self._state, step, input.actor, "steps:set_deadline")
-        try:
-            due_at = moment_from_value(input.due, self._tz)
-        except ValueError as error:
-            raise refuse("invalid", f"step '{step.key}', due_at: not a date or datetime") from error
-        if due_at <= workflow.now():
-            raise refuse("invalid", f"step '{step.key}', due_at: lies in the past")
+        new_due(step, input.due, self._tz, workflow.now())
 
     # reassign -----------------------------------------------------------------------------
 
@@ -477,7 +615,9 @@ class PartnerProcessWorkflow:
         require_running(self._state)
         authorize_staff(self._state, input.actor)
         for step in self._state.steps:
-            if step.status == "active" and step.assignee.partner_id is not None:
+            # a partner whose work waits for its review is told too
+            told = step.status in ("active", "in_review")
+            if told and step.assignee.partner_id is not None:
                 key = f"{step.key}:cancelled:{step.assignee.partner_id}"
                 self._queue_email(
                     step,
@@ -572,25 +712,59 @@ class PartnerProcessWorkflow:
     # transitions --------------------------------------------------------------------------
 
     def _advance(self) -> None:
-        """Open every step whose requirements are done; complete the process when all are."""
-        done = {s.key for s in self._state.steps if s.status in DONE_STATUSES}
-        for step in self._state.steps:
-            if step.status == "pending" and set(step.requires) <= done:
-                step.status = "active"
-                step.activated_at = workflow.now()
-                self._note("step_activated", step.key)
-                if not step.due_set_by_hand:
-                    if self._due_from_activity(step):
-                        # due and hand-over once the activity answered (_compute_dues)
-                        self._awaiting_due.append(step.key)
+        """Open every step whose requirements are done, or decide it `not_applicable` (its
+        condition does not hold): done in turn, which may decide the steps after it, so again
+        until nothing changes. Complete the process when all steps are done.
+
+        Without conditions the first pass is the only one, and it is the loop as it was: runs
+        recorded before conditions emit the same commands (no patch)."""
+        changed = True
+        while changed:
+            changed = False
+            done = {s.key for s in self._state.steps if s.status in DONE_STATUSES}
+            for step in self._state.steps:
+                if step.status == "pending" and set(step.requires) <= done:
+                    if not self._applies(step):
+                        step.status = "not_applicable"
+                        self._note("step_not_applicable", step.key)
+                        changed = True
                         continue
-                    self._set_due(step, self._rule_due(step), by_hand=False)
-                self._hand_over(step)
+                    self._activate(step)
         if all(s.status in DONE_STATUSES for s in self._state.steps):
             self._state.status = "completed"
             self._state.completed_at = workflow.now()
             self._note("process_completed")
             _count("partnerflow_processes_completed", "processes completed")
+
+    def _applies(self, step: StepState) -> bool:
+        """The step's condition, on the opportunity's facts and what steps recorded (a step
+        that did not apply recorded nothing: its fields are empty)."""
+        when = self._specs[step.key].when
+        if when is None:
+            return True
+        recorded = {
+            s.key: s.fields if s.status != "not_applicable" else {} for s in self._state.steps
+        }
+        try:
+            return holds(when, self._input.facts, recorded)
+        except (ValueError, TypeError):
+            # Saving refuses what cannot be decided; should one slip through, the step opens
+            # (a person can skip it) rather than the process failing its task over and over.
+            workflow.logger.warning("step %s: its condition cannot be decided", step.key)
+            return True
+
+    def _activate(self, step: StepState) -> None:
+        """Open a step: its deadline (now, or once the activity answered), its hand-over."""
+        step.status = "active"
+        step.activated_at = workflow.now()
+        self._note("step_activated", step.key)
+        if not step.due_set_by_hand:
+            if self._due_from_activity(step):
+                # due and hand-over once the activity answered (_compute_dues)
+                self._awaiting_due.append(step.key)
+                return
+            self._set_due(step, self._rule_due(step), by_hand=False)
+        self._hand_over(step)
 
     def _rule_due(self, step: StepState) -> datetime | None:
         rule = self._specs[step.key].deadline

@@ -26,6 +26,8 @@ _EMAIL_WORDS = {
     "reassigned": "reassigned-away",
     "deadline_changed": "deadline-moved",
     "partner_revoked": "partner-revoked",
+    "changes_requested": "changes-requested",
+    "step_declined": "step-declined",
 }
 _NOTICE_WORDS = {
     "step_assigned": "step-assigned",
@@ -34,6 +36,9 @@ _NOTICE_WORDS = {
     "delivery_failed": "delivery-failed",
     "partner_revoked": "partner-revoked",
     "step_at_risk": "step-at-risk",
+    "review_requested": "review-requested",
+    "changes_requested": "changes-requested",
+    "step_declined": "step-declined",
 }
 
 
@@ -92,6 +97,11 @@ def deadline_timer(step_key: str, due_at: datetime, tz: str) -> str:
     return f"deadline of step {step_key} (due {local_time(due_at, tz)})"
 
 
+def review_deadline_timer(step_key: str, due_at: datetime, tz: str) -> str:
+    """The deadline of a step waiting for its reviewer: only the overdue mark is left."""
+    return f"deadline of step {step_key} while in review (due {local_time(due_at, tz)})"
+
+
 def escalation_timer(step_key: str, grace: str | None, due_at: datetime, tz: str) -> str:
     after = f"{grace} after" if grace else "at"
     return f"escalation of step {step_key}: reassign {after} the deadline {local_time(due_at, tz)}"
@@ -134,10 +144,18 @@ def current_details(state: ProcessState, timezone: str) -> str:
     each (ids), their deadlines, and whether it needs attention. Markdown, ids and keys only."""
     lines = [f"**{state.status}**, state v{state.version}", ""]  # markdown: a list follows
     for step in state.steps:
-        if step.status not in ("active", "pending"):
+        if step.status not in ("active", "pending", "in_review"):
             continue
         if step.status == "pending":
             lines.append(f"- `{step.key}`: waits for {', '.join(step.requires) or 'nothing'}")
+            continue
+        due = f", due {local_time(step.due_at, timezone)}" if step.due_at else ""
+        late = " (overdue)" if step.overdue else ""
+        if step.status == "in_review":
+            reviewer = f"user {step.reviewer_user_id}" if step.reviewer_user_id else "nobody"
+            # round 1 is the first submission; each request for changes starts another
+            rounds = f", round {step.review_rounds + 1}"
+            lines.append(f"- `{step.key}`: in review by {reviewer}{rounds}{due}{late}")
             continue
         who = step.assignee
         holder = (
@@ -145,8 +163,6 @@ def current_details(state: ProcessState, timezone: str) -> str:
             if who.partner_id is not None
             else (f"user {who.user_id}" if who.user_id is not None else who.type)
         )
-        due = f", due {local_time(step.due_at, timezone)}" if step.due_at else ""
-        late = " (overdue)" if step.overdue else ""
         lines.append(f"- `{step.key}`: active, with {holder}{due}{late}")
     for note in state.attention:
         where = f" for step {note.step_key}" if note.step_key else ""

@@ -4,7 +4,9 @@ is recorded by `make histories` (tests/histories.py) and replayed by tests/workf
 Business days with a reminder, overdue and escalation with reassignment; every update
 (complete, skip, set_deadline, reassign, add_document, cancel, await_recorded); e-mails that
 fail for good and for a passing reason. (Continue-as-new with armed timers is recorded by
-tests/workflows/test_continue_as_new.py.) The actors carry role names, not people's names.
+tests/workflows/test_continue_as_new.py; conditions, review loops, a deadline passing in review
+and a declined step by tests/workflows/test_conditions_review.py.) The actors carry role names,
+not people's names.
 """
 
 import asyncio
