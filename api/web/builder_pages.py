@@ -30,7 +30,7 @@ from api.web.refusals import (
 )
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
-from partnerflow import assignees, process_templates
+from partnerflow import assignees, diagram, process_templates
 from partnerflow.callers import Caller
 from partnerflow.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
 from partnerflow.refusals import Refused
@@ -298,6 +298,8 @@ def _editor(
         settings=settings,
         users=_contacts(session, settings["contact_user_id"]),
         steps=_in_words(session, template.steps),
+        diagram=diagram.draw(template.steps),
+        diagram_lines=diagram.described(template.steps),
         **context(errors),
     )
 
@@ -318,6 +320,8 @@ def _in_words(session: Session, steps: list[StepSpec]) -> list[dict[str, Any]]:
                 "who": assignees.in_words(step.assignee, names),
                 "due": _deadline_words(step),
                 "after": after,
+                "when": diagram.condition_words(step),
+                "review": diagram.review_words(step),
             }
         )
     return described

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from api.deps import SessionDep
+from api.web import condition_form
 from api.web.refusals import (
     FormErrors,
     Loc,
@@ -32,6 +33,12 @@ from partnerflow.spec import FromFieldDeadline, StepSpec
 router = APIRouter(include_in_schema=False)
 
 FLASHES = {"added": "Step added: give it its name and what it needs, then save it."}
+DEADLINE_KIND_CHOICES = [
+    ("", "None"),
+    ("after", "After a duration"),
+    ("business_days", "Business days"),
+    ("from_field", "From a date field of an earlier step"),
+]
 
 
 def template_of(session: Session, template_id: str) -> ProcessTemplatePublic:
@@ -80,7 +87,7 @@ def step_editor(
 ) -> HTMLResponse:
     template = template_of(session, template_id)
     position = step_position(template, index)
-    form = StepForm.of(template.steps[position])
+    form = StepForm.of(template.steps[position], condition_form.field_kinds(template.steps))
     message = FLASHES.get(flash or "")
     return _step_page(request, session, caller, template, position, form, flash=message)
 
@@ -100,7 +107,7 @@ def save_step(
     original = template.steps[position]
     where = ("steps", position)
     try:
-        step = form.spec(where, original.description)
+        step = form.spec(where, original.description, condition_form.field_kinds(template.steps))
         if step.key != original.key and any(s.key == step.key for s in template.steps):
             raise invalid((*where, "key"), "Another step of this process has this key.")
         save_steps(session, template, _with_step(template.steps, position, step))
@@ -136,7 +143,7 @@ def delete_step(
             found, code = refusals(error), status_of(error)
         else:
             return RedirectResponse(f"/builder/{template.id}?flash=step_deleted", status_code=303)
-    form = StepForm.of(template.steps[position])
+    form = StepForm.of(template.steps[position], condition_form.field_kinds(template.steps))
     errors = sorted_out(found, lambda _: None)
     return _step_page(request, session, caller, template, position, form, errors, code)
 
@@ -219,6 +226,14 @@ def _choices(
     escalation_choices = assignees.handover_choices(slots, partners, users)
     if form.escalation_to and form.escalation_to not in dict(escalation_choices):
         escalation_choices.append((form.escalation_to, "(no longer active)"))
+    requires = form.requires if form.requires_mode == "listed" else None
+    condition_fields = condition_form.field_choices(
+        template.steps, position, requires, [row.field for row in form.conditions]
+    )
+    reviewers = [("", "No review"), ("contact", "The contact person")]
+    reviewers += [(f"user:{value}", label) for value, label in users]
+    if form.review_by and form.review_by not in dict(reviewers):
+        reviewers.append((form.review_by, "(no longer active)"))
     date_fields = [
         (f"{step.key}.{spec.key}", f"{step.name} › {spec.label}")
         for step in others
@@ -235,4 +250,8 @@ def _choices(
         "emails": emails,
         "escalation_choices": escalation_choices,
         "date_fields": date_fields,
+        "condition_fields": condition_fields,
+        "condition_ops": condition_form.OP_CHOICES,
+        "reviewers": reviewers,
+        "deadline_kinds": DEADLINE_KIND_CHOICES,
     }

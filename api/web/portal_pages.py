@@ -18,13 +18,14 @@ from api.web.session import CsrfChecked, WebPartner
 from api.web.templating import page
 from api.web.views import (
     comments_by_step,
+    states_of,
     step_specs,
     timezone_of,
     timezones_of,
     uploaded_counts,
 )
 from api.web.work import StepWork, problem
-from partnerflow import exports, scorecards, steps
+from partnerflow import diagram, exports, scorecards, steps
 from partnerflow.db import utcnow
 from partnerflow.processes import process_detail, visible_process
 from partnerflow.refusals import Refused, not_found
@@ -36,8 +37,12 @@ FLASHES = {
     "appointment": "The appointment is recorded as the step's deadline.",
     "uploaded": "The document is uploaded.",
     "finished": "Done: the step is finished and the contact person is told.",
+    "submitted": "Done: the step is sent for review; you will hear if anything needs changing.",
     "commented": "Your comment is added.",
+    "handed_back": "Handed back: the contact person has the step now, with your reason.",
 }
+# After these the step is no longer the partner's to work on here: back to the list.
+_TO_THE_LIST = ("finished", "submitted", "handed_back")
 
 
 @router.get("")
@@ -75,6 +80,9 @@ def _step_page(
     shown = next((s for s in detail.steps if s.key == step_key), None)
     if shown is None:
         raise not_found("step")
+    specs = step_specs(session, process)
+    # the whole process, to see where the step sits; only the partner's own steps coloured
+    states = states_of(detail.steps)
     return page(
         request,
         "portal_step.html",
@@ -83,7 +91,10 @@ def _step_page(
         section="tasks",
         process=detail,
         step=shown,
-        spec=step_specs(session, process).get(step_key),
+        spec=specs.get(step_key),
+        condition=diagram.condition_words(specs[step_key]) if step_key in specs else None,
+        diagram=diagram.draw(list(specs.values()), states, title="The whole process", keys=False),
+        diagram_lines=diagram.described(list(specs.values()), states),
         timezone=timezone_of(session, process),
         comments=comments_by_step(session, process_id, step_key).get(step_key, []),
         # how many of each type are there, even for a partner that may not open documents
@@ -103,19 +114,20 @@ class OnStep:
     work: StepWork
 
     async def answer(
-        self, action: Awaitable[None], flash: str, entered: dict[str, str] | None = None
+        self, action: Awaitable[str | None], flash: str, entered: dict[str, str] | None = None
     ) -> Response:
-        """Redirect to the step page with a notice, or show it again with the refusal."""
+        """Redirect to the step page with a notice (`flash`, or the one the action answers),
+        or show it again with the refusal."""
         work = self.work
         try:
-            await action
+            flash = await action or flash
         except (Refused, HTTPException) as error:
             return _step_page(
                 self.request, work,
                 status_code=status_of(error), problem=problem(error), entered=entered,
             )  # fmt: skip
-        if flash == "finished":
-            return RedirectResponse("/portal?flash=finished", status_code=303)
+        if flash in _TO_THE_LIST:
+            return RedirectResponse(f"/portal?flash={flash}", status_code=303)
         return RedirectResponse(
             f"/portal/processes/{work.process_id}/steps/{work.step_key}?flash={flash}",
             status_code=303,
@@ -166,7 +178,17 @@ async def upload_document(
 async def finish_step(on: StepForm) -> Response:
     form = await on.request.form()
     entered = {k: v for k, v in form.items() if isinstance(v, str) and k.startswith("field:")}
-    return await on.answer(on.work.complete(entered), "finished", entered)
+    return await on.answer(_finished(on, entered), "finished", entered)
+
+
+async def _finished(on: OnStep, entered: dict[str, str]) -> str | None:
+    """Finish the step; one that goes to review first says so."""
+    return "submitted" if await on.work.complete(entered) == "in_review" else None
+
+
+@router.post(f"{_STEP}/decline", dependencies=[CsrfChecked])
+async def hand_back(on: StepForm, reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    return await on.answer(on.work.decline(reason), "handed_back")
 
 
 @router.post(f"{_STEP}/comments", dependencies=[CsrfChecked])

@@ -13,8 +13,17 @@ from partnerflow.refusals import Refused, http_status
 
 Loc = tuple[str | int, ...]
 
-# Beside the input, the API's lead-in naming the step or template part is said already.
-_LEAD_IN = re.compile(r"^(step '[^']*'(, [^:]+)?: |(subject|body_html|body_text)(: |, ))", re.I)
+# Beside the input, the API's lead-in naming the step or template part is said already; which
+# of a list's values is at fault ("…value (slate): …") is not, and stays.
+_LEAD_IN = re.compile(
+    r"^(step '[^']*'(, [^:(]+?)?( \((?P<item>[^)]*)\))?: |(subject|body_html|body_text)(: |, ))",
+    re.I,
+)
+
+
+def _without_lead_in(message: str) -> str:
+    return _LEAD_IN.sub(lambda m: f"“{m['item']}”: " if m["item"] else "", message)
+
 
 # Pydantic's wording where it would puzzle a person filling in a form.
 _PLAIN = {
@@ -109,7 +118,7 @@ def sorted_out(found: list[Refusal], input_for: Callable[[Loc], str | None]) -> 
         if name is None:
             errors.above.append(refusal.sentence)
         else:
-            errors.beside.setdefault(name, _capitalised(_LEAD_IN.sub("", refusal.message)))
+            errors.beside.setdefault(name, _capitalised(_without_lead_in(refusal.message)))
     return errors
 
 

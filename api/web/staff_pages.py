@@ -5,13 +5,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import case, update
 from sqlmodel import col, select
 
 from api.csv_download import csv_response
-from api.deps import Pagination, SessionDep, SettingsDep
+from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
 from api.downloads import download
 from api.listing import fetch_page
 from api.web import work
@@ -21,12 +21,15 @@ from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page, when
 from api.web.views import (
     comments_by_step,
+    event_in_words,
+    review_history,
+    states_of,
     step_specs,
     template_of,
     timezone_of,
     timezones_of,
 )
-from partnerflow import charts, exports, scorecards
+from partnerflow import charts, diagram, exports, scorecards
 from partnerflow.assignees import assignee_names, names_of
 from partnerflow.db import utcnow
 from partnerflow.models import (
@@ -39,6 +42,7 @@ from partnerflow.models import (
     User,
 )
 from partnerflow.processes import (
+    WORKED_ON,
     highest_risk,
     overdue_process_ids,
     process_detail,
@@ -46,11 +50,17 @@ from partnerflow.processes import (
     visible_process,
 )
 from partnerflow.refusals import Refused, forbidden, not_found
+from partnerflow.spec import DONE_STATUSES
 from partnerflow.steps import document_file
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+# Fixed texts: a flash is chosen by key, never taken from the address.
+FLASHES = {
+    "approve": "Approved: the step is done.",
+    "request_changes": "Sent back: the assignee is told what to change.",
+}
 
 
 @router.get("/processes")
@@ -93,8 +103,9 @@ def dashboard(
     page_of = Pagination(limit=PAGE_SIZE, offset=offset)
     rows, count = fetch_page(session, statement, page_of)  # type: ignore[arg-type]
     all_steps = steps_by_process(session, [process.id for process, _, _ in rows])
+    # open: with its assignee, or in review (then the reviewer's to answer)
     open_steps = [
-        s for process, _, _ in rows for s in all_steps[process.id] if s.status == "active"
+        s for process, _, _ in rows for s in all_steps[process.id] if s.status in WORKED_ON
     ]
     names = assignee_names(session, [s.assignee for s in open_steps])
     who = {s.id: name for s, name in zip(open_steps, names, strict=True)}
@@ -102,8 +113,8 @@ def dashboard(
     processes = []
     for process, opportunity, template in rows:
         steps_of_process = all_steps[process.id]
-        finished = sum(1 for s in steps_of_process if s.status in ("completed", "skipped"))
-        still_open = [s for s in steps_of_process if s.status == "active"]
+        finished = sum(1 for s in steps_of_process if s.status in DONE_STATUSES)
+        still_open = [s for s in steps_of_process if s.status in WORKED_ON]
         processes.append(
             {
                 "process": process,
@@ -137,6 +148,7 @@ def _process_page(
     process_id: uuid.UUID,
     problem: str | None = None,
     status_code: int = 200,
+    flash: str | None = None,
 ) -> HTMLResponse:
     session.expire_all()
     process = visible_process(session, caller, process_id)
@@ -147,18 +159,40 @@ def _process_page(
     timezone = timezone_of(session, process)
     actor_ids = {uuid.UUID(str(e["user_id"])) for e in detail.timeline if e.get("user_id")}
     users = names_of(session, set(), actor_ids)
+    specs = step_specs(session, process)
+    states = states_of(detail.steps)
+    history = [
+        {
+            **entry,
+            "at": datetime.fromisoformat(str(entry["at"])),
+            "words": event_in_words(str(entry.get("event", ""))),
+            "detail": _readable(entry.get("detail"), timezone),
+        }
+        for entry in reversed(detail.timeline)
+    ]
     return page(
         request,
         "process.html",
         status_code,
         caller=caller,
         section="processes",
+        flash=FLASHES.get(flash or ""),
+        diagram=diagram.draw(list(specs.values()), states),
+        diagram_lines=diagram.described(list(specs.values()), states),
+        conditions={key: diagram.condition_words(spec) for key, spec in specs.items()},
+        reviews=review_history(history[::-1]),
+        # the reviewer answers; an admin may on their behalf (the workflow checks it again)
+        may_review={
+            s.key
+            for s in detail.steps
+            if s.status == "in_review" and (caller.is_admin or s.reviewer_user_id == caller.user.id)
+        },
         process=detail,
         title=opportunity.title if opportunity else "",
         template=template,
         timezone=timezone,
         contact=contact,
-        specs=step_specs(session, process),
+        specs=specs,
         who=dict(
             zip(
                 [s.key for s in detail.steps],
@@ -169,14 +203,7 @@ def _process_page(
         comments=comments_by_step(session, process_id),
         step_names={s.key: s.name for s in detail.steps},
         users={str(k): v for k, v in users.items()},
-        history=[
-            {
-                **entry,
-                "at": datetime.fromisoformat(str(entry["at"])),
-                "detail": _readable(entry.get("detail"), timezone),
-            }
-            for entry in reversed(detail.timeline)
-        ],
+        history=history,
         problem=problem,
     )
 
@@ -196,8 +223,34 @@ def process_page(
     session: SessionDep,
     settings: SettingsDep,
     caller: WebStaff,
+    flash: str | None = None,
 ) -> HTMLResponse:
-    return _process_page(request, session, settings, caller, process_id)
+    return _process_page(request, session, settings, caller, process_id, flash=flash)
+
+
+@router.post("/processes/{process_id}/steps/{step_key}/review", dependencies=[CsrfChecked])
+async def review_step(
+    request: Request,
+    process_id: uuid.UUID,
+    step_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    caller: WebStaff,
+    decision: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    due: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The reviewer approves the step, or sends it back with a reason (and a new deadline)."""
+    on_step = work.StepWork(session, temporal, settings, caller, process_id, step_key)
+    try:
+        await on_step.review(decision, reason, due)
+    except (Refused, HTTPException) as error:
+        return _process_page(
+            request, session, settings, caller, process_id, work.problem(error), status_of(error)
+        )
+    location = f"/processes/{process_id}?flash={decision}#step-{step_key}"
+    return RedirectResponse(location, status_code=303)
 
 
 @router.post("/processes/{process_id}/steps/{step_key}/comments", dependencies=[CsrfChecked])

@@ -1,15 +1,22 @@
 """The step editor's inputs: a step as the form shows it, and the form back to a `StepSpec`.
 
-Input names are plain (`deadline_after`, `field_2_key`); a field or document row is
-numbered from 1, and the blank row at the end adds one.
+Input names are plain (`deadline_after`, `field_2_key`); a field, document, reminder or
+condition row is numbered from 1, and the blank row at the end adds one. A duration is a
+number and a unit (`deadline_after` and `deadline_after_unit`: api/web/duration_inputs.py);
+a condition row is a field, an operator and a value (api/web/condition_form.py). Only the
+inputs of the chosen kind of assignee and deadline count: the page shows only those.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
+from api.web import condition_form
+from api.web.condition_form import ConditionRow
+from api.web.duration_inputs import DurationInput, NotADuration
 from api.web.refusals import Loc, Refusal, checked, refusals, text
 from partnerflow import assignees
 from partnerflow.refusals import invalid
@@ -66,30 +73,41 @@ class StepForm:
     requires_mode: str = "before"
     requires: list[str] = field(default_factory=list)
     deadline_kind: str = ""
-    deadline_after: str = ""
+    deadline_after: DurationInput = field(default_factory=DurationInput)
     deadline_from: str = "activation"
     business_days: str = ""
     region: str = "DE"
     date_field: str = ""
-    offset: str = "PT0S"
-    reminders: str = ""
+    offset: DurationInput = field(default_factory=DurationInput)  # blank: none
+    reminders: list[DurationInput] = field(default_factory=list)
     fields: list[FieldRow] = field(default_factory=list)
     documents: list[DocumentRow] = field(default_factory=list)
     handover_email: str = ""
     notify_contact: bool = True
     escalation_notify: bool = True
     escalation_to: str = ""
-    escalation_grace: str = ""
+    escalation_grace: DurationInput = field(default_factory=DurationInput)  # blank: at once
+    # "": the step always applies; "all"/"any": when all (any) of the conditions hold
+    when_mode: str = ""
+    conditions: list[ConditionRow] = field(default_factory=list)
+    # "": no review; "contact" or "user:<id>" (assignees.handover_choice)
+    review_by: str = ""
+    review_max_rounds: str = "3"
 
     @classmethod
-    def of(cls, step: StepSpec) -> "StepForm":
+    def of(cls, step: StepSpec, kinds: Mapping[str, str] | None = None) -> "StepForm":
+        """The inputs for a saved step (`kinds`: the types of the fields a condition may
+        name, so a yes/no shows as yes or no)."""
+        when_mode, conditions = condition_form.rows_of(step.when, kinds or {})
         form = cls(
             key=step.key,
             name=step.name,
             instructions=step.instructions,
             requires_mode="before" if step.requires is None else "listed",
             requires=list(step.requires or []),
-            reminders=", ".join(step.reminders),
+            reminders=[*(DurationInput.of(r) for r in step.reminders), DurationInput()],
+            when_mode=when_mode,
+            conditions=conditions,
             fields=[
                 FieldRow(f.key, f.label, f.type, ", ".join(f.options or []), f.required)
                 for f in step.fields
@@ -105,7 +123,10 @@ class StepForm:
         if step.escalation is not None:
             form.escalation_notify = step.escalation.notify_contact
             form.escalation_to = assignees.handover_choice(step.escalation.reassign_to)
-            form.escalation_grace = step.escalation.grace or ""
+            form.escalation_grace = DurationInput.of(step.escalation.grace)
+        if step.review is not None:
+            form.review_by = assignees.handover_choice(step.review.by)
+            form.review_max_rounds = str(step.review.max_rounds)
         form.fields.append(FieldRow())
         form.documents.append(DocumentRow())
         return form
@@ -113,7 +134,7 @@ class StepForm:
     def _take_deadline(self, step: StepSpec) -> None:
         deadline = step.deadline
         if isinstance(deadline, AfterDeadline):
-            self.deadline_kind, self.deadline_after = "after", deadline.after
+            self.deadline_kind, self.deadline_after = "after", DurationInput.of(deadline.after)
             self.deadline_from = deadline.from_
         elif isinstance(deadline, BusinessDaysDeadline):
             self.deadline_kind, self.business_days = "business_days", str(deadline.business_days)
@@ -121,7 +142,7 @@ class StepForm:
         elif isinstance(deadline, FromFieldDeadline):
             self.deadline_kind = "from_field"
             self.date_field = f"{deadline.from_field.step}.{deadline.from_field.field}"
-            self.offset = deadline.offset
+            self.offset = DurationInput.of(deadline.offset, blank="PT0S")
 
     @classmethod
     def posted(cls, form: FormData) -> "StepForm":
@@ -146,25 +167,39 @@ class StepForm:
             )
             for n in _row_numbers(form, "document_rows")
         ]
+        reminders = [_duration(form, f"reminder_{n}") for n in _row_numbers(form, "reminder_rows")]
         # A refused form is shown again: keep a blank row to add with.
         if not fields or not fields[-1].blank:
             fields.append(FieldRow())
         if not documents or not documents[-1].blank:
             documents.append(DocumentRow())
+        if not reminders or not reminders[-1].blank:
+            reminders.append(DurationInput())
+        conditions = condition_form.posted_rows(form, _row_numbers(form, "when_rows"))
         return cls(
             **{name: text(form, name) for name in _TEXT_INPUTS},
             requires=[key for key in form.getlist("requires") if isinstance(key, str)],
+            deadline_after=_duration(form, "deadline_after"),
+            offset=_duration(form, "offset"),
+            reminders=reminders,
+            escalation_grace=_duration(form, "escalation_grace"),
             fields=fields,
             documents=documents,
+            conditions=conditions,
             notify_contact=checked(form, "notify_contact"),
             escalation_notify=checked(form, "escalation_notify"),
         )
 
-    def spec(self, where: Loc, description: str = "") -> StepSpec:
+    def spec(
+        self, where: Loc, description: str = "", kinds: Mapping[str, str] | None = None
+    ) -> StepSpec:
         """The step as typed, or an ExceptionGroup of `Refused`, one for each input at fault
-        (`where`: the step's path into the template's body)."""
+        (`where`: the step's path into the template's body; `kinds`: the types of the fields
+        a condition may name, by path, so its value is typed as the field is)."""
         found: list[Refusal] = []
         deadline = self._deadline(found)
+        # Reminders and escalation count only with a deadline: the page hides them without.
+        timed = bool(self.deadline_kind)
         step: dict[str, Any] = {
             "key": self.key.strip(),
             "name": self.name.strip(),
@@ -175,11 +210,13 @@ class StepForm:
             "fields": [_field(row) for row in self.fields if _kept(row)],
             "documents": [_document(row) for row in self.documents if _kept(row)],
             "deadline": deadline,
-            "reminders": [r.strip() for r in self.reminders.split(",") if r.strip()],
-            "escalation": self._escalation(),
+            "reminders": self._reminders(found) if timed else [],
+            "escalation": self._escalation(found) if timed else None,
             "on_activate_email": self.handover_email or None,
             # Unchecked turns the hand-over notice off; checked leaves the default (on).
             "notify_contact_on_complete": None if self.notify_contact else False,
+            "when": condition_form.when_body(self.when_mode, self.conditions, kinds or {}),
+            "review": self._review(),
         }
         try:
             spec = StepSpec.model_validate(step)
@@ -201,8 +238,11 @@ class StepForm:
             if self.deadline_kind:
                 found.append(Refusal(("deadline",), "Choose one of the options."))
             return None
+        refused_before = len(found)
         if model is AfterDeadline:
-            values: dict[str, Any] = {"after": self.deadline_after.strip()}
+            values: dict[str, Any] = {
+                "after": _iso(self.deadline_after, ("deadline", "after"), found)
+            }
         elif model is BusinessDaysDeadline:
             region = self.region.strip() or "DE"
             values = {"business_days": self.business_days.strip(), "region": region}
@@ -211,30 +251,56 @@ class StepForm:
             return None
         else:
             step, _, name = self.date_field.partition(".")
-            values = {"from_field": {"step": step, "field": name}, "offset": self.offset.strip()}
+            offset = (
+                "PT0S" if self.offset.blank else _iso(self.offset, ("deadline", "offset"), found)
+            )
+            values = {"from_field": {"step": step, "field": name}, "offset": offset}
         if model is not FromFieldDeadline:
             values["from"] = self.deadline_from
-        if values.get("offset") == "":
-            values["offset"] = "PT0S"
+        # A duration refused beside its number: the other inputs are still checked.
+        values = {name: "PT0S" if value is None else value for name, value in values.items()}
         try:
-            return model.model_validate(values)
+            deadline = model.model_validate(values)
         except ValidationError as error:
             found.extend(Refusal(("deadline", *r.loc), r.message) for r in refusals(error))
             return None
+        return deadline if len(found) == refused_before else None
 
-    def _escalation(self) -> dict[str, Any] | None:
-        grace = self.escalation_grace.strip()
-        if self.escalation_notify and not self.escalation_to and not grace:
+    def _reminders(self, found: list[Refusal]) -> list[str]:
+        typed = [row for row in self.reminders if not row.blank]
+        reminders = [_iso(row, ("reminders", n), found) for n, row in enumerate(typed)]
+        return [reminder for reminder in reminders if reminder is not None]
+
+    def _escalation(self, found: list[Refusal]) -> dict[str, Any] | None:
+        grace = None
+        if not self.escalation_grace.blank:
+            grace = _iso(self.escalation_grace, ("escalation", "grace"), found)
+        if self.escalation_notify and not self.escalation_to and self.escalation_grace.blank:
             return None  # the default: the contact person is told, nobody takes over
         reassign_to = assignees.from_handover_choice(self.escalation_to)
         escalation = {"notify_contact": self.escalation_notify, "reassign_to": reassign_to}
-        return {**escalation, "grace": grace or None}
+        return {**escalation, "grace": grace}
+
+    def _review(self) -> dict[str, Any] | None:
+        if not self.review_by:
+            return None
+        # a choice there is not (or a partner): the schema refuses it beside the select
+        by = assignees.from_handover_choice(self.review_by) or {"type": self.review_by}
+        return {"by": by, "max_rounds": self.review_max_rounds.strip() or "3"}
 
     def input_for(self, loc: Loc) -> str | None:
         """The input a refusal at `loc` (a path into the step) is about; None: no one input."""
         head, rest = (loc[0], loc[1:]) if loc else (None, ())
-        if head in ("key", "name", "instructions", "requires", "reminders"):
+        if head in ("key", "name", "instructions", "requires"):
             return str(head)
+        if head == "reminders":
+            typed = [n for n, row in enumerate(self.reminders, start=1) if not row.blank]
+            at = rest[0] if rest and isinstance(rest[0], int) and rest[0] < len(typed) else 0
+            return f"reminder_{typed[at] if typed else 1}"
+        if head == "when":
+            return condition_form.input_for(rest, self.conditions)
+        if head == "review":
+            return "review_max_rounds" if "max_rounds" in rest else "review_by"
         if head == "assignee":
             named = [part for part in rest if part in assignees.FORM_INPUTS]
             return str(named[0]) if named else "assignee_type"
@@ -260,9 +326,9 @@ class StepForm:
 
 _TEXT_INPUTS = (
     "key", "name", "instructions", "assignee_type", "slot", "partner_id", "user_id",
-    "requires_mode", "deadline_kind", "deadline_after", "deadline_from", "business_days",
-    "region", "date_field", "offset", "reminders", "handover_email", "escalation_to",
-    "escalation_grace",
+    "requires_mode", "deadline_kind", "deadline_from", "business_days", "region",
+    "date_field", "handover_email", "escalation_to", "when_mode", "review_by",
+    "review_max_rounds",
 )  # fmt: skip
 
 _DEADLINE_INPUTS = {
@@ -274,6 +340,19 @@ _DEADLINE_INPUTS = {
     "offset": "offset",
     "": "deadline_kind",
 }
+
+
+def _duration(form: FormData, name: str) -> DurationInput:
+    return DurationInput(text(form, name), text(form, f"{name}_unit") or "days")
+
+
+def _iso(duration: DurationInput, loc: Loc, found: list[Refusal]) -> str | None:
+    """The duration as ISO 8601, or None with the refusal beside its number."""
+    try:
+        return duration.iso()
+    except NotADuration as error:
+        found.append(Refusal(loc, str(error)[:1].upper() + str(error)[1:] + "."))
+        return None
 
 
 def _row_numbers(form: FormData, name: str) -> range:

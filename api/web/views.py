@@ -1,11 +1,14 @@
-"""What the process pages share: a step's definition, its time zone, comments and documents."""
+"""What the process pages share: a step's definition, its time zone, comments and documents,
+its history in words."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
+from partnerflow import diagram
 from partnerflow.models import (
     Comment,
     Document,
@@ -15,7 +18,7 @@ from partnerflow.models import (
 )
 from partnerflow.process_templates import published_version
 from partnerflow.settings import get_settings
-from partnerflow.spec import StepSpec
+from partnerflow.spec import StepSpec, StepStatus
 
 
 def step_specs(session: Session, process: Process) -> dict[str, StepSpec]:
@@ -88,3 +91,55 @@ def uploaded_counts(session: Session, process_id: uuid.UUID, step_key: str) -> d
     ):
         counts[document_type] = counts.get(document_type, 0) + 1
     return counts
+
+
+# A timeline entry's event as the history says it (TimelineEntry.event; an event not here is
+# said with its underscores as spaces, a failure as "… failed").
+EVENT_WORDS = {
+    "process_started": "process started",
+    "process_completed": "process finished",
+    "process_cancelled": "process cancelled",
+    "step_activated": "step opened",
+    "step_completed": "step done",
+    "step_skipped": "step skipped",
+    "step_not_applicable": "does not apply: its condition did not hold",
+    "step_submitted": "finished, waiting for review",
+    "changes_requested": "changes requested",
+    "step_approved": "approved",
+    "step_declined": "handed back",
+    "step_reassigned": "handed to someone else",
+    "deadline_set": "deadline moved",
+    "document_added": "document uploaded",
+    "reminder_sent": "reminder sent",
+    "step_overdue": "deadline passed",
+    "step_escalated": "escalated",
+    "step_at_risk": "likely to be late",
+    "partner_revoked": "partner revoked",
+}
+# What a step's review shows: its rounds, with why the reviewer sent it back, and declines.
+REVIEW_EVENTS = ("step_submitted", "changes_requested", "step_approved", "step_declined")
+
+
+def event_in_words(event: str) -> str:
+    if event in EVENT_WORDS:
+        return EVENT_WORDS[event]
+    if event.endswith("_failed"):
+        return f"{event.removesuffix('_failed').replace('_', ' ')} failed"
+    return event.replace("_", " ")
+
+
+def review_history(timeline: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Each step's review rounds and declines, oldest first (`timeline` with its notes'
+    texts as `detail`, as the process detail has it)."""
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in timeline:
+        if entry.get("event") in REVIEW_EVENTS and entry.get("step_key"):
+            found.setdefault(str(entry["step_key"]), []).append(entry)
+    return found
+
+
+def states_of(steps: Iterable[Any]) -> dict[str, StepStatus]:
+    """The steps' states as the diagram colours them (a status it does not know: none)."""
+    return {
+        step.key: status for step in steps if (status := diagram.status_of(step.status)) is not None
+    }

@@ -20,6 +20,9 @@ from partnerflow.refusals import Refused, invalid
 from partnerflow.settings import Settings
 from partnerflow.spec import FieldSpec
 from partnerflow.storage import UnsupportedFile
+from workflows.messages import ReviewDecision
+
+DECISIONS: dict[str, ReviewDecision] = {"approve": "approve", "request_changes": "request_changes"}
 
 
 class StepWork:
@@ -66,8 +69,9 @@ class StepWork:
         except UnsupportedFile as error:  # answered as the API does
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"file: {error}") from error
 
-    async def complete(self, entered: dict[str, str]) -> None:
-        """Finish the step with the values of its fields, typed as the template says."""
+    async def complete(self, entered: dict[str, str]) -> str | None:
+        """Finish the step with the values of its fields, typed as the template says; the
+        step's status after it (`in_review` where someone checks it first)."""
         step = self._step()
         spec = step_specs(self.session, step.process).get(self.step_key)
         timezone = ZoneInfo(timezone_of(self.session, step.process))
@@ -76,7 +80,27 @@ class StepWork:
             for field in (spec.fields if spec else [])
             if (value := _typed(field, entered.get(f"field:{field.key}", ""), timezone)) is not None
         }
-        await steps.complete(self.session, self.temporal, self.settings, self.caller, step, fields)
+        detail = await steps.complete(
+            self.session, self.temporal, self.settings, self.caller, step, fields
+        )
+        return next((s.status for s in detail.steps if s.key == self.step_key), None)
+
+    async def review(self, decision: str, reason: str, due: str) -> None:
+        """The reviewer's answer: approve, or request changes with a reason and, if given, a
+        new deadline (a date picker's value, local time of the process)."""
+        chosen = DECISIONS.get(decision)
+        if chosen is None:
+            raise invalid("decision", "choose to approve the step or to request changes")
+        await steps.review(
+            self.session, self.temporal, self.settings, self.caller, self._step(),
+            chosen, reason, due.strip() or None,
+        )  # fmt: skip
+
+    async def decline(self, reason: str) -> None:
+        """Hand the step back to the contact person, saying why."""
+        await steps.decline(
+            self.session, self.temporal, self.settings, self.caller, self._step(), reason
+        )
 
     async def comment(self, body: str) -> None:
         add_comment(self.session, self.caller, self.process_id, self.step_key, body)

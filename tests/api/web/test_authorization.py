@@ -172,6 +172,8 @@ RULES: dict[tuple[str, str], Page] = {
         "303 /processes/{process_id}", form={"body": "Hallo"}
     ),
     ("GET", P + "/documents/{document_id}"): staff("200"),
+    # no decision chosen: refused before the workflow is asked
+    ("POST", P + "/steps/{step_key}/review"): staff("422"),
     ("GET", "/notifications"): staff("200"),
     # partners and their scorecards (partner A's)
     ("GET", "/partners"): staff("200"),
@@ -209,6 +211,7 @@ RULES: dict[tuple[str, str], Page] = {
     ("POST", MY_STEP + "/appointment"): portal("422", "404", form={"appointment": ""}),
     ("POST", MY_STEP + "/documents"): portal("415", "404", upload=True),
     ("POST", MY_STEP + "/complete"): portal("422", "404"),  # its required field is missing
+    ("POST", MY_STEP + "/decline"): portal("422", "404"),  # no reason given
     ("POST", MY_STEP + "/comments"): portal(
         "303 /portal/processes/{process_id}/steps/{step_key}?flash=commented",
         "404",

@@ -242,20 +242,21 @@ async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> N
     await page.get_by_label("Deadline", exact=True).select_option("business_days")
     await page.get_by_label("Business days").fill("5")
     await page.get_by_label("Region").fill("DE-NW")
-    await page.get_by_label("Reminders").fill("tomorrow")
+    await page.get_by_label("Reminder 1", exact=True).fill("tomorrow")
     await page.get_by_label("Field 2 key").fill("modules")
     await page.get_by_label("Field 2 label").fill("Number of modules")
     await page.get_by_label("Field 2 type").select_option("number")
     await page.get_by_role("button", name="Save step").click()
     # The refusal stands beside the input it is about; what was typed is still there.
-    reminders = page.get_by_label("Reminders")
-    await expect(reminders).to_have_attribute("aria-invalid", "true")
-    await expect(page.locator("#reminders-error")).to_contain_text("tomorrow")
+    reminder = page.get_by_label("Reminder 1", exact=True)
+    await expect(reminder).to_have_attribute("aria-invalid", "true")
+    await expect(reminder).to_have_value("tomorrow")
+    await expect(page.locator("#reminder_1-error")).to_contain_text("whole number of days")
     await expect(page.get_by_label("Field 2 key")).to_have_value("modules")
     await check_page(page)
     await live.screenshot(page, "builder-step")
 
-    await reminders.fill("P1D")
+    await reminder.fill("1")
     await page.get_by_role("button", name="Save step").click()
     await expect(page.get_by_role("status")).to_contain_text("saved")
     await page.get_by_role("button", name="Publish").click()
@@ -309,3 +310,108 @@ async def test_builder_duplicates_edits_and_publishes_a_process(live: Live) -> N
     for path in ("/builder", f"/builder/{copy['id']}", f"/builder/{copy['id']}/steps/1", "/emails"):
         await phone.goto(path)
         await check_page(phone)
+
+
+async def test_a_conditional_step_built_drawn_and_greyed_where_it_did_not_apply(live: Live) -> None:
+    http, admin = live.stack.http, live.stack.admin
+    body = {
+        "name": "Wärmepumpe",
+        "steps": [
+            {
+                "key": "survey",
+                "name": "Site survey",
+                "assignee": {"type": "contact"},
+                "fields": [
+                    {"key": "scaffold_needed", "label": "Scaffold needed", "type": "boolean"}
+                ],
+            },
+            {"key": "scaffold", "name": "Scaffold", "assignee": {"type": "contact"}},
+            {"key": "install", "name": "Installation", "assignee": {"type": "contact"}},
+        ],
+    }
+    template = await factories.created(
+        await http.post("/api/process-templates", json=body, headers=admin)
+    )
+    page = await sign_in_staff(live)
+    await page.goto(f"/builder/{template['id']}")
+    await page.get_by_role("link", name="Edit step Scaffold").click()
+
+    # Only the inputs of the chosen kind are shown: none for "no deadline", none for "always".
+    duration = page.get_by_label("Duration", exact=True)
+    condition_field = page.get_by_label("Condition 1 field")
+    await expect(duration).to_be_hidden()
+    await expect(condition_field).to_be_hidden()
+    await expect(page.get_by_label("Partner slot")).to_be_hidden()
+    await page.get_by_label("Deadline", exact=True).select_option("after")
+    await expect(duration).to_be_visible()
+    await expect(page.get_by_label("Business days")).to_be_hidden()
+    await duration.fill("3")
+    await page.get_by_label("Duration: unit").select_option("days")
+    await page.get_by_label("The step applies").select_option("all")
+    await expect(condition_field).to_be_visible()
+    await expect(page.get_by_label("Condition 1 attribute")).to_be_hidden()
+    await condition_field.select_option(label="Site survey › Scaffold needed")
+    value = page.get_by_label("Condition 1 value")
+    await page.get_by_label("Condition 1 test").select_option("is_empty")
+    await expect(value).to_be_hidden()  # "is empty" takes no value
+    await page.get_by_label("Condition 1 test").select_option("equals")
+    await value.fill("yes")
+    await check_page(page)
+    await live.screenshot(page, "builder-condition")
+    await page.get_by_role("button", name="Save step").click()
+    await expect(page.get_by_role("status")).to_contain_text("Step saved")
+
+    stored = (await http.get(f"/api/process-templates/{template['id']}", headers=admin)).json()
+    scaffold = stored["steps"][1]
+    assert scaffold["deadline"] == {"after": "P3D", "from": "activation"}
+    assert scaffold["when"]["all"] == [
+        {"field": "fields.survey.scaffold_needed", "op": "equals", "value": True}
+    ]
+
+    # The builder draws the process: the condition written on the arrow into the step.
+    picture = page.get_by_role("img", name="The process as a diagram")
+    await expect(picture).to_be_visible()
+    on_arrow = picture.locator("text.condition")
+    await expect(on_arrow).to_have_count(1)
+    await expect(on_arrow).to_be_visible()
+    await expect(on_arrow.locator("title")).to_have_text("only if survey: scaffold_needed is yes")
+    arrow_box = await on_arrow.bounding_box()
+    step_box = await picture.locator('g[data-key="scaffold"] rect').bounding_box()
+    assert arrow_box and step_box
+    # beside the arrow's end: just left of the step's box, at its height
+    assert step_box["x"] - 30 < arrow_box["x"] + arrow_box["width"] <= step_box["x"]
+    assert arrow_box["y"] < step_box["y"] + step_box["height"]
+    await page.get_by_text("The process as a diagram in words").click()
+    in_words = page.locator("figure.diagram li").nth(1)
+    await expect(in_words).to_be_visible()
+    await expect(in_words).to_have_text(
+        "Scaffold: after Site survey, only if survey: scaffold_needed is yes."
+    )
+    await check_page(page)
+    await live.screenshot(page, "builder-diagram")
+    await page.get_by_role("button", name="Publish").click()
+    await expect(page.get_by_role("status")).to_contain_text("Published version 1")
+
+    # A process on it: the survey says no scaffold, so the scaffold step does not apply.
+    process = await factories.started(http, admin, template["id"])
+    done = await http.post(
+        f"/api/processes/{process['id']}/steps/survey/complete",
+        json={"fields": {"scaffold_needed": False}},
+        headers=admin,
+    )
+    assert done.status_code == 200, done.text
+    await page.goto(f"/processes/{process['id']}")
+    card = page.locator("#step-scaffold")
+    await expect(card).to_contain_text("not applicable")
+    await expect(card).to_contain_text("only if survey: scaffold_needed is yes")
+    grey = await card.locator(".card").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert grey == "rgb(242, 244, 247)"
+    box = page.locator('svg g[data-key="scaffold"]')
+    await expect(box).to_have_attribute("data-status", "not_applicable")
+    await expect(box.locator("rect")).to_have_attribute("fill", "#f2f4f7")
+    await expect(box).to_contain_text("not applicable")
+    await expect(page.locator('svg g[data-key="install"]')).to_have_attribute(
+        "data-status", "active"
+    )
+    await check_page(page)
+    await live.screenshot(page, "process-branches")

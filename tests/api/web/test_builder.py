@@ -175,8 +175,10 @@ async def test_a_process_made_and_a_step_edited_through_the_forms(stack: Stack) 
         assignee_type="partner_slot",
         slot="installer",
         deadline_kind="after",
-        deadline_after="P3D",
-        reminders="P1D, PT4H",
+        deadline_after="3",
+        deadline_after_unit="days",
+        reminder_1="4",
+        reminder_1_unit="hours",
         field_1_key="appointment",
         field_1_label="Appointment",
         field_1_type="date",
@@ -207,7 +209,7 @@ async def test_a_process_made_and_a_step_edited_through_the_forms(stack: Stack) 
             {"type": "photo", "label": "Photo of the roof", "required": True, "min_count": 2}
         ],
         "deadline": {"after": "P3D", "from": "activation"},
-        "reminders": ["P1D", "PT4H"],
+        "reminders": ["PT4H"],
     }
     page = (await stack.http.get(saved.headers["location"])).text
     assert "Step saved." in page and "3 days after the step opens" in page
@@ -247,6 +249,13 @@ async def test_an_untouched_step_form_saves_the_step_as_it_was(stack: Stack) -> 
                     "grace": "P2D",
                 },
                 "documents": [{"type": "invoice", "label": "Invoice", "required": False}],
+                "when": {
+                    "any": [
+                        {"field": "fields.agree.kind", "op": "none_of", "value": ["b"]},
+                        {"field": "opportunity.attributes.power_kw", "op": "gte", "value": 12.5},
+                    ]
+                },
+                "review": {"by": {"type": "contact"}, "max_rounds": 2},
             },
         ],
     }
@@ -276,14 +285,16 @@ async def test_a_bad_duration_is_shown_beside_its_input_with_the_input_kept(stac
         action,
         name="Survey, renamed",
         deadline_kind="after",
-        deadline_after="three days",
+        deadline_after="three",
+        deadline_after_unit="weeks",
     )
     response = await stack.http.post(action, data=form)
     assert response.status_code == 422
     page = response.text
-    assert "is not an ISO 8601 duration" in error_beside(page, "deadline_after")
+    assert error_beside(page, "deadline_after") == "Type a whole number of weeks, e.g. 3."
     kept = re.search(r'<input[^>]* id="deadline_after" [^>]*>', page)
-    assert kept and 'value="three days"' in kept.group(0)
+    assert kept and 'value="three"' in kept.group(0)
+    assert '<option value="weeks" selected>' in page
     assert 'aria-describedby="deadline_after-hint deadline_after-error"' in kept.group(0)
     assert 'value="Survey, renamed"' in page
     assert (await _stored(stack, template["id"]))["steps"] == template["steps"]
@@ -301,7 +312,7 @@ BAD_STEP_INPUTS: list[tuple[dict[str, str], str]] = [
     ({"requires_mode": "listed", "requires": "nothing"}, "requires"),
     ({"deadline_kind": "sometime"}, "deadline_kind"),
     ({"deadline_kind": "after", "deadline_after": ""}, "deadline_after"),
-    ({"deadline_kind": "after", "deadline_after": "P3D", "deadline_from": "dawn"}, "deadline_from"),
+    ({"deadline_kind": "after", "deadline_after": "3", "deadline_from": "dawn"}, "deadline_from"),
     ({"deadline_kind": "business_days", "business_days": "abc"}, "business_days"),
     ({"deadline_kind": "business_days", "business_days": "0"}, "business_days"),
     ({"deadline_kind": "business_days", "business_days": "3", "region": "XX"}, "region"),
@@ -312,9 +323,16 @@ BAD_STEP_INPUTS: list[tuple[dict[str, str], str]] = [
         {"deadline_kind": "from_field", "date_field": "commission.x", "offset": "soon"},
         "offset",
     ),
-    ({"reminders": "P1D"}, "reminders"),
-    ({"deadline_kind": "after", "deadline_after": "P3D", "reminders": "soon"}, "reminders"),
-    ({"deadline_kind": "after", "deadline_after": "P3D", "reminders": "P1D," * 11}, "reminders"),
+    ({"deadline_kind": "after", "deadline_after": "3", "reminder_1": "soon"}, "reminder_1"),
+    (
+        {
+            "deadline_kind": "after",
+            "deadline_after": "3",
+            "reminder_rows": "11",
+            **{f"reminder_{n}": "1" for n in range(1, 12)},
+        },
+        "reminder_1",
+    ),
     ({"field_1_key": "Bad Key"}, "field_1_key"),
     ({"field_1_label": ""}, "field_1_label"),
     ({"field_1_type": "colour"}, "field_1_type"),
@@ -327,15 +345,25 @@ BAD_STEP_INPUTS: list[tuple[dict[str, str], str]] = [
     ),
     ({"handover_email": "not-an-id"}, "handover_email"),
     ({"handover_email": "6a1f1a64-0000-4000-8000-000000000000"}, "handover_email"),
-    ({"escalation_notify": ""}, "escalation_notify"),
     (
-        {"deadline_kind": "after", "deadline_after": "P3D", "escalation_to": "user:zzz"},
+        {"deadline_kind": "after", "deadline_after": "3", "escalation_to": "user:zzz"},
         "escalation_to",
     ),
     (
-        {"deadline_kind": "after", "deadline_after": "P1D", "escalation_grace": "later"},
+        {"deadline_kind": "after", "deadline_after": "1", "escalation_grace": "later"},
         "escalation_grace",
     ),
+    ({"when_mode": "all"}, "when_mode"),
+    ({"when_mode": "all", "when_1_field": "fields.commission.x"}, "when_1_field"),
+    ({"when_mode": "all", "when_1_field": "opportunity.customer.email"}, "when_1_field"),
+    ({"when_mode": "all", "when_1_field": "attribute", "when_1_value": "1"}, "when_1_attribute"),
+    (
+        {"when_mode": "any", "when_1_field": "opportunity.test", "when_1_op": "gt"},
+        "when_1_op",
+    ),
+    ({"when_mode": "all", "when_1_field": "opportunity.product"}, "when_1_value"),
+    ({"review_by": "user:6a1f1a64-0000-4000-8000-000000000000"}, "review_by"),
+    ({"review_by": "contact", "review_max_rounds": "0"}, "review_max_rounds"),
 ]
 
 
@@ -354,6 +382,177 @@ async def test_bad_step_input_is_refused_beside_its_input(stack: Stack) -> None:
         response = await stack.http.post(action, data=submitted(page, action, **{rows: "²"}))
         assert response.status_code in (303, 422), (rows, response.text)
     assert (await _stored(stack, template["id"]))["steps"][0] == template["steps"][0]
+
+
+async def _survey_then_scaffold(stack: Stack) -> dict[str, Any]:
+    """A survey that records whether a scaffold is needed, then the scaffold step."""
+    body = {
+        "name": "Heat pump",
+        "steps": [
+            {
+                "key": "survey",
+                "name": "Site survey",
+                "assignee": {"type": "contact"},
+                "fields": [
+                    {"key": "scaffold_needed", "label": "Scaffold needed", "type": "boolean"},
+                    {
+                        "key": "roof",
+                        "label": "Roof",
+                        "type": "choice",
+                        "options": ["flat", "pitched"],
+                    },
+                    {"key": "visit", "label": "Visit", "type": "date"},
+                ],
+            },
+            {"key": "scaffold", "name": "Scaffold", "assignee": {"type": "contact"}},
+        ],
+    }
+    return await factories.created(
+        await stack.http.post("/api/process-templates", json=body, headers=stack.admin)
+    )
+
+
+async def test_a_condition_a_review_and_durations_saved_from_the_step_editor(stack: Stack) -> None:
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
+    template = await _survey_then_scaffold(stack)
+    action = f"/builder/{template['id']}/steps/1"
+    page = (await stack.http.get(action)).text
+    # What a condition can name: the opportunity, and the fields of the step this one requires.
+    for offered in ("Opportunity: product", "Opportunity: attribute", "Customer: postal code"):
+        assert offered in page
+    assert '<option value="fields.survey.scaffold_needed">Site survey › Scaffold needed' in page
+    form = submitted(
+        page,
+        action,
+        deadline_kind="after",
+        deadline_after="3",
+        deadline_after_unit="days",
+        reminder_1="4",
+        reminder_1_unit="hours",
+        escalation_to="contact",
+        escalation_grace="2",
+        escalation_grace_unit="weeks",
+        when_mode="all",
+        when_1_field="fields.survey.scaffold_needed",
+        when_1_op="equals",
+        when_1_value="yes",
+        review_by="contact",
+        review_max_rounds="2",
+    )
+    saved = await stack.http.post(action, data=form)
+    assert saved.status_code == 303, saved.text
+    step = (await _stored(stack, template["id"]))["steps"][1]
+    assert step["deadline"] == {"after": "P3D", "from": "activation"}
+    assert step["reminders"] == ["PT4H"]
+    assert step["escalation"]["grace"] == "P2W"
+    assert _given(step["when"]) == {
+        "all": [{"field": "fields.survey.scaffold_needed", "op": "equals", "value": True}]
+    }
+    assert step["review"] == {"by": {"type": "contact"}, "max_rounds": 2}
+
+    # Shown again as typed, with a blank row to add the next condition with.
+    page = (await stack.http.get(action)).text
+    assert re.search(r'id="deadline_after" name="deadline_after" value="3"', page)
+    assert re.search(r'id="when_1_value" name="when_1_value" value="yes"', page)
+    form = submitted(
+        page,
+        action,
+        when_2_field="attribute",
+        when_2_attribute="power_kw",
+        when_2_op="gt",
+        when_2_value="12",
+    )
+    assert (await stack.http.post(action, data=form)).status_code == 303
+    step = (await _stored(stack, template["id"]))["steps"][1]
+    assert step["when"]["all"][1] == {
+        "field": "opportunity.attributes.power_kw",
+        "op": "gt",
+        "value": 12,
+    }
+
+    # The builder draws it: the condition on the arrow into the step, the review loop.
+    editor = (await stack.http.get(f"/builder/{template['id']}")).text
+    words = "only if survey: scaffold_needed is yes and power_kw &gt; 12"
+    assert f"<title>{words}</title>" in editor
+    assert 'class="review">review, up to 2 rounds</text>' in editor
+    assert 'role="img"' in editor and f"<li>Scaffold: after Site survey, {words}" in editor
+
+
+async def test_a_refused_condition_or_review_is_shown_beside_its_input(stack: Stack) -> None:
+    await signed_in_staff(stack.http, ADMIN_TOKEN)
+    template = await _survey_then_scaffold(stack)
+    action = f"/builder/{template['id']}/steps/1"
+    page = (await stack.http.get(action)).text
+    condition = {"when_mode": "all", "when_1_op": "equals"}
+    cases: list[tuple[dict[str, str], str, str]] = [
+        (
+            {**condition, "when_1_field": "fields.survey.roof", "when_1_value": "tin"},
+            "when_1_value",
+            "Must be one of the field&#39;s options: flat, pitched",
+        ),
+        (
+            {**condition, "when_1_field": "fields.survey.visit", "when_1_value": "tomorrow"},
+            "when_1_value",
+            "Must be a date",
+        ),
+        (
+            {**condition, "when_1_field": "fields.survey.scaffold_needed", "when_1_value": "1.5"},
+            "when_1_value",
+            "Must be true or false",
+        ),
+        (
+            {**condition, "when_1_field": "opportunity.customer.name", "when_1_value": "x"},
+            "when_1_field",
+            "personal data",
+        ),
+        (
+            {
+                **condition,
+                "requires_mode": "listed",
+                "when_1_field": "fields.survey.visit",
+                "when_1_op": "is_empty",
+            },
+            "when_1_field",
+            "does not finish before this one",
+        ),
+        (
+            {"review_by": "contact", "review_max_rounds": "25"},
+            "review_max_rounds",
+            "less than or equal to 20",
+        ),
+    ]
+    for changes, beside, said in cases:
+        response = await stack.http.post(action, data=submitted(page, action, **changes))
+        assert response.status_code == 422, (changes, response.text)
+        assert said in error_beside(response.text, beside), changes
+        kept = re.search(rf'<(input|select)[^>]* id="{beside}"[^>]*>', response.text)
+        assert kept and 'aria-invalid="true"' in kept.group(0), changes
+    assert (await _stored(stack, template["id"]))["steps"] == template["steps"]
+
+    # A refusal names the condition by its place among those kept: the row on the page.
+    form = submitted(
+        page,
+        action,
+        when_mode="all",
+        when_1_field="opportunity.product",
+        when_1_value="heat pump",
+    )
+    assert (await stack.http.post(action, data=form)).status_code == 303
+    page = (await stack.http.get(action)).text
+    form = submitted(
+        page,
+        action,
+        when_1_remove="1",
+        when_2_field="fields.survey.roof",
+        when_2_op="any_of",
+        when_2_value="flat, slate",
+    )
+    response = await stack.http.post(action, data=form)
+    assert response.status_code == 422
+    assert error_beside(response.text, "when_2_value") == (
+        "“slate”: must be one of the field&#39;s options: flat, pitched"
+    )
+    assert re.search(r'id="when_2_value" name="when_2_value" value="flat, slate"', response.text)
 
 
 async def test_renaming_a_step_key_renames_it_where_later_steps_name_it(stack: Stack) -> None:
