@@ -160,6 +160,8 @@ def _step_row(state: ProcessState, position: int, step: StepState) -> dict[str, 
         "fields": step.fields,
         "due_at": step.due_at,
         "overdue": step.overdue,
+        "reviewer_user_id": step.reviewer_user_id,
+        "review_rounds": step.review_rounds,
     }
 
 

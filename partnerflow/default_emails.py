@@ -140,6 +140,62 @@ DEFAULTS["partner_revoked"] = {
     },
 }
 
+# To the assignee (a partner organisation, or a company user): the reviewer sent the step
+# back. Staff open it on the process page, a partner in the portal.
+_BACK_LINK_DE = (
+    '{% if partner.name %}<p><a href="{{ step.url }}">Zum Schritt im Partnerportal</a></p>'
+    '{% else %}<p><a href="{{ process.url }}">Zum Vorgang</a></p>{% endif %}'
+)
+_BACK_LINK_EN = (
+    '{% if partner.name %}<p><a href="{{ step.url }}">Open the step in the partner portal</a>'
+    '</p>{% else %}<p><a href="{{ process.url }}">Open the process</a></p>{% endif %}'
+)
+DEFAULTS["changes_requested"] = {
+    "de": {
+        "subject": "Änderungen erbeten: {{ step.name }} – {{ opportunity.title }}",
+        "body_html": "<p>Hallo{% if partner.name %} {{ partner.name }}{% endif %},</p>"
+        "<p>der Schritt <strong>{{ step.name }}</strong> für {{ customer.name }} wurde "
+        "geprüft. Bitte ändern Sie Folgendes:</p>"
+        "<blockquote><p>{{ reason }}</p></blockquote>"
+        "<p>Schließen Sie den Schritt danach erneut ab."
+        "{% if step.due_at %} Frist: {{ step.due_at | datetime }}.{% endif %}</p>"
+        + _BACK_LINK_DE
+        + "\n<p>Ihr Ansprechpartner: {{ contact.name }}</p>",
+    },
+    "en": {
+        "subject": "Changes requested: {{ step.name }} – {{ opportunity.title }}",
+        "body_html": "<p>Hello{% if partner.name %} {{ partner.name }}{% endif %},</p>"
+        "<p>the step <strong>{{ step.name }}</strong> for {{ customer.name }} was "
+        "reviewed. Please change the following:</p>"
+        "<blockquote><p>{{ reason }}</p></blockquote>"
+        "<p>Then finish the step again."
+        "{% if step.due_at %} Due: {{ step.due_at | datetime }}.{% endif %}</p>"
+        + _BACK_LINK_EN
+        + "\n<p>Your contact person: {{ contact.name }}</p>",
+    },
+}
+
+# To the contact person: a partner handed its step back, which is theirs now.
+DEFAULTS["step_declined"] = {
+    "de": {
+        "subject": "Zurückgegeben: {{ step.name }} – {{ opportunity.title }}",
+        "body_html": "<p>Hallo {{ contact.name }},</p><p>{{ partner.name }} hat den Schritt "
+        "<strong>{{ step.name }}</strong> für {{ customer.name }} zurückgegeben:</p>"
+        "<blockquote><p>{{ reason }}</p></blockquote>"
+        "<p>Der Schritt liegt jetzt bei Ihnen. Übernehmen Sie ihn oder übertragen Sie ihn "
+        "einem anderen Partner.</p>"
+        '<p><a href="{{ process.url }}">Zum Vorgang</a></p>',
+    },
+    "en": {
+        "subject": "Handed back: {{ step.name }} – {{ opportunity.title }}",
+        "body_html": "<p>Hello {{ contact.name }},</p><p>{{ partner.name }} handed the step "
+        "<strong>{{ step.name }}</strong> for {{ customer.name }} back:</p>"
+        "<blockquote><p>{{ reason }}</p></blockquote>"
+        "<p>The step is yours now. Take it on or hand it to another partner.</p>"
+        '<p><a href="{{ process.url }}">Open the process</a></p>',
+    },
+}
+
 DEFAULTS["invitation"] = {
     "de": {
         "subject": "Einladung zur Zusammenarbeit: {{ partner.name }}",
@@ -245,4 +301,5 @@ def sample_context(public_url: str) -> dict[str, Any]:
         "contact": {"name": "Carla Kontakt", "email": "carla@example.com"},
         "fields": {"agree_appointment": {"installation_date": "2026-12-11"}},
         "portal_url": f"{base}/portal",
+        "reason": "Auf dem Foto des Zählerschranks fehlt die Plombe.",
     }

@@ -4,17 +4,23 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from partnerflow.models import Opportunity, Partner, User
+from partnerflow.models import Opportunity, Partner, ProcessNote, User
 from partnerflow.partner_status import is_active
 from workflows.messages import EmailRequest
 
 
 def email_context(session: Session, request: EmailRequest, public_url: str) -> dict[str, Any]:
-    """What a template sees: the process's customer, step, partner and contact person."""
+    """What a template sees: the process's customer, step, partner and contact person, and
+    the reason a person wrote (a request for changes, a decline), read from its note."""
     opportunity = session.get(Opportunity, request.opportunity_id)
     contact = session.get(User, request.contact_user_id)
-    # the partner it goes to, or (to the contact person) the partner it is about
-    partner_id = request.to_partner_id or request.about_partner_id
+    # the workflow carries the note's id; its text never crosses into Temporal
+    note = session.get(ProcessNote, request.note_id) if request.note_id else None
+    # the partner it goes to, or (to the contact person) the partner it is about: for a
+    # decline, the partner that declined (its note says so)
+    partner_id = (
+        request.to_partner_id or request.about_partner_id or (note.partner_id if note else None)
+    )
     partner = session.get(Partner, partner_id) if partner_id else None
     base = public_url.rstrip("/")
     portal_url = f"{base}/portal"
@@ -39,6 +45,7 @@ def email_context(session: Session, request: EmailRequest, public_url: str) -> d
         else {"name": "", "email": ""},
         "fields": request.fields,
         "portal_url": portal_url,
+        "reason": note.body if note else "",
     }
 
 

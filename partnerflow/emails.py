@@ -47,6 +47,7 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "portal_url": "the partner portal's address",
     "invitation": "in the partner invitation: url, expires_at, invited_by",
     "link": "in a partner's sign-in e-mail: url, expires_at",
+    "reason": "in a request for changes or a decline: the reason the reviewer or partner wrote",
 }
 
 

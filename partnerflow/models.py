@@ -206,6 +206,10 @@ class ProcessStep(SQLModel, table=True):
     expected_done_at: datetime | None = _when(nullable=True)
     risk_basis: RiskBasis | None = _one_of(16, default=None, nullable=True)
     risk_updated_at: datetime | None = _when(nullable=True)
+    # review (StepSpec.review): who answers while the step is `in_review` (their tasks list
+    # it), and how often changes were requested so far
+    reviewer_user_id: uuid.UUID | None = Field(default=None, index=True)
+    review_rounds: int = 0
 
 
 class OutboxEmail(SQLModel, table=True):
@@ -269,14 +273,23 @@ class Comment(SQLModel, table=True):
 
 
 class ProcessNote(SQLModel, table=True):
-    """Text a person wrote about a process that Temporal must not carry (a cancel or skip
-    reason): the API stores it before the update, the workflow knows only its id."""
+    """Text a person wrote about a process that Temporal must not carry (a cancel, skip,
+    review or decline reason): the API stores it before the update, the workflow knows only
+    its id."""
+
+    __table_args__ = (
+        # a partner's scorecard: the steps it declined, and the changes requested of its work
+        Index("ix_processnote_partner_kind_created", "partner_id", "kind", "created_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
     step_key: str | None = Field(default=None, max_length=64)
     kind: NoteKind = _one_of(32)
     author_id: uuid.UUID = Field(foreign_key="user.id")
+    # The partner whose record the note counts on: the one that declined the step, or whose
+    # work the reviewer sent back. None for the others (a cancel, a skip, an approval).
+    partner_id: uuid.UUID | None = None
     body: str = Field(max_length=2000)
     created_at: datetime = _when()
 

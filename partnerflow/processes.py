@@ -21,13 +21,15 @@ from partnerflow import notes
 from partnerflow.assignees import names_of
 from partnerflow.callers import Caller
 from partnerflow.forecast import StepRisk
-from partnerflow.models import Document, Opportunity, Process, ProcessStep
+from partnerflow.models import Document, Opportunity, Process, ProcessNote, ProcessStep
 from partnerflow.refusals import Refused, conflict, forbidden, not_found
 from partnerflow.settings import Settings
 from workflows.messages import CancelInput, ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
 PARTNER_CUSTOMER_FIELDS = ("name", "phone", "address")
+# the open steps someone works on now: the assignee, or the reviewer (not those pending)
+WORKED_ON = ("active", "in_review")
 
 Handle = WorkflowHandle[PartnerProcessWorkflow, Any]
 # `risk`: the highest late probability of an open step first, processes without one last
@@ -38,6 +40,8 @@ Update = Callable[[Handle], Awaitable[ProcessState]]
 class OpenStep(BaseModel):
     key: str
     name: str
+    # `active` with its assignee, or `in_review` with its reviewer
+    status: str = "active"
     due_at: datetime | None = None
     overdue: bool = False
 
@@ -87,6 +91,12 @@ class StepPublic(BaseModel):
     documents: list[DocumentPublic] = Field(default_factory=list)
     # the forecast of an open step with a deadline (partnerflow/forecast.py); staff only
     risk: StepRisk | None = None
+    # review (StepSpec.review): who answers while the step is `in_review`, how often changes
+    # were requested so far, and why the newest time while the step is back with its assignee
+    reviewer_user_id: uuid.UUID | None = None
+    reviewer_name: str | None = None
+    review_rounds: int = 0
+    changes_requested_reason: str | None = None
 
 
 class ProcessDetail(ProcessSummary):
@@ -121,9 +131,10 @@ def visible_process(session: Session, caller: Caller, process_id: uuid.UUID) -> 
 
 
 def overdue_process_ids() -> SelectOfScalar[uuid.UUID]:
-    """The ids of processes with an open step past its deadline (a subquery)."""
+    """The ids of processes with an open step past its deadline (a subquery): one with its
+    assignee, or one whose review holds it up."""
     return select(ProcessStep.process_id).where(
-        ProcessStep.status == "active", col(ProcessStep.overdue).is_(True)
+        col(ProcessStep.status).in_(WORKED_ON), col(ProcessStep.overdue).is_(True)
     )
 
 
@@ -244,12 +255,13 @@ def summary(
     open_steps = [
         s
         for s in steps
-        if s.status == "active" and (partner_id is None or s.assignee_partner_id == partner_id)
+        if s.status in WORKED_ON and (partner_id is None or s.assignee_partner_id == partner_id)
     ]
     shown = ProcessSummary(
         **process.model_dump(exclude={"timeline"}),
         open_steps=[
-            OpenStep(key=s.key, name=s.name, due_at=s.due_at, overdue=s.overdue) for s in open_steps
+            OpenStep(key=s.key, name=s.name, status=s.status, due_at=s.due_at, overdue=s.overdue)
+            for s in open_steps
         ],
     )
     if partner_id is not None:
@@ -279,6 +291,61 @@ def _readable_timeline(
     ]
 
 
+# What a partner reads of the timeline: the review of its own steps (why changes were asked
+# for), and its own declines; nothing of other steps, other partners or failures.
+PARTNER_EVENTS = frozenset({"step_submitted", "changes_requested", "step_approved"})
+
+
+def _partner_timeline(
+    session: Session,
+    timeline: list[dict[str, Any]],
+    step_keys: set[str],
+    partner_id: uuid.UUID,
+) -> list[dict[str, Any]]:
+    declines = {
+        uuid.UUID(str(entry["note_id"]))
+        for entry in timeline
+        if entry.get("event") == "step_declined" and entry.get("note_id")
+    }
+    own_declines = (
+        set(
+            session.exec(
+                select(ProcessNote.id).where(
+                    col(ProcessNote.id).in_(declines), ProcessNote.partner_id == partner_id
+                )
+            )
+        )
+        if declines
+        else set()
+    )
+    return [
+        entry
+        for entry in timeline
+        if (entry.get("event") in PARTNER_EVENTS and entry.get("step_key") in step_keys)
+        or (
+            entry.get("event") == "step_declined"
+            and entry.get("note_id")
+            and uuid.UUID(str(entry["note_id"])) in own_declines
+        )
+    ]
+
+
+def _changes_requested(
+    steps: list[ProcessStep], timeline: list[dict[str, Any]], known: dict[uuid.UUID, str]
+) -> dict[str, str]:
+    """Why the reviewer sent each step back the newest time, for the steps back with their
+    assignee after a request for changes (active, with rounds)."""
+    back = {s.key for s in steps if s.status == "active" and s.review_rounds}
+    reasons: dict[str, str] = {}
+    for entry in timeline:
+        key = entry.get("step_key")
+        if entry.get("event") == "changes_requested" and key in back and entry.get("note_id"):
+            text = known.get(uuid.UUID(str(entry["note_id"])))
+            if text is not None:
+                reasons[key] = text
+    return reasons
+
+
 def _attached_documents(session: Session, process_id: uuid.UUID) -> Iterable[Document]:
     return session.exec(
         select(Document)
@@ -291,7 +358,9 @@ def process_detail(
     session: Session, caller: Caller, process: Process, settings: Settings
 ) -> ProcessDetail:
     """The process as the caller may see it (`process` from `visible_process`): a partner gets
-    its own steps and the customer's name, phone and address; staff the timeline too."""
+    its own steps, the customer's name, phone and address, and of the timeline the review of
+    its steps and its own declines; staff the whole timeline. Reasons are resolved from their
+    notes."""
     steps = steps_of(session, process.id)
     visible = [
         s for s in steps if caller.partner_id is None or s.assignee_partner_id == caller.partner_id
@@ -308,7 +377,15 @@ def process_detail(
         customer = {k: v for k, v in customer.items() if k in PARTNER_CUSTOMER_FIELDS}
     known = notes.texts(session, notes.note_ids(process.timeline))
     finishers = {uuid.UUID(str(s.completed_by["user_id"])) for s in visible if s.completed_by}
-    names = names_of(session, set(), finishers)
+    reviewers = {s.reviewer_user_id for s in visible if s.reviewer_user_id is not None}
+    names = names_of(session, set(), finishers | reviewers)
+    sent_back = _changes_requested(visible, process.timeline, known)
+    timeline: list[dict[str, Any]] = []
+    if caller.is_staff:
+        timeline = process.timeline
+    elif caller.partner_id is not None:
+        keys = {s.key for s in visible}
+        timeline = _partner_timeline(session, process.timeline, keys, caller.partner_id)
     return ProcessDetail(
         **summary(
             process, steps, caller.partner_id, notes.cancel_reason(process, known)
@@ -320,10 +397,12 @@ def process_detail(
                 completed_by=_with_name(s.completed_by, names),
                 documents=documents.get(s.key, []),
                 risk=step_risk(s) if caller.is_staff else None,
+                reviewer_name=names.get(s.reviewer_user_id) if s.reviewer_user_id else None,
+                changes_requested_reason=sent_back.get(s.key),
             )
             for s in visible
         ],
-        timeline=_readable_timeline(process.timeline, known) if caller.is_staff else [],
+        timeline=_readable_timeline(timeline, known),
         temporal_url=(
             f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"
             f"/workflows/{workflow_id_for(process.id)}"

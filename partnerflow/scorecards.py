@@ -5,7 +5,9 @@ A step counts for the partner it was assigned to when it was completed. Its time
 runs from `activated_at` to `completed_at`; it was on time when `completed_at <= due_at` (a
 step without a deadline counts for the times, not for the on-time rate). The median is the
 middle value (the mean of the two middle ones for an even count); p90 is the nearest rank,
-the ceil(0.9 n)-th smallest. Rows come through indexed WHERE clauses only (migration 0012),
+the ceil(0.9 n)-th smallest. A decline, and a request for changes, count for the partner
+their reason's note names, when it was written (partnerflow/steps.py writes it so). Rows
+come through indexed WHERE clauses only (migrations 0012 and 0015),
 as plain numbers the database computed (hours, on time, seconds since 1970); counting,
 percentiles and months happen here in one pass, the same on SQLite and PostgreSQL.
 """
@@ -29,7 +31,7 @@ from sqlmodel import Session, col, select
 from partnerflow import partners
 from partnerflow.callers import Caller
 from partnerflow.db import epoch_seconds
-from partnerflow.models import Partner, Process, ProcessStep, ProcessTemplate
+from partnerflow.models import Partner, Process, ProcessNote, ProcessStep, ProcessTemplate
 from partnerflow.refusals import Refused, forbidden
 
 MAX_SPAN = timedelta(days=3660)  # ten years: a chart of months stays readable
@@ -117,8 +119,10 @@ class Scorecard(BaseModel):
     median_hours: float | None = Field(description="time to complete, activation to completion")
     p90_hours: float | None = Field(description="nearest rank: ceil(0.9 n)-th smallest")
     overdue_now: int = Field(description="open steps past their deadline, whatever the period")
-    declined: int = Field(description="always 0: steps cannot be handed back yet")
-    changes_requested: int = Field(description="always 0: steps have no review yet")
+    declined: int = Field(description="steps the partner handed back in the period")
+    changes_requested: int = Field(
+        description="times a reviewer sent the partner's work back in the period"
+    )
     by_step: list[StepRecord]
     by_month: list[MonthRecord]
     time_to_complete: list[DurationBin]
@@ -213,6 +217,7 @@ def scorecard(session: Session, partner: Partner, asked: Period, now: datetime) 
         for group_key, group in groups.items()
     ]
     by_step.sort(key=lambda s: (s.template_name, s.template_id, s.step_key))
+    noted = _noted(session, partner.id, asked)
     return Scorecard(
         partner_id=partner.id,
         partner_name=partner.name,
@@ -225,8 +230,8 @@ def scorecard(session: Session, partner: Partner, asked: Period, now: datetime) 
         median_hours=_median(total.hours),
         p90_hours=_p90(total.hours),
         overdue_now=_overdue_now(session, partner.id, now),
-        declined=0,
-        changes_requested=0,
+        declined=noted.get("decline_reason", 0),
+        changes_requested=noted.get("review_reason", 0),
         by_step=by_step,
         by_month=[
             MonthRecord(
@@ -292,6 +297,25 @@ def _overdue_now(session: Session, partner_id: uuid.UUID, now: datetime) -> int:
         )
     )
     return session.exec(statement).one()
+
+
+def _noted(session: Session, partner_id: uuid.UUID, asked: Period) -> dict[str, int]:
+    """How many declines and requests for changes count on the partner in the period, by note
+    kind: the notes that name it (written with each decline, and with each request for
+    changes of its work), through the index on (partner_id, kind, created_at)."""
+    statement = (
+        select(ProcessNote.kind, func.count())
+        .join(Process, col(Process.id) == ProcessNote.process_id)
+        .where(
+            ProcessNote.partner_id == partner_id,
+            col(ProcessNote.kind).in_(("decline_reason", "review_reason")),
+            col(ProcessNote.created_at) >= asked.start,
+            col(ProcessNote.created_at) < asked.end,
+            col(Process.test).is_(False),
+        )
+        .group_by(col(ProcessNote.kind))
+    )
+    return {kind: count for kind, count in session.exec(statement)}
 
 
 def _template_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

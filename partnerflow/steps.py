@@ -1,5 +1,5 @@
-"""A process's steps: complete, skip, move the deadline, reassign; their comments and documents;
-and the open steps that are a caller's work.
+"""A process's steps: complete, skip, move the deadline, reassign, review, decline; their
+comments and documents; and the open steps that are a caller's work.
 
 An update acts on a step found once (`step_of`); whether the caller may act on it is the
 workflow's call (another partner's step in a process the caller sees: `forbidden`).
@@ -9,9 +9,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, assert_never
+from typing import Any, Literal, assert_never
 
 from pydantic import BaseModel
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 from temporalio.client import Client
@@ -19,7 +20,16 @@ from temporalio.client import Client
 from partnerflow import notes
 from partnerflow.callers import Caller
 from partnerflow.db import utcnow
-from partnerflow.models import Comment, Document, Opportunity, Process, ProcessStep, User
+from partnerflow.models import (
+    Comment,
+    Document,
+    NoteKind,
+    Opportunity,
+    Process,
+    ProcessNote,
+    ProcessStep,
+    User,
+)
 from partnerflow.partner_status import unbindable
 from partnerflow.processes import (
     DocumentPublic,
@@ -34,13 +44,18 @@ from partnerflow.spec import BoundAssignee, ContactAssignee, PartnerAssignee, Us
 from partnerflow.storage import DocumentStorage
 from workflows.messages import (
     CompleteStepInput,
+    DeclineStepInput,
     ReassignInput,
+    ReviewDecision,
+    ReviewStepInput,
     SetDeadlineInput,
     SkipStepInput,
 )
 from workflows.partner_process import PartnerProcessWorkflow
 
 MAX_YEARS_AHEAD = 10  # a deadline further out is a typo
+# the namespace of the ids of reasons stored under an Idempotency-Key (`_reason_note`)
+NOTE_IDS = uuid.UUID("0c5f6b4e-2d1a-4f3e-9b7a-5e8d1c2b3a40")
 
 
 class CommentPublic(BaseModel):
@@ -52,10 +67,15 @@ class CommentPublic(BaseModel):
     created_at: datetime
 
 
+# `step`: the caller's to do; `review`: the caller's to approve or send back
+TaskKind = Literal["step", "review"]
+
+
 class Task(BaseModel):
     process_id: uuid.UUID
     step_key: str
     step_name: str
+    kind: TaskKind = "step"
     due_at: datetime | None = None
     overdue: bool = False
     activated_at: datetime | None
@@ -155,6 +175,20 @@ async def skip(
     )  # fmt: skip
 
 
+def _checked_due(due_at: str) -> str:
+    """`due_at` as the workflow takes it: an ISO 8601 date or datetime it can compute with."""
+    try:
+        due = date.fromisoformat(due_at) if len(due_at) == 10 else datetime.fromisoformat(due_at)
+    except ValueError:
+        raise invalid(
+            "due_at", "not an ISO 8601 date (2026-12-11) or datetime (2026-12-11T14:00+01:00)"
+        ) from None
+    # Only what the calendar arithmetic cannot take; a date in the past is the workflow's call.
+    if not 2000 <= due.year <= utcnow().year + MAX_YEARS_AHEAD:
+        raise invalid("due_at", f"must lie within the next {MAX_YEARS_AHEAD} years")
+    return due_at
+
+
 async def set_deadline(
     session: Session,
     temporal: Client,
@@ -165,16 +199,7 @@ async def set_deadline(
 ) -> ProcessDetail:
     """Move the step's deadline to `due_at`: an ISO 8601 date (the end of that day in the
     template's time zone) or datetime."""
-    try:
-        due = date.fromisoformat(due_at) if len(due_at) == 10 else datetime.fromisoformat(due_at)
-    except ValueError:
-        raise invalid(
-            "due_at", "not an ISO 8601 date (2026-12-11) or datetime (2026-12-11T14:00+01:00)"
-        ) from None
-    # Only what the calendar arithmetic cannot take; a date in the past is the workflow's call.
-    if not 2000 <= due.year <= utcnow().year + MAX_YEARS_AHEAD:
-        raise invalid("due_at", f"must lie within the next {MAX_YEARS_AHEAD} years")
-    payload = SetDeadlineInput(step_key=step.key, actor=caller.actor(), due=due_at)
+    payload = SetDeadlineInput(step_key=step.key, actor=caller.actor(), due=_checked_due(due_at))
     return await _updated(
         session, temporal, settings, caller, step, PartnerProcessWorkflow.set_deadline, payload
     )
@@ -206,6 +231,119 @@ async def reassign(
     return await _updated(
         session, temporal, settings, caller, step, PartnerProcessWorkflow.reassign, payload
     )
+
+
+def _reason_note(
+    session: Session,
+    caller: Caller,
+    step: StepRef,
+    kind: NoteKind,
+    body: str,
+    *,
+    partner_id: uuid.UUID | None,
+    update_id: str | None,
+) -> uuid.UUID:
+    """A reason stored (and committed) before the workflow hears of its id. With `update_id`
+    (an Idempotency-Key's retry) the note's id follows from it, so a retry whose first try
+    stored the note finds it instead of storing a second that no update would name.
+    `partner_id`: the partner whose scorecard the note counts on."""
+    note_id = uuid.uuid5(NOTE_IDS, f"{caller.user.id}:{update_id}") if update_id else uuid.uuid4()
+    if update_id is None or session.get(ProcessNote, note_id) is None:
+        session.add(
+            ProcessNote(
+                id=note_id,
+                process_id=step.process.id,
+                step_key=step.key,
+                kind=kind,
+                author_id=caller.user.id,
+                body=body,
+                partner_id=partner_id,
+            )
+        )
+        session.commit()
+    return note_id
+
+
+async def review(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    decision: ReviewDecision,
+    reason: str,
+    due: str | None,
+    update_id: str | None = None,
+) -> ProcessDetail:
+    """The reviewer's answer to a step `in_review` (who may answer, and how often changes may
+    be requested, is the workflow's call): `approve` completes it; `request_changes` hands it
+    back to its assignee with the reason (required), which the read model and the e-mail
+    quote; `due` may move the deadline in the same call (else it keeps running). An
+    approval may carry a remark: stored as a note like a reason, its id sent with the answer."""
+    reason = reason.strip()
+    if decision == "request_changes" and not reason:
+        raise invalid("reason", "say what needs to change: the assignee reads it")
+    if decision == "approve" and due is not None:
+        raise invalid("due_at", "an approved step is done: a new deadline comes only with changes")
+    checked_due = _checked_due(due) if due is not None else None
+    note_id = None
+    if reason:
+        # A request for changes counts on the scorecard of the partner whose work it was; an
+        # approval's remark on nobody's.
+        assignee = _assignee_partner(session, step) if decision == "request_changes" else None
+        note_id = _reason_note(
+            session, caller, step, "review_reason", reason,
+            partner_id=assignee, update_id=update_id,
+        )  # fmt: skip
+    payload = ReviewStepInput(
+        step_key=step.key, actor=caller.actor(), decision=decision, note_id=note_id,
+        due=checked_due,
+    )  # fmt: skip
+    return await with_note(
+        session, note_id,
+        lambda: _updated(
+            session, temporal, settings, caller, step,
+            PartnerProcessWorkflow.review_step, payload, update_id,
+        ),
+    )  # fmt: skip
+
+
+async def decline(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    reason: str,
+    update_id: str | None = None,
+) -> ProcessDetail:
+    """A partner hands its active step back with a reason (required): the step goes to the
+    contact person, who is told; the partner no longer sees it."""
+    reason = reason.strip()
+    if not reason:
+        raise invalid("reason", "say why you hand the step back: the contact person reads it")
+    if caller.partner_id is None:
+        raise forbidden("only the partner a step is assigned to may decline it")
+    note_id = _reason_note(
+        session, caller, step, "decline_reason", reason,
+        partner_id=caller.partner_id, update_id=update_id,
+    )  # fmt: skip
+    payload = DeclineStepInput(step_key=step.key, actor=caller.actor(), note_id=note_id)
+    return await with_note(
+        session, note_id,
+        lambda: _updated(
+            session, temporal, settings, caller, step,
+            PartnerProcessWorkflow.decline_step, payload, update_id,
+        ),
+    )  # fmt: skip
+
+
+def _assignee_partner(session: Session, step: StepRef) -> uuid.UUID | None:
+    return session.exec(
+        select(ProcessStep.assignee_partner_id).where(
+            ProcessStep.process_id == step.process.id, ProcessStep.key == step.key
+        )
+    ).first()
 
 
 # comments ---------------------------------------------------------------------------------
@@ -297,13 +435,29 @@ def document_file(
 
 def open_tasks(caller: Caller, test: bool) -> Select[ProcessStep, Opportunity]:
     """The open steps of running processes that are the caller's (its organisation's, for a
-    partner), soonest deadline first: a statement of (step, opportunity) rows to page through.
-    Test runs only when `test` asks for them, and then only them: a try is not work to do."""
-    statement = (
+    partner) to do, and those in review that are the caller's to answer, soonest deadline
+    first: a statement of (step, opportunity) rows to page through. A step in review is not
+    its assignee's work until it comes back. Test runs only when `test` asks for them, and
+    then only them: a try is not work to do."""
+    if caller.partner_id is not None:
+        to_do = col(ProcessStep.assignee_partner_id) == caller.partner_id
+    else:
+        to_do = col(ProcessStep.assignee_user_id) == caller.user.id
+    return (
         select(ProcessStep, Opportunity)
         .join(Process, col(Process.id) == ProcessStep.process_id)
         .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
-        .where(ProcessStep.status == "active", Process.status == "running", Process.test == test)
+        .where(
+            or_(
+                and_(col(ProcessStep.status) == "active", to_do),
+                and_(
+                    col(ProcessStep.status) == "in_review",
+                    col(ProcessStep.reviewer_user_id) == caller.user.id,
+                ),
+            ),
+            Process.status == "running",
+            Process.test == test,
+        )
         # soonest deadline first; steps without one after them, oldest first
         .order_by(
             col(ProcessStep.due_at).is_(None),
@@ -311,9 +465,6 @@ def open_tasks(caller: Caller, test: bool) -> Select[ProcessStep, Opportunity]:
             col(ProcessStep.activated_at),
         )
     )
-    if caller.partner_id is not None:
-        return statement.where(ProcessStep.assignee_partner_id == caller.partner_id)
-    return statement.where(ProcessStep.assignee_user_id == caller.user.id)
 
 
 def task(step: ProcessStep, opportunity: Opportunity) -> Task:
@@ -321,6 +472,7 @@ def task(step: ProcessStep, opportunity: Opportunity) -> Task:
         process_id=step.process_id,
         step_key=step.key,
         step_name=step.name,
+        kind="review" if step.status == "in_review" else "step",
         due_at=step.due_at,
         overdue=step.overdue,
         activated_at=step.activated_at,

@@ -1,4 +1,5 @@
-"""A process's steps: complete, skip, move the deadline, reassign, documents and comments."""
+"""A process's steps: complete, skip, move the deadline, reassign, review, decline, documents
+and comments."""
 
 import uuid
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from partnerflow.processes import DocumentPublic, ProcessDetail
 from partnerflow.spec import BoundAssignee
 from partnerflow.steps import CommentPublic
 from partnerflow.storage import UnsupportedFile
+from workflows.messages import ReviewDecision
 
 router = APIRouter(prefix="/api/processes/{process_id}", tags=["steps"])
 
@@ -37,6 +39,33 @@ class DeadlineSet(BaseModel):
 
 class StepReassign(BaseModel):
     assignee: Annotated[BoundAssignee, Field(discriminator="type")]
+
+
+class StepReview(BaseModel):
+    decision: ReviewDecision = Field(
+        description="`approve` completes the step; `request_changes` hands it back to its "
+        "assignee with the reason"
+    )
+    reason: str = Field(
+        default="",
+        max_length=2000,
+        description="what needs to change (required for `request_changes`); the assignee "
+        "reads it in the e-mail and at the top of the step",
+    )
+    due_at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="with `request_changes`, a new deadline: ISO 8601 date (the end of that "
+        "day in the template's time zone) or datetime; without it the deadline keeps running",
+    )
+
+
+class StepDecline(BaseModel):
+    reason: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="why the step is handed back; the contact person reads it",
+    )
 
 
 class CommentCreate(BaseModel):
@@ -109,6 +138,61 @@ async def reassign_step(
 ) -> ProcessDetail:
     step = steps.step_of(session, caller, process_id, step_key)
     return await steps.reassign(session, temporal, settings, caller, step, body.assignee)
+
+
+@router.post("/steps/{step_key}/review", response_model=ProcessDetail)
+async def review_step(
+    process_id: uuid.UUID,
+    step_key: str,
+    body: StepReview,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: CurrentCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The reviewer's answer to a step in review (the contact person, or the user the step
+    names; an admin may answer for them): 403 for anyone else, 409 when the step is not in
+    review or changes were requested as often as the step allows."""
+    request = f"POST /api/processes/{process_id}/steps/{step_key}/review"
+    update_id = f"review:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
+
+    async def review() -> ProcessDetail:
+        step = steps.step_of(session, caller, process_id, step_key)
+        return await steps.review(
+            session, temporal, settings, caller, step,
+            body.decision, body.reason, body.due_at, update_id,
+        )  # fmt: skip
+
+    return await once(session, caller, idempotency_key, request, 200, review)
+
+
+@router.post("/steps/{step_key}/decline", response_model=ProcessDetail)
+async def decline_step(
+    process_id: uuid.UUID,
+    step_key: str,
+    body: StepDecline,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: CurrentCaller,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A partner hands its active step back: the contact person gets it (and a notice and an
+    e-mail with the reason); the partner no longer sees it. 403 for anyone but the partner the
+    step is assigned to, 409 when the step is not active."""
+    request = f"POST /api/processes/{process_id}/steps/{step_key}/decline"
+    update_id = (
+        f"decline:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
+    )
+
+    async def decline() -> ProcessDetail:
+        step = steps.step_of(session, caller, process_id, step_key)
+        return await steps.decline(
+            session, temporal, settings, caller, step, body.reason, update_id
+        )
+
+    return await once(session, caller, idempotency_key, request, 200, decline)
 
 
 # documents ----------------------------------------------------------------------------------

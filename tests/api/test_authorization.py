@@ -146,6 +146,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", P + "/steps/{step_key}/reassign"): staff(
         422, body={"assignee": {"type": "partner", "partner_id": UNKNOWN}}
     ),
+    # the installation step has no review: whoever may see it is told it is not in review
+    ("POST", P + "/steps/{step_key}/review"): Rule(
+        409, 409, 409, 404, body={"decision": "approve"}
+    ),
+    # only a partner's users hand a step back, and only an active one of theirs
+    ("POST", P + "/steps/{step_key}/decline"): Rule(
+        403, 403, 409, 404, body={"reason": "busy"}, params={"step_key": "commission_partner"}
+    ),
     ("POST", P + "/steps/{step_key}/documents"): Rule(415, 415, 415, 404, files=True),
     ("GET", P + "/steps/{step_key}/documents"): Rule(200, 200, 200, 404),
     ("GET", P + "/documents/{document_id}"): Rule(200, 200, 200, 404),

@@ -17,6 +17,7 @@ from partnerflow.models import (
     Opportunity,
     Partner,
     Process,
+    ProcessNote,
     ProcessStep,
     ProcessTemplate,
     User,
@@ -88,6 +89,38 @@ class History:
         self.session.add(step)
         self.session.flush()
 
+    def note(
+        self,
+        kind: str,
+        written: str,
+        *,
+        partner: Partner | None = None,
+        test: bool = False,
+    ) -> None:
+        """A reason written about a process's step; `partner`: whose record it counts on."""
+        process = Process(
+            id=uuid.uuid4(),
+            template_id=self.installation.id,
+            template_version=1,
+            opportunity_id=self.opportunity.id,
+            contact_user_id=self.contact.id,
+            test=test,
+        )
+        self.session.add(process)
+        self.session.flush()
+        self.session.add(
+            ProcessNote(
+                process_id=process.id,
+                step_key="install",
+                kind=kind,  # type: ignore[arg-type]
+                author_id=self.contact.id,
+                body="why",
+                partner_id=partner.id if partner else None,
+                created_at=at(written),
+            )
+        )
+        self.session.flush()
+
 
 @pytest.fixture
 def history(engine: Engine) -> Iterator[History]:
@@ -120,6 +153,17 @@ def history(engine: Engine) -> Iterator[History]:
         s("install", status="active", activated="2026-04-01", due="2026-04-01", test=True)
         s("install", status="pending", due="2026-04-01")
         s("install", status="active", activated="2026-04-01", due="2026-04-02", partner=seeded.q)
+        # P declined two steps in the quarter, and had its work sent back once
+        n = seeded.note
+        n("decline_reason", "2026-01-05T10:00", partner=seeded.p)
+        n("decline_reason", "2026-03-31T21:30", partner=seeded.p)  # 23:30 Berlin: March's
+        n("review_reason", "2026-02-11T10:00", partner=seeded.p)
+        # not P's record in the quarter:
+        n("decline_reason", "2026-03-31T22:30", partner=seeded.p)  # April in Berlin
+        n("decline_reason", "2026-02-01T10:00", partner=seeded.p, test=True)
+        n("decline_reason", "2026-02-01T10:00", partner=seeded.q)
+        n("review_reason", "2026-02-01T10:00")  # an approval's remark counts on nobody
+        n("skip_reason", "2026-02-01T10:00")
         session.commit()
         yield seeded
 
@@ -134,7 +178,7 @@ def test_scorecard_of_a_seeded_quarter(history: History) -> None:
     # hours 2, 12, 24, 48, 72, 96, 240: the middle one; the 7th of 7 (ceil(0.9 × 7) = 7)
     assert (card.median_hours, card.p90_hours) == (48, 240)
     assert card.overdue_now == 1
-    assert (card.declined, card.changes_requested) == (0, 0)
+    assert (card.declined, card.changes_requested) == (2, 1)
 
     steps = {(s.template_name, s.step_key): s for s in card.by_step}
     assert list(steps) == [
@@ -174,6 +218,7 @@ def test_a_partner_without_completions_has_empty_numbers(history: History) -> No
     assert (card.on_time_rate, card.median_hours, card.p90_hours) == (None, None, None)
     assert card.by_step == [] and [m.month for m in card.by_month] == ["2026-03"]
     assert card.overdue_now == 1
+    assert (card.declined, card.changes_requested) == (0, 0)  # Q's decline was in February
 
 
 def test_open_steps_by_deadline_week(history: History) -> None:
@@ -258,15 +303,17 @@ def test_every_query_is_served_by_an_index(engine: Engine, history: History) -> 
         finally:
             event.remove(engine, "before_cursor_execute", seen)
     plans = _plans(engine, statements)
-    assert len(plans) == 4  # completions, overdue now, template names, deadline weeks
+    # completions, template names, declines and changes requested, overdue now, deadline weeks
+    assert len(plans) == 5
     for plan in plans:
         if engine.dialect.name == "postgresql":
             assert "Seq Scan" not in plan, plan
         else:
             scans = [line for line in plan.splitlines() if line.startswith("SCAN")]
             assert scans == [], plan
-    completions, _, overdue, weeks = plans
+    completions, _, noted, overdue, weeks = plans
     assert "ix_processstep_partner_status_completed" in completions
+    assert "ix_processnote_partner_kind_created" in noted
     # the partner's open steps, or all open steps past their deadline: either is a few rows
     assert "ix_processstep_partner_status_completed" in overdue or (
         "ix_processstep_status_due" in overdue
