@@ -162,6 +162,7 @@ def _step_row(state: ProcessState, position: int, step: StepState) -> dict[str, 
         "overdue": step.overdue,
         "reviewer_user_id": step.reviewer_user_id,
         "review_rounds": step.review_rounds,
+        "submitted_at": step.submitted_at,
     }
 
 

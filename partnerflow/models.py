@@ -210,6 +210,9 @@ class ProcessStep(SQLModel, table=True):
     # it), and how often changes were requested so far
     reviewer_user_id: uuid.UUID | None = Field(default=None, index=True)
     review_rounds: int = 0
+    # when the assignee last finished a reviewed step: the partner's own time, which the
+    # scorecard measures (completed_at is the reviewer's approval)
+    submitted_at: datetime | None = _when(nullable=True)
 
 
 class OutboxEmail(SQLModel, table=True):

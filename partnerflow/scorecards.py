@@ -2,8 +2,10 @@
 by deadline week: read from the process read model, test runs left out.
 
 A step counts for the partner it was assigned to when it was completed. Its time to complete
-runs from `activated_at` to `completed_at`; it was on time when `completed_at <= due_at` (a
-step without a deadline counts for the times, not for the on-time rate). The median is the
+runs from `activated_at` to `completed_at` (for a reviewed step to when the partner last
+finished it, `submitted_at`: a slow reviewer does not make the partner late); it was on time
+when that moment is at or before `due_at` (a step without a deadline counts for the times,
+not for the on-time rate). The median is the
 middle value (the mean of the two middle ones for an even count); p90 is the nearest rank,
 the ceil(0.9 n)-th smallest. A decline, and a request for changes, count for the partner
 their reason's note names, when it was written (partnerflow/steps.py writes it so). Rows
@@ -259,8 +261,10 @@ def _completed(
     dialect = connection.dialect.name
     step = ProcessStep.__table__.c  # type: ignore[attr-defined]
     finished = epoch_seconds(dialect, step.completed_at)
-    took = (finished - epoch_seconds(dialect, step.activated_at)) / 3600.0
-    on_time = case((step.due_at.is_(None), None), (step.completed_at <= step.due_at, 1), else_=0)
+    # a reviewed step: the partner's own last finish, not the reviewer's approval
+    done = func.coalesce(step.submitted_at, step.completed_at)
+    took = (epoch_seconds(dialect, done) - epoch_seconds(dialect, step.activated_at)) / 3600.0
+    on_time = case((step.due_at.is_(None), None), (done <= step.due_at, 1), else_=0)
     statement = (
         sqlalchemy.select(
             # the driver's value (text on SQLite), made a UUID once per template step

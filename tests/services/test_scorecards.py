@@ -58,6 +58,7 @@ class History:
         activated: str | None = None,
         completed: str | None = None,
         due: str | None = None,
+        submitted: str | None = None,
         partner: Partner | None = None,
         template: ProcessTemplate | None = None,
         test: bool = False,
@@ -83,6 +84,7 @@ class History:
             activated_at=at(activated) if activated else None,
             completed_at=at(completed) if completed else None,
             due_at=at(due) if due else None,
+            submitted_at=at(submitted) if submitted else None,
         )
         self.session.add(process)
         self.session.flush()
@@ -345,3 +347,20 @@ def test_scorecard_reads_a_larger_history_in_time_order(engine: Engine, history:
         60, 0.6, 3, 5,
     )  # fmt: skip
     assert card.steps_completed == 67
+
+
+def test_a_reviewed_step_counts_the_partners_own_finish_not_the_approval(
+    history: History,
+) -> None:
+    # finished for review after 24 h, a day before its deadline; approved three days later
+    history.step(
+        "inspect",
+        template=history.service,
+        activated="2026-02-02T08:00:00",
+        submitted="2026-02-03T08:00:00",
+        completed="2026-02-06T08:00:00",
+        due="2026-02-04T08:00:00",
+    )
+    card = scorecards.scorecard(history.session, history.p, Q1, NOW)
+    inspect = next(s for s in card.by_step if s.step_key == "inspect")
+    assert (inspect.n, inspect.on_time_rate, inspect.median_hours) == (1, 1.0, 24)
