@@ -23,11 +23,22 @@ def write(
     kind: NoteKind,
     author_id: uuid.UUID,
     body: str,
+    partner_id: uuid.UUID | None = None,
+    note_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Stored and committed before the workflow hears of it, so its id never dangles."""
+    """Stored and committed before the workflow hears of it, so its id never dangles.
+
+    `partner_id`: the partner whose record the note counts on (a decline, a request for
+    changes). `note_id`: an id that follows from an Idempotency-Key; a retry whose first try
+    stored the note finds it instead of storing a second that no update would name."""
+    if note_id is not None and session.get(ProcessNote, note_id) is not None:
+        return note_id
     note = ProcessNote(
-        process_id=process_id, step_key=step_key, kind=kind, author_id=author_id, body=body
-    )
+        process_id=process_id, step_key=step_key, kind=kind, author_id=author_id, body=body,
+        partner_id=partner_id,
+    )  # fmt: skip
+    if note_id is not None:
+        note.id = note_id
     session.add(note)
     session.commit()
     return note.id

@@ -26,7 +26,6 @@ from partnerflow.models import (
     NoteKind,
     Opportunity,
     Process,
-    ProcessNote,
     ProcessStep,
     User,
 )
@@ -167,11 +166,9 @@ async def skip(
             author_id=caller.user.id, body=reason,
         )  # fmt: skip
     payload = SkipStepInput(step_key=step.key, actor=caller.actor(), note_id=note_id)
-    return await with_note(
-        session, note_id,
-        lambda: _updated(
-            session, temporal, settings, caller, step, PartnerProcessWorkflow.skip_step, payload
-        ),
+    return await _noted_update(
+        session, temporal, settings, caller, step, note_id,
+        PartnerProcessWorkflow.skip_step, payload,
     )  # fmt: skip
 
 
@@ -243,25 +240,33 @@ def _reason_note(
     partner_id: uuid.UUID | None,
     update_id: str | None,
 ) -> uuid.UUID:
-    """A reason stored (and committed) before the workflow hears of its id. With `update_id`
-    (an Idempotency-Key's retry) the note's id follows from it, so a retry whose first try
-    stored the note finds it instead of storing a second that no update would name.
+    """A reason stored before the workflow hears of its id; under an Idempotency-Key
+    (`update_id`) its id follows from the key, so a retry finds the first try's note.
     `partner_id`: the partner whose scorecard the note counts on."""
-    note_id = uuid.uuid5(NOTE_IDS, f"{caller.user.id}:{update_id}") if update_id else uuid.uuid4()
-    if update_id is None or session.get(ProcessNote, note_id) is None:
-        session.add(
-            ProcessNote(
-                id=note_id,
-                process_id=step.process.id,
-                step_key=step.key,
-                kind=kind,
-                author_id=caller.user.id,
-                body=body,
-                partner_id=partner_id,
-            )
-        )
-        session.commit()
-    return note_id
+    return notes.write(
+        session, process_id=step.process.id, step_key=step.key, kind=kind,
+        author_id=caller.user.id, body=body, partner_id=partner_id,
+        note_id=uuid.uuid5(NOTE_IDS, f"{caller.user.id}:{update_id}") if update_id else None,
+    )  # fmt: skip
+
+
+async def _noted_update(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    note_id: uuid.UUID | None,
+    update: Any,
+    payload: BaseModel,
+    update_id: str | None = None,
+) -> ProcessDetail:
+    """An update that names a note stored just before: a refused update takes its note with
+    it (`with_note`)."""
+    return await with_note(
+        session, note_id,
+        lambda: _updated(session, temporal, settings, caller, step, update, payload, update_id),
+    )  # fmt: skip
 
 
 async def review(
@@ -299,12 +304,9 @@ async def review(
         step_key=step.key, actor=caller.actor(), decision=decision, note_id=note_id,
         due=checked_due,
     )  # fmt: skip
-    return await with_note(
-        session, note_id,
-        lambda: _updated(
-            session, temporal, settings, caller, step,
-            PartnerProcessWorkflow.review_step, payload, update_id,
-        ),
+    return await _noted_update(
+        session, temporal, settings, caller, step, note_id,
+        PartnerProcessWorkflow.review_step, payload, update_id,
     )  # fmt: skip
 
 
@@ -329,12 +331,9 @@ async def decline(
         partner_id=caller.partner_id, update_id=update_id,
     )  # fmt: skip
     payload = DeclineStepInput(step_key=step.key, actor=caller.actor(), note_id=note_id)
-    return await with_note(
-        session, note_id,
-        lambda: _updated(
-            session, temporal, settings, caller, step,
-            PartnerProcessWorkflow.decline_step, payload, update_id,
-        ),
+    return await _noted_update(
+        session, temporal, settings, caller, step, note_id,
+        PartnerProcessWorkflow.decline_step, payload, update_id,
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 and comments."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
@@ -15,7 +16,7 @@ from api.listing import Page
 from partnerflow import steps, uploads
 from partnerflow.processes import DocumentPublic, ProcessDetail
 from partnerflow.spec import BoundAssignee
-from partnerflow.steps import CommentPublic
+from partnerflow.steps import CommentPublic, StepRef
 from partnerflow.storage import UnsupportedFile
 from workflows.messages import ReviewDecision
 
@@ -83,18 +84,34 @@ async def complete_step(
     caller: CurrentCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    request = f"POST /api/processes/{process_id}/steps/{step_key}/complete"
+    return await _once_per_key(
+        session, caller, idempotency_key, process_id, step_key, "complete",
+        lambda step, update_id: steps.complete(
+            session, temporal, settings, caller, step, body.fields, update_id
+        ),
+    )  # fmt: skip
+
+
+async def _once_per_key(
+    session: SessionDep,
+    caller: CurrentCaller,
+    idempotency_key: str | None,
+    process_id: uuid.UUID,
+    step_key: str,
+    action: str,
+    update: Callable[[StepRef, str | None], Awaitable[ProcessDetail]],
+) -> JSONResponse:
+    """A step's update that an Idempotency-Key makes safe to retry: the first answer is kept
+    for the key, and the workflow update gets an id from it (a retry joins the first)."""
+    request = f"POST /api/processes/{process_id}/steps/{step_key}/{action}"
     update_id = (
-        f"complete:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
+        f"{action}:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
     )
 
-    async def complete() -> ProcessDetail:
-        step = steps.step_of(session, caller, process_id, step_key)
-        return await steps.complete(
-            session, temporal, settings, caller, step, body.fields, update_id
-        )
+    async def run() -> ProcessDetail:
+        return await update(steps.step_of(session, caller, process_id, step_key), update_id)
 
-    return await once(session, caller, idempotency_key, request, 200, complete)
+    return await once(session, caller, idempotency_key, request, 200, run)
 
 
 @router.post("/steps/{step_key}/skip")
@@ -154,17 +171,13 @@ async def review_step(
     """The reviewer's answer to a step in review (the contact person, or the user the step
     names; an admin may answer for them): 403 for anyone else, 409 when the step is not in
     review or changes were requested as often as the step allows."""
-    request = f"POST /api/processes/{process_id}/steps/{step_key}/review"
-    update_id = f"review:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
-
-    async def review() -> ProcessDetail:
-        step = steps.step_of(session, caller, process_id, step_key)
-        return await steps.review(
+    return await _once_per_key(
+        session, caller, idempotency_key, process_id, step_key, "review",
+        lambda step, update_id: steps.review(
             session, temporal, settings, caller, step,
             body.decision, body.reason, body.due_at, update_id,
-        )  # fmt: skip
-
-    return await once(session, caller, idempotency_key, request, 200, review)
+        ),
+    )  # fmt: skip
 
 
 @router.post("/steps/{step_key}/decline", response_model=ProcessDetail)
@@ -181,18 +194,12 @@ async def decline_step(
     """A partner hands its active step back: the contact person gets it (and a notice and an
     e-mail with the reason); the partner no longer sees it. 403 for anyone but the partner the
     step is assigned to, 409 when the step is not active."""
-    request = f"POST /api/processes/{process_id}/steps/{step_key}/decline"
-    update_id = (
-        f"decline:{step_key}:{caller.user.id}:{idempotency_key}" if idempotency_key else None
-    )
-
-    async def decline() -> ProcessDetail:
-        step = steps.step_of(session, caller, process_id, step_key)
-        return await steps.decline(
+    return await _once_per_key(
+        session, caller, idempotency_key, process_id, step_key, "decline",
+        lambda step, update_id: steps.decline(
             session, temporal, settings, caller, step, body.reason, update_id
-        )
-
-    return await once(session, caller, idempotency_key, request, 200, decline)
+        ),
+    )  # fmt: skip
 
 
 # documents ----------------------------------------------------------------------------------
