@@ -148,6 +148,9 @@ class Opportunity(SQLModel, table=True):
 class Process(SQLModel, table=True):
     """Read model of one running process, written by the workflow's activity."""
 
+    # what a scorecard reads of each completion's process, from the index alone (0016)
+    __table_args__ = (Index("ix_process_id_test_template", "id", "test", "template_id"),)
+
     id: uuid.UUID = Field(primary_key=True)
     template_id: uuid.UUID = Field(foreign_key="processtemplate.id", index=True)
     template_version: int
@@ -173,12 +176,19 @@ class Process(SQLModel, table=True):
 class ProcessStep(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("process_id", "key"),
-        # a partner's scorecard: its completed steps in a period, its open ones
+        # a partner's scorecard: its completed steps in a period (and what the scorecard reads
+        # of each, so that the index alone answers: migration 0016), its open ones
         Index(
             "ix_processstep_partner_status_completed",
             "assignee_partner_id",
             "status",
             "completed_at",
+            "activated_at",
+            "submitted_at",
+            "due_at",
+            "key",
+            "name",
+            "process_id",
         ),
         # the dashboard's open steps by deadline week
         Index("ix_processstep_status_due", "status", "due_at"),
