@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(PY) -m partnerflow.devstack
 
-# Three pytest workers (pytest-xdist), each with its own Temporal servers: the tests wait on
-# Temporal, the database or a timeout much of the time (the suite keeps two cores about half
-# busy with one worker per core), so a third fills the gaps: 752 tests in 4 min 7 s here,
-# 5 min 13 s with two. Work stealing: the long crash tests sit side by side in file order.
+# Three pytest workers (pytest-xdist), each with its own Temporal servers. One worker keeps
+# less than a core busy (it waits on Temporal, the database or a timeout); three keep this
+# machine's two cores busy, a fourth only adds contention: tests/system, tests/api/web and
+# tests/workflows (565 tests) took 3 min 49 s with three, 4 min 8 s with two, 4 min 32 s with
+# four (and a fifth more CPU time). Work stealing; the crash tests (marker `chaos`) start
+# first (tests/conftest.py), so their minute-long waits pass beside the other workers' tests.
 TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)

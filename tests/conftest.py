@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -32,6 +32,7 @@ from partnerflow.migrate import upgrade
 from partnerflow.seed import seed
 from partnerflow.settings import Settings
 from partnerflow.temporal import DATA_CONVERTER, register_search_attributes
+from tests.databases import ReusedDatabases
 from worker import build_worker
 from workflows.search_attributes import dev_server_args
 
@@ -39,6 +40,13 @@ BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("PARTNERFLOW_TEST_DATABASE_URL")
 ADMIN_TOKEN = "pf_test_admin_token"
 T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The crash tests (marker `chaos`) first, the rest in file order. Most of a crash test is
+    a minute's wait for a killed worker's activities to time out: begun first, that wait
+    overlaps the other xdist workers' tests instead of being the run's last minute."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is None)
 
 
 async def eventually(
@@ -58,6 +66,24 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+async def on_each_database(
+    urls: dict[str, str], scenario: Callable[[str, str], Awaitable[None]]
+) -> None:
+    """`scenario(kind, url)` on every database of `database_urls` at once. A failure names its
+    database; the scenarios still running are cancelled (and clean up)."""
+
+    async def on(kind: str, url: str) -> None:
+        try:
+            await scenario(kind, url)
+        except Exception as error:
+            error.add_note(f"(on {kind})")
+            raise
+
+    async with asyncio.TaskGroup() as scenarios:
+        for kind, url in urls.items():
+            scenarios.create_task(on(kind, url))
+
+
 def free_port() -> int:
     """A port nobody listens on now: tests never take the ports of `make up`."""
     with socket.socket() as probe:
@@ -67,7 +93,8 @@ def free_port() -> int:
 
 
 async def gone_temporal() -> Client:
-    """A client whose Temporal server went away after it connected."""
+    """A client whose Temporal server went away after it connected. Each call fails at once
+    (`max_retries=0` would be no limit to the SDK's core: it retried each for ~8 s)."""
     server = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
         data_converter=DATA_CONVERTER,
@@ -76,7 +103,7 @@ async def gone_temporal() -> Client:
     client = await Client.connect(
         server.client.service_client.config.target_host,
         data_converter=DATA_CONVERTER,
-        retry_config=RetryConfig(max_retries=0),
+        retry_config=RetryConfig(max_retries=1),
     )
     await server.shutdown()
     return client
@@ -155,24 +182,67 @@ def migrated_postgres() -> Iterator[str | None]:
         yield name
 
 
+@pytest.fixture(scope="session")
+def reused_postgres(migrated_postgres: str | None) -> Iterator[ReusedDatabases | None]:
+    """This run's PostgreSQL databases for tests, made from the template and emptied after
+    each test for the next (tests/databases.py)."""
+    if not POSTGRES_URL or migrated_postgres is None:
+        yield None
+        return
+    databases = ReusedDatabases(POSTGRES_URL, migrated_postgres, prefix="pf_test")
+    yield databases
+    databases.close()
+
+
+@contextmanager
+def new_database(
+    kind: str, tmp_path: Path, migrated_sqlite: Path, reused_postgres: ReusedDatabases | None
+) -> Iterator[str]:
+    """A database of its own, already at the newest schema and empty (migrating once per run,
+    not once per test): a copy of a SQLite file, or a PostgreSQL database made from a template
+    (or one emptied and renamed since the test before had it)."""
+    if kind == "sqlite":
+        path = tmp_path / "partnerflow.db"
+        shutil.copyfile(migrated_sqlite, path)
+        yield f"sqlite:///{path}"
+        return
+    if reused_postgres is None:
+        pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
+    name = reused_postgres.take()
+    try:
+        yield postgres_url(name)
+    finally:
+        reused_postgres.give_back(name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     migrated_sqlite: Path,
-    migrated_postgres: str | None,
+    reused_postgres: ReusedDatabases | None,
 ) -> Iterator[str]:
-    """A fresh database per test, already at the newest schema (migrating once per run, not
-    once per test): a copy of a SQLite file, or a PostgreSQL database made from a template."""
-    if request.param == "sqlite":
-        path = tmp_path / "partnerflow.db"
-        shutil.copyfile(migrated_sqlite, path)
-        yield f"sqlite:///{path}"
-        return
-    if not POSTGRES_URL or migrated_postgres is None:
-        pytest.skip("PARTNERFLOW_TEST_DATABASE_URL is not set")
-    with postgres_database("pf_test", template=migrated_postgres) as name:
-        yield postgres_url(name)
+    """A fresh database per test, on SQLite and on PostgreSQL (`new_database`)."""
+    with new_database(request.param, tmp_path, migrated_sqlite, reused_postgres) as url:
+        yield url
+
+
+@pytest.fixture
+def database_urls(
+    tmp_path: Path, migrated_sqlite: Path, reused_postgres: ReusedDatabases | None
+) -> Iterator[dict[str, str]]:
+    """A fresh database of each kind at once: SQLite, and PostgreSQL when it is configured. For
+    a test that runs its scenario on both side by side, so that their waits (a crash test's
+    minute for a timeout to pass) overlap instead of adding up."""
+    with ExitStack() as databases:
+        urls = {
+            kind: databases.enter_context(
+                new_database(kind, tmp_path, migrated_sqlite, reused_postgres)
+            )
+            for kind in ("sqlite", "postgresql")
+            if kind == "sqlite" or reused_postgres is not None
+        }
+        yield urls
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])

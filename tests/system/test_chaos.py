@@ -48,10 +48,11 @@ from bench.chaos_observe import opportunities_per_call, outcomes
 from bench.chaos_parts import DevServer, Worker, stack_env
 from bench.chaos_tally import Ledger, Tally, markdown, owed_emails, tally
 from bench.smtp_sink import SmtpSink
+from partnerflow.db import make_engine
 from partnerflow.models import Notification, OutboxEmail, User
 from partnerflow.seed import seed
 from tests import factories
-from tests.conftest import ADMIN_TOKEN, eventually, free_port, settings_for
+from tests.conftest import ADMIN_TOKEN, eventually, free_port, on_each_database, settings_for
 
 pytestmark = pytest.mark.chaos
 
@@ -108,7 +109,33 @@ def both_parallel_done(ledger: Ledger) -> int:
     return sum(1 for steps in ledger.acknowledged.values() if set(PARALLEL) <= steps)
 
 
+@pytest.fixture
+def folders(tmp_path: Path, database_urls: dict[str, str]) -> dict[str, Path]:
+    """A folder per database for its Temporal server's file and the logs."""
+    for kind in database_urls:
+        (tmp_path / kind).mkdir()
+    return {kind: tmp_path / kind for kind in database_urls}
+
+
 async def test_processes_survive_kill_9_of_worker_and_temporal(
+    database_urls: dict[str, str], folders: dict[str, Path]
+) -> None:
+    """On SQLite and on PostgreSQL side by side, each with its own Temporal server: most of
+    each is the minute the cut-off e-mails wait, and the two minutes overlap."""
+
+    async def on(kind: str, database_url: str) -> None:
+        engine = make_engine(database_url)
+        try:
+            await processes_survive_kill_9_of_worker_and_temporal(
+                database_url, engine, folders[kind]
+            )
+        finally:
+            engine.dispose()
+
+    await on_each_database(database_urls, on)
+
+
+async def processes_survive_kill_9_of_worker_and_temporal(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
     seed(engine, ADMIN_TOKEN, demo=False)
@@ -227,8 +254,9 @@ async def test_processes_survive_kill_9_of_worker_and_temporal(
                 await part.kill()
             for log in (first.log, second.log, server.log):  # shown by pytest when it fails
                 if log.exists():
-                    print(f"--- {log.name}\n{log.read_text(errors='replace')[-5000:]}")
-            print("\n".join(marks))
+                    tail = log.read_text(errors="replace")[-5000:]
+                    print(f"--- {tmp_path.name}: {log.name}\n{tail}")
+            print(f"--- {tmp_path.name}: what happened when\n" + "\n".join(marks))
 
 
 def report(result: Tally, ledger: Ledger, in_flight: int) -> str:

@@ -72,7 +72,9 @@ def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nothing on port {port}")
 
 
-@pytest.fixture(scope="module")
+# For the session, not the module: pytest-xdist's work stealing can hand a worker this
+# module's tests in more than one stretch, and each stretch would start the stack again.
+@pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("fuzz")
     temporal_port, api_port = free_port(), free_port()

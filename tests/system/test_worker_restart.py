@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.service import RPCError
@@ -23,13 +24,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from bench.chaos_parts import Worker, inherited_environment
+from partnerflow.db import make_engine
 from partnerflow.models import Notification, OutboxEmail, Process, User
 from partnerflow.reconcile_schedule import schedule_id_for
 from partnerflow.seed import seed
 from partnerflow.settings import Settings
 from tests import factories
-from tests.conftest import ADMIN_TOKEN, eventually, settings_for
+from tests.conftest import ADMIN_TOKEN, eventually, on_each_database, settings_for
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+
+pytestmark = pytest.mark.chaos
 
 PROCESSES = 5
 # Bounds for the polling loops, not expectations: a task that was running on the killed worker
@@ -80,14 +84,32 @@ async def wait_until_completed(
 
 
 async def test_killed_worker_loses_and_doubles_nothing(
-    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, tmp_path: Path
+    temporal_env: WorkflowEnvironment, database_urls: dict[str, str], tmp_path: Path
+) -> None:
+    """On SQLite and on PostgreSQL side by side: most of each is the wait for a killed
+    worker's e-mail activities to time out (a minute), and the two waits overlap."""
+
+    async def on(kind: str, database_url: str) -> None:
+        engine = make_engine(database_url)
+        try:
+            await killed_worker_loses_and_doubles_nothing(
+                temporal_env, database_url, engine, tmp_path, kind
+            )
+        finally:
+            engine.dispose()
+
+    await on_each_database(database_urls, on)
+
+
+async def killed_worker_loses_and_doubles_nothing(
+    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, logs: Path, kind: str
 ) -> None:
     settings = settings_for(database_url)
     seed(engine, ADMIN_TOKEN, demo=False)
     admin = factories.bearer(ADMIN_TOKEN)
     env = worker_env(settings, temporal_env)
-    first = Worker(env, tmp_path / "worker-a.log")
-    second = Worker(env, tmp_path / "worker-b.log")
+    first = Worker(env, logs / f"worker-a-{kind}.log")
+    second = Worker(env, logs / f"worker-b-{kind}.log")
     try:
         async with api(settings, temporal_env) as http:
             partner = await factories.partner(http, admin)
