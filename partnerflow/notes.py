@@ -5,14 +5,12 @@ refused update takes its note with it. The read model resolves a note's id into 
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from partnerflow.models import Process, ProcessNote
-
-NoteKind = Literal["cancel_reason", "skip_reason", "review_reason", "decline_reason"]
+from partnerflow.models import NoteKind, Process, ProcessNote
 
 
 def write(

@@ -477,11 +477,9 @@ class PartnerProcessWorkflow:
         if partner_id is None and user_id is None:
             return  # a slot the process started without: nobody to tell
         key = f"{step.key}:changes_requested:{step.review_rounds}"
-        self._outgoing.append(
-            outgoing.email(
-                self._state, self._template, self._specs[step.key], step, "changes_requested",
-                key, partner_id=partner_id, user_id=user_id, note_id=input.note_id,
-            )
+        self._queue_email(
+            step, "changes_requested", key,
+            partner_id=partner_id, user_id=user_id, note_id=input.note_id,
         )  # fmt: skip
         message = notices.changes_requested(self._template.language, step.name)
         self._queue_notice(
@@ -501,11 +499,9 @@ class PartnerProcessWorkflow:
         # e-mail and notice, no hand-over); the partner, who handed it back, is sent nothing.
         step.assignee = ResolvedAssignee(type="contact", user_id=contact)
         self._note("step_declined", step.key, input.actor, note_id=input.note_id)
-        self._outgoing.append(
-            outgoing.email(
-                self._state, self._template, self._specs[step.key], step, "step_declined", key,
-                user_id=contact, about_partner_id=partner_id, note_id=input.note_id,
-            )
+        self._queue_email(
+            step, "step_declined", key,
+            user_id=contact, about_partner_id=partner_id, note_id=input.note_id,
         )  # fmt: skip
         message = notices.declined(self._template.language, step.name)
         self._queue_notice(step, "step_declined", key, message, user_id=contact)
@@ -696,12 +692,10 @@ class PartnerProcessWorkflow:
         contact = self._state.contact_user_id
         first = next((step for step in moved if step.status == "active"), moved[0])
         key = f"partner_revoked:{partner_id}"
-        spec = self._specs[first.key]
-        email = outgoing.email(
-            self._state, self._template, spec, first, "partner_revoked", key, user_id=contact
-        )
         # the e-mail names the partner it is about (it goes to the contact, not to it)
-        self._outgoing.append(email.model_copy(update={"about_partner_id": partner_id}))
+        self._queue_email(
+            first, "partner_revoked", key, user_id=contact, about_partner_id=partner_id
+        )
         message = notices.partner_revoked(self._template.language, [s.name for s in moved])
         notice = outgoing.notice(
             self._state, first, "partner_revoked", key, message, user_id=contact
@@ -742,9 +736,7 @@ class PartnerProcessWorkflow:
         when = self._specs[step.key].when
         if when is None:
             return True
-        recorded = {
-            s.key: s.fields if s.status != "not_applicable" else {} for s in self._state.steps
-        }
+        recorded = {s.key: s.fields for s in self._state.steps}
         try:
             return holds(when, self._input.facts, recorded)
         except (ValueError, TypeError):
