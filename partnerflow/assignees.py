@@ -18,6 +18,7 @@ from partnerflow.spec import (
     AnyAssignee,
     AssigneeKind,
     ContactAssignee,
+    OfferAssignee,
     PartnerAssignee,
     PartnerSlotAssignee,
     StepSpec,
@@ -49,6 +50,8 @@ def kind_in_words(kind: AssigneeKind) -> str:
             return "A specific partner"
         case "user":
             return "A company user"
+        case "offer":
+            return "Offered to partners (the first to accept gets it)"
         case _:
             assert_never(kind)
 
@@ -80,6 +83,8 @@ def named_ids(assignees: Iterable[AnyAssignee]) -> tuple[set[UUID], set[UUID]]:
                 partner_ids.add(partner_id)
             case UserAssignee(user_id=user_id):
                 user_ids.add(user_id)
+            case OfferAssignee(partners=partners):
+                partner_ids.update(partners or [])
             case PartnerSlotAssignee() | ContactAssignee():
                 pass
             case _:
@@ -98,6 +103,11 @@ def in_words(assignee: AnyAssignee, names: dict[UUID, str]) -> str:
             return names.get(user_id, "an unknown user")
         case ContactAssignee():
             return "the contact person"
+        case OfferAssignee(partners=None):
+            return "offered to the partners serving the customer's area"
+        case OfferAssignee(partners=partners):
+            named = ", ".join(names.get(p, "an unknown partner") for p in partners or [])
+            return f"offered to {named}"
         case _:
             assert_never(assignee)
 
@@ -123,6 +133,8 @@ def assignee_names(session: Session, assignees: list[dict[str, Any]]) -> list[st
                 names.append(f"partner ({assignee.slot})")
             case "contact":
                 names.append("contact person")
+            case "offer":
+                names.append("offered to partners")
             case _:
                 assert_never(assignee.type)
     return names
@@ -139,6 +151,8 @@ def form_inputs(assignee: AnyAssignee) -> FormInputs:
             return {"assignee_type": "user", "user_id": str(user_id)}
         case ContactAssignee():
             return {"assignee_type": "contact"}
+        case OfferAssignee():
+            return {"assignee_type": "offer"}
         case _:
             assert_never(assignee)
 
@@ -156,6 +170,8 @@ def handover_choice(assignee: AnyAssignee | None) -> str:
             return f"user:{user_id}"
         case ContactAssignee():
             return "contact"
+        case OfferAssignee():
+            return ""  # an escalation hands a step to someone, never offers it
         case _:
             assert_never(assignee)
 
@@ -244,6 +260,14 @@ def check_references(session: Session, steps: list[StepSpec]) -> None:
                     raise invalid(
                         ["steps", index, *path, "user_id"], f"{lead_in}: unknown user {user_id}"
                     )
+            case OfferAssignee(partners=offered):
+                for position, partner_id in enumerate(offered or []):
+                    partner = partners.get(partner_id)
+                    problem = refusal(partner) if partner else f"unknown partner {partner_id}"
+                    if problem:
+                        raise invalid(
+                            ["steps", index, *path, "partners", position], f"{lead_in}: {problem}"
+                        )
             case PartnerSlotAssignee() | ContactAssignee():
                 pass
             case _:

@@ -54,6 +54,8 @@ def look_of(status: StepStatus) -> Look:
             return Look("waiting", "#ffffff", "#98a2b3")
         case "active":
             return Look("open", "#eff4ff", "#2f6fde")
+        case "offered":
+            return Look("offered", "#f4f0ff", "#6941c6")
         case "in_review":
             return Look("in review", "#fff6e0", "#b54708")
         case "completed":

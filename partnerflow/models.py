@@ -400,3 +400,47 @@ class RateLimitCount(SQLModel, table=True):
     window_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
     hits: int = 0
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class ServiceArea(SQLModel, table=True):
+    """One postal code pattern a partner serves: a whole code ("80331") or a prefix ("50*")."""
+
+    __table_args__ = (UniqueConstraint("partner_id", "country", "pattern"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partner.id", index=True)
+    country: str = Field(default="DE", max_length=2)
+    pattern: str = Field(max_length=16)
+
+
+class Absence(SQLModel, table=True):
+    """A staff user away, and who takes their steps meanwhile (one absence per user: setting
+    a new one replaces it)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", unique=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    substitute_user_id: uuid.UUID = Field(foreign_key="user.id")
+    created_at: datetime = _when()
+    # when the absent user's open steps were moved to the substitute (the absence began)
+    moved_at: datetime | None = _when(nullable=True)
+
+
+OfferRowStatus = Literal["pending", "accepted", "declined", "expired", "withdrawn"]
+
+
+class ProcessOffer(SQLModel, table=True):
+    """Read model of one offer of a step to a partner (workflows/messages.py `Offer`), written
+    with the process's state: a partner's open offers, and which process an offer id is in."""
+
+    __table_args__ = (Index("ix_processoffer_partner_status", "partner_id", "status"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
+    step_key: str = Field(max_length=64)
+    partner_id: uuid.UUID = Field(foreign_key="partner.id")
+    status: OfferRowStatus = _one_of(16, default="pending")
+    offered_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    answered_at: datetime | None = _when(nullable=True)

@@ -25,14 +25,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Language = Literal["de", "en"]
 Role = Literal["admin", "member", "partner"]
-AssigneeKind = Literal["partner", "partner_slot", "user", "contact"]
+AssigneeKind = Literal["partner", "partner_slot", "user", "contact", "offer"]
 # `in_review`: the assignee finished, the reviewer has not answered yet (the deadline runs on).
 # `not_applicable`: the step's condition (`when`) did not hold: done, nothing sent, no timer.
+# `offered`: offered to partners (OfferAssignee), none has accepted yet.
 StepStatus = Literal[
-    "pending", "active", "in_review", "completed", "skipped", "cancelled", "not_applicable"
+    "pending",
+    "offered",
+    "active",
+    "in_review",
+    "completed",
+    "skipped",
+    "cancelled",
+    "not_applicable",
 ]
 ProcessStatus = Literal["running", "completed", "cancelled"]
-OPEN_STATUSES: tuple[StepStatus, ...] = ("pending", "active", "in_review")
+OPEN_STATUSES: tuple[StepStatus, ...] = ("pending", "offered", "active", "in_review")
 DONE_STATUSES: tuple[StepStatus, ...] = ("completed", "skipped", "not_applicable")
 # The e-mails a process sends (the outbox also holds the account e-mails: models.OutboxKind).
 EmailKind = Literal[
@@ -46,6 +54,8 @@ EmailKind = Literal[
     "partner_revoked",
     "changes_requested",  # to the assignee: the reviewer sent the step back, with the reason
     "step_declined",  # to the contact person: the partner handed the step back, with the reason
+    "offer",  # to a partner: a step is offered to it (postal code and city, no customer name)
+    "offer_withdrawn",  # to a partner offered a step: another took it, or it went elsewhere
 ]
 
 # steps ------------------------------------------------------------------------------------
@@ -76,8 +86,28 @@ class ContactAssignee(_Spec):
     type: Literal["contact"]
 
 
+OfferMode = Literal["first_accept", "ranked"]
+
+
+class OfferAssignee(_Spec):
+    """The step is offered to partners when it opens; the first to accept gets it.
+
+    `partners` names them (in rank order), or `pool: "service_area"` offers it to the active
+    partners whose service area covers the customer's postal code (decided when the process
+    starts). `first_accept` offers it to all at once, `ranked` to one at a time, each for
+    `wait`. Nobody accepted after `expires` (from the step's opening): the contact person
+    gets it."""
+
+    type: Literal["offer"]
+    partners: list[UUID] | None = Field(default=None, max_length=100)
+    pool: Literal["service_area"] | None = None
+    mode: OfferMode = "first_accept"
+    wait: str = Field(default="PT4H", description="ISO 8601 duration; ranked offers only")
+    expires: str = Field(default="P2D", description="ISO 8601 duration from the step's opening")
+
+
 # Every kind of assignee; a step is handed to one, `match` on it lists them all to mypy.
-AnyAssignee = PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee
+AnyAssignee = PartnerAssignee | PartnerSlotAssignee | UserAssignee | ContactAssignee | OfferAssignee
 Assignee = Annotated[AnyAssignee, Field(discriminator="type")]
 # Whom a running step can be handed to: a slot is bound when the process starts.
 BoundAssignee = PartnerAssignee | UserAssignee | ContactAssignee

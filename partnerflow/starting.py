@@ -29,6 +29,7 @@ from partnerflow.settings import Settings
 from partnerflow.spec import (
     AnyAssignee,
     ContactAssignee,
+    OfferAssignee,
     PartnerAssignee,
     PartnerSlotAssignee,
     StepSpec,
@@ -172,7 +173,7 @@ def _partner_of(assignee: AnyAssignee) -> uuid.UUID | None:
     match assignee:
         case PartnerAssignee(partner_id=partner_id):
             return partner_id
-        case PartnerSlotAssignee() | UserAssignee() | ContactAssignee():
+        case PartnerSlotAssignee() | UserAssignee() | ContactAssignee() | OfferAssignee():
             return None
         case _:
             assert_never(assignee)

@@ -113,6 +113,32 @@ class DeclineStepInput(BaseModel):
     note_id: UUID | None = None
 
 
+class AnswerOfferInput(BaseModel):
+    """A partner's answer to an offer: accept (the first wins) or decline (the reason is a
+    ProcessNote the API stored first)."""
+
+    offer_id: UUID
+    actor: Actor
+    note_id: UUID | None = None
+
+
+class Absence(BaseModel):
+    """A staff user away from `starts_at` until `ends_at`: steps that open for them meanwhile
+    open for the substitute; their open steps move to the substitute when it starts."""
+
+    user_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    substitute_user_id: UUID
+
+
+class AbsenceInput(BaseModel):
+    """An absence set, changed (`absence`) or withdrawn (`absence` None) for `user_id`."""
+
+    user_id: UUID
+    absence: Absence | None = None
+
+
 class PartnerRevokedInput(BaseModel):
     """A partner organisation was revoked: nothing of this process may stay with it. Its open
     steps go to the contact person (who is told), and so does anything later bound to it."""
@@ -154,6 +180,24 @@ class CompletedBy(BaseModel):
     on_behalf: bool = False
 
 
+OfferStatus = Literal["pending", "accepted", "declined", "expired", "withdrawn"]
+
+
+class Offer(BaseModel):
+    """One partner's offer of a step (OfferAssignee): made when the step opens (all at once)
+    or when its turn comes (ranked)."""
+
+    id: UUID
+    partner_id: UUID
+    status: OfferStatus = "pending"
+    offered_at: datetime
+    # until when this partner may accept: its turn's end (ranked) or the offer's expiry
+    expires_at: datetime
+    answered_at: datetime | None = None
+    # a decline's reason: a ProcessNote's id
+    note_id: UUID | None = None
+
+
 class StepState(BaseModel):
     key: str
     name: str
@@ -179,6 +223,11 @@ class StepState(BaseModel):
     reviewer_user_id: UUID | None = None
     review_rounds: int = 0
     submitted_at: datetime | None = None
+    # offers (OfferAssignee), in the order they were made; when nobody may accept any more
+    offers: list[Offer] = Field(default_factory=list)
+    offer_expires_at: datetime | None = None
+    # the absent user a step was meant for, when it went to their substitute
+    substitute_for_user_id: UUID | None = None
 
 
 AttentionSource = Literal["email", "notification", "read_model", "deadline"]
@@ -233,6 +282,8 @@ class ProcessState(BaseModel):
     # Partners revoked while the process ran: no step goes to them any more (the contact
     # person takes what would have), and no e-mail or notice is addressed to them.
     revoked_partner_ids: list[UUID] = Field(default_factory=list)
+    # staff absences this process knows of (ProcessInput.absences, then the `absence` update)
+    absences: list[Absence] = Field(default_factory=list)
 
     @property
     def next_due_at(self) -> datetime | None:
@@ -307,6 +358,10 @@ NotificationKind = Literal[
     "review_requested",  # to the reviewer: a step waits for their answer
     "changes_requested",  # to the assignee: the reviewer sent the step back
     "step_declined",  # to the contact person: a partner handed a step back
+    "offer",  # to a partner: a step is offered to it
+    "offer_withdrawn",  # to a partner offered a step: it went to another
+    "offer_expired",  # to the contact person: nobody took the offer, the step is theirs
+    "step_substituted",  # to the substitute and the absent user: a step moved between them
 ]
 
 
@@ -349,3 +404,8 @@ class ProcessInput(BaseModel):
     # The opportunity's values the version's conditions name (partnerflow/conditions.py),
     # by path ("opportunity.attributes.power_kw"); nothing else of the opportunity.
     facts: dict[str, Any] = Field(default_factory=dict)
+    # step key -> the partners a `pool: "service_area"` offer goes to, in rank order, found
+    # from the service areas when the process starts (partnerflow/service_areas.py)
+    offer_pools: dict[str, list[UUID]] = Field(default_factory=dict)
+    # the absences of staff users that have not ended when the process starts
+    absences: list[Absence] = Field(default_factory=list)

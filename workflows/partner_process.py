@@ -81,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         BusinessDaysDeadline,
         ContactAssignee,
         EmailKind,
+        OfferAssignee,
         PartnerAssignee,
         PartnerSlotAssignee,
         Review,
@@ -855,6 +856,8 @@ class PartnerProcessWorkflow:
                 if self._specs[step.key].on_activate_email is not None:
                     self._queue_email(step, "handover", key, user_id=assignee.user_id)
                 self._queue_notice(step, "step_assigned", key, message, user_id=assignee.user_id)
+            case "offer":
+                pass  # offered when it opens; handed over to the partner who accepts
             case _:
                 assert_never(assignee.type)
 
@@ -934,6 +937,8 @@ class PartnerProcessWorkflow:
                 return ResolvedAssignee(type="user", user_id=assignee.user_id)
             case ContactAssignee():
                 return ResolvedAssignee(type="contact", user_id=self._input.contact_user_id)
+            case OfferAssignee():
+                return ResolvedAssignee(type="offer")
             case _:
                 assert_never(assignee)
 

@@ -58,6 +58,8 @@ def authorize(state: ProcessState, step: StepState, actor: Actor, permission: st
         case "user" | "contact":
             if assignee.user_id is not None and actor.user_id == assignee.user_id:
                 return False
+        case "offer":
+            pass  # nobody accepted it yet: only staff act on it
         case _:
             assert_never(assignee.type)
     if actor.role == "admin" or actor.user_id == state.contact_user_id:
