@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 from jinja2 import nodes
 
-# A render gets this long and this much memory (above what the child needs to start);
-# an e-mail renders in milliseconds and a few hundred kilobytes.
-RENDER_SECONDS = 3.0
+# A render gets this much memory (above what the child needs to start) and the time the
+# setting `render_seconds` says (3 s); an e-mail renders in milliseconds and a few hundred
+# kilobytes.
 RENDER_MEMORY_BYTES = 128 * 1024 * 1024
 # How many child processes render at once, and how long a render waits for a free one
 # before it gives up (a transient error: the e-mail activity retries). Waiting plus the

@@ -5,8 +5,8 @@ internals, but not from spending its CPU and memory: rendered in the API or the 
 loop of a billion rounds holds a thread for minutes and a 200 MB string lands in the
 server's memory. So it runs in a child process (`partnerflow.render_child`) with its memory
 capped (RLIMIT_AS), and the parent stops waiting when the time is up: it kills the child
-and answers `OverBudget`. The thread that asked is free again after `RENDER_SECONDS`, never
-later, whatever the template does.
+and answers `OverBudget`. The thread that asked is free again after `render_seconds` (a
+setting), never later, whatever the template does.
 
 A few children are kept and reused (a render costs a round trip through a pipe, not a
 Python start-up); a killed one is replaced on the next render. Children are started with
@@ -31,8 +31,8 @@ from partnerflow.email_budget import (
     RENDER_MEMORY_BYTES,
     RENDER_PROCESSES,
     RENDER_QUEUE_SECONDS,
-    RENDER_SECONDS,
 )
+from partnerflow.settings import get_settings
 
 # Starting a child imports Jinja and Babel: quick when warm, seconds on a cold disk.
 _START_SECONDS = 30.0
@@ -172,16 +172,21 @@ class RenderPool:
     def __init__(
         self,
         size: int = RENDER_PROCESSES,
-        seconds: float = RENDER_SECONDS,
+        seconds: float | None = None,
         memory_bytes: int = RENDER_MEMORY_BYTES,
         queue_seconds: float = RENDER_QUEUE_SECONDS,
     ) -> None:
-        self.seconds = seconds
+        self._seconds = seconds
         self.memory_bytes = memory_bytes
         self._queue_seconds = queue_seconds
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[_Child] = []
         self._lock = threading.Lock()
+
+    @property
+    def seconds(self) -> float:
+        """A render's budget: as made, else the setting (PARTNERFLOW_RENDER_SECONDS)."""
+        return self._seconds if self._seconds is not None else get_settings().render_seconds
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         """The child's answer to the job; OverBudget when it took too long or died on it."""

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # this bounds its RSS whatever the number of open processes; one not cached is replayed
     # from its history when its timer fires or a caller asks.
     worker_max_cached_workflows: int = Field(default=500, ge=2)
+    # How long one e-mail may take to render in its child process before it is stopped as
+    # over budget (partnerflow/render_pool.py); an e-mail renders in milliseconds.
+    render_seconds: float = Field(default=3.0, gt=0, le=60)
     # The API's Prometheus metrics on a port of their own (never on the public API port),
     # and/or a token that opens `/metrics` on the API port (`Authorization: Bearer …`).
     # Neither set: the API serves no metrics.

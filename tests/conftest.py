@@ -30,11 +30,16 @@ from api.main import create_app
 from partnerflow.db import make_engine
 from partnerflow.migrate import upgrade
 from partnerflow.seed import seed
-from partnerflow.settings import Settings
+from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import DATA_CONVERTER, register_search_attributes
 from tests.databases import ReusedDatabases
 from worker import build_worker
 from workflows.search_attributes import dev_server_args
+
+# A template's render is stopped after a second, not the default three: the suite runs its
+# endless-loop attack a dozen times, and each burns the whole budget of CPU.
+os.environ.setdefault("PARTNERFLOW_RENDER_SECONDS", "1")
+get_settings.cache_clear()
 
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("PARTNERFLOW_TEST_DATABASE_URL")
