@@ -33,7 +33,7 @@ lint: $(STAMP)
 # Record the current workflow code's histories into tests/histories/v<N>/ (commit them): every
 # message and timer path. Older versions' histories are kept; tests/workflows/test_replay.py replays all.
 histories: $(STAMP)
-	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/workflows/test_recorded_paths.py tests/workflows/test_conditions_review.py tests/workflows/test_continue_as_new.py tests/api/test_revoked_partner.py tests/workflows/test_read_model_rewrite.py -k "sqlite and (not refuses and not never_lost) and (not revoked_partner or share_to_the_contact)"
+	PARTNERFLOW_RECORD_HISTORIES=1 $(PY) -m pytest -q tests/workflows/test_recorded_paths.py tests/workflows/test_conditions_review.py tests/workflows/test_continue_as_new.py tests/api/test_revoked_partner.py tests/workflows/test_read_model_rewrite.py tests/workflows/test_offers.py -k "sqlite and (not refuses and not never_lost) and (not revoked_partner or share_to_the_contact)"
 
 # The browser tests, keeping their screenshots of the main pages and of a process in the
 # Temporal UI (a dev server with its UI) for the README (commit them).

@@ -1,4 +1,5 @@
-"""Writes each process transition into the SQL read model; an older version never wins.
+"""Writes each process transition into the SQL read model (the process, its steps and their
+offers); an older version never wins.
 
 `record_transition` (a local activity) writes the state and the in-app notices queued since
 the last write in one transaction; `record_process_state` is the state alone, for processes
@@ -18,12 +19,13 @@ from activities.failures import classified
 from activities.notifications import notice_rows
 from partnerflow import forecast
 from partnerflow.db import utcnow
-from partnerflow.models import Notification, Process, ProcessStep
+from partnerflow.models import Notification, Process, ProcessOffer, ProcessStep
 from workflows.messages import NotificationRequest, ProcessState, StepState, TransitionWrite
 
 PROCESS: Table = Process.__table__  # type: ignore[attr-defined]
 PROCESS_STEP: Table = ProcessStep.__table__  # type: ignore[attr-defined]
 NOTIFICATION: Table = Notification.__table__  # type: ignore[attr-defined]
+PROCESS_OFFER: Table = ProcessOffer.__table__  # type: ignore[attr-defined]
 
 
 class ReadModelActivities:
@@ -93,10 +95,41 @@ def _write_state(
         ).one()
         if _just_opened(step, forecast_at):
             opened.append(_open_step(state, step, step_id))
+    _write_offers(connection, state)
     if not opened:
         return []
     now = utcnow()
     return forecast.at_risk_notices(connection, forecast.assess(connection, opened, now), now)
+
+
+def _write_offers(connection: Connection, state: ProcessState) -> None:
+    """Each offer of each step by its id: made, then answered, withdrawn or expired (a
+    partner's open offers are its pending rows)."""
+    rows = [
+        {
+            "id": offer.id,
+            "process_id": state.process_id,
+            "step_key": step.key,
+            "partner_id": offer.partner_id,
+            "status": offer.status,
+            "offered_at": offer.offered_at,
+            "expires_at": offer.expires_at,
+            "answered_at": offer.answered_at,
+        }
+        for step in state.steps
+        for offer in step.offers
+    ]
+    if not rows:
+        return
+    insert = _insert(connection, PROCESS_OFFER)
+    changing = ("status", "expires_at", "answered_at")
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=[PROCESS_OFFER.c.id],
+            set_={name: insert.excluded[name] for name in changing},
+        ),
+        rows,
+    )
 
 
 def _just_opened(step: StepState, forecast_at: datetime | None) -> bool:

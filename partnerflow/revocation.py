@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from partnerflow.models import (
     Partner,
     Process,
+    ProcessOffer,
     ProcessStep,
     ProcessTemplate,
     ProcessTemplateVersion,
@@ -89,12 +90,18 @@ def revoke(session: Session, partner_id: uuid.UUID) -> Partner:
 
 def bound_processes(session: Session, partner_id: uuid.UUID) -> set[uuid.UUID]:
     """Running processes that have the partner bound, as the read model shows them: a step
-    assigned to it, or a slot (`partner_ids` holds every partner bound from the start)."""
+    assigned to it, a pending offer to it, or a slot (`partner_ids` holds every partner bound
+    from the start)."""
     holding = select(ProcessStep.process_id).where(ProcessStep.assignee_partner_id == partner_id)
+    # a step offered to it (from a pool the template does not name), not yet answered
+    offered = select(ProcessOffer.process_id).where(
+        ProcessOffer.partner_id == partner_id, ProcessOffer.status == "pending"
+    )
     rows = session.exec(
         select(Process.id).where(
             Process.status == "running",
             col(Process.id).in_(holding)
+            | col(Process.id).in_(offered)
             | cast(Process.partner_ids, String).contains(str(partner_id)),
         )
     )

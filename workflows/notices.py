@@ -25,6 +25,23 @@ _TEXTS = {
         "de": "Wird wahrscheinlich zu spät fertig: {step}",
         "en": "Likely to finish late: {step}",
     },
+    "offer": {"de": "Neues Angebot: {step}", "en": "New offer: {step}"},
+    "offer_withdrawn": {
+        "de": "Angebot zurückgezogen: {step}",
+        "en": "Offer withdrawn: {step}",
+    },
+    "offer_expired": {
+        "de": "Angebot nicht angenommen, jetzt bei Ihnen: {step}",
+        "en": "Nobody took the offer, now yours: {step}",
+    },
+    "substitute": {
+        "de": "In Vertretung bei Ihnen: {step}",
+        "en": "Yours as a substitute: {step}",
+    },
+    "substituted": {
+        "de": "Während Ihrer Abwesenheit bei Ihrer Vertretung: {step}",
+        "en": "With your substitute while you are away: {step}",
+    },
 }
 
 
@@ -73,3 +90,28 @@ def declined(language: str, step: str) -> str:
 def at_risk(language: str, step: str) -> str:
     """The forecast (partnerflow/forecast.py) expects the step to finish after its deadline."""
     return _text("step_at_risk", language, step)
+
+
+def offered(language: str, step: str) -> str:
+    """To a partner: a step is offered to it (the first to accept gets it)."""
+    return _text("offer", language, step)
+
+
+def offer_withdrawn(language: str, step: str) -> str:
+    """To a partner offered a step: another took it, or it went elsewhere."""
+    return _text("offer_withdrawn", language, step)
+
+
+def offer_expired(language: str, step: str) -> str:
+    """To the contact person: nobody took the offer in time, the step is theirs now."""
+    return _text("offer_expired", language, step)
+
+
+def substitute(language: str, step: str) -> str:
+    """To the substitute: a step of someone away is theirs meanwhile."""
+    return _text("substitute", language, step)
+
+
+def substituted(language: str, step: str) -> str:
+    """To the person away: a step of theirs went to their substitute."""
+    return _text("substituted", language, step)

@@ -11,16 +11,29 @@ an ApplicationError whose type is a refusal kind, workflows/rules.py):
   assignee, who is e-mailed, at most `max_rounds` times; a new deadline may come with it.
 - `decline_step`: a user of the partner a step is assigned to hands the active step back, with
   a reason (a `ProcessNote`'s id): it goes to the contact person, who is told (notice, e-mail).
+- `accept_offer`: a user of a partner a step is offered to (workflows/offers.py) takes it: the
+  first to accept wins (the handler checks again: updates validated together run one by one),
+  the other partners asked are told it was withdrawn, and the step opens for the winner (its
+  deadline from now, the hand-over). A later accept is refused (`conflict`).
+- `decline_offer`: such a partner says no, with a reason (a `ProcessNote`'s id): a ranked
+  offer goes to the next partner; with nobody left to ask, the contact person has the step.
+- `absence`: a staff user's absence was set, changed or withdrawn (ids and moments only):
+  while it runs, their open steps and the reviews waiting for them go to the substitute (both
+  told), and steps opening for them (or handed to them: reassigned, escalated, declined or
+  revoked to the contact person) go to the substitute; sent again, it moves nothing twice.
 - `skip_step`: the contact person or an admin skips a pending or open step (the reason's
   text is a `ProcessNote` the API stored: the workflow carries its id, never the text).
 - `set_deadline`: the assignee partner (with `steps:set_deadline`), the contact or an admin
   moves a step's deadline; the old timers are cancelled, so no reminder for the old date fires.
-- `reassign`: the contact or an admin hands a step to another partner or user.
+  An offered step has no deadline yet (`conflict`).
+- `reassign`: the contact or an admin hands a step to another partner or user (an offered
+  step is taken out of its offer, the partners asked are told, and it opens for the assignee).
 - `add_document`: records a file the API stored for an open step (`documents:upload`).
 - `cancel`: the contact or an admin ends the process with a reason (a `ProcessNote`'s id).
 - `partner_revoked`: the partner was revoked (the API, or the reconciler for a process it
   could not reach then): its open steps, and any later bound to it, go to the contact person,
-  who is told (notice and e-mail); the partner is sent nothing, not even that.
+  who is told (notice and e-mail); its pending offers are withdrawn (a ranked offer moves on)
+  and it is offered nothing more; the partner is sent nothing, not even that.
 - `await_recorded`: answers once the write of a version is settled: the read model holds it,
   or the write failed for good (the process is then flagged `attention`, and the state says
   why); the API starts a process with it (update-with-start) so the caller reads its own
@@ -35,7 +48,10 @@ sent, no timer is armed), which may decide the steps after it in turn.
 
 Each open step with a deadline has a watcher (workflows/deadline_watchers.py): durable timers
 for its reminders, its deadline (overdue: the contact person is told) and the escalation's
-reassignment, each calling back `_on_alarm`. Every
+reassignment, each calling back `_on_alarm`. Each offered step has one too
+(workflows/offers.py): a ranked turn's end and the offer's expiry (then the contact person has
+the step), calling back `_on_offer_moment`; both are armed again from the state after a
+continue-as-new. Every
 transition bumps `version` and is written to the read model by a local activity, together
 with the in-app notices queued since the last write, in one transaction; an update answers
 only after that write. A write that fails for good is tried again, with the whole state (and
@@ -56,6 +72,11 @@ Conditions, review and decline needed no patch: each new command follows only fr
 recorded before cannot hold (a step spec's `when` or `review`, or the new updates, whose
 validators refuse a run without them), and for those runs the code emits the same commands in
 the same order (tests/workflows/test_replay.py replays the recorded ones).
+Offers and absences needed none either: a run recorded before has no step whose assignee is an
+offer (the only way to an offer's timers, e-mails and `offer_made` ids from `workflow.uuid4()`),
+no absences in its input, and never got the `absence` update or an answer to an offer (their
+validators refuse a run without them); a search attribute of offers (`PfOffered`) is upserted
+only once a step has offers, and `PfActiveSteps` counts offered steps, which such runs lack.
 """
 
 import asyncio
@@ -92,8 +113,10 @@ with workflow.unsafe.imports_passed_through():
         shift,
     )
     from workflows import (
+        absences,
         attention,
         notices,
+        offers,
         outgoing,
         retries,
         search_attributes,
@@ -104,8 +127,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.deadlines import add_business_days
     from workflows.fields import document_problems, field_problems
     from workflows.messages import (
+        Absence,
+        AbsenceInput,
         Actor,
         AddDocumentInput,
+        AnswerOfferInput,
         AttentionNote,
         AwaitRecordedInput,
         BusinessDaysInput,
@@ -115,6 +141,7 @@ with workflow.unsafe.imports_passed_through():
         EmailRequest,
         NotificationKind,
         NotificationRequest,
+        Offer,
         PartnerRevokedInput,
         ProcessInput,
         ProcessState,
@@ -131,6 +158,7 @@ with workflow.unsafe.imports_passed_through():
         authorize,
         authorize_staff,
         check_decline,
+        check_not_offered,
         check_review_answer,
         completed_by,
         find_step,
@@ -186,6 +214,7 @@ class PartnerProcessWorkflow:
         self._specs = {spec.key: spec for spec in input.template.steps}
         self._tz = input.template.timezone
         self._watchers = DeadlineWatchers(self._specs, self._tz, self._on_alarm)
+        self._offer_watchers = offers.OfferWatchers(self._tz, self._on_offer_moment)
         self._outgoing: list[Outgoing] = list(input.outgoing)
         # notices queued since the last write that landed: the next write carries them
         self._notices: list[NotificationRequest] = []
@@ -221,6 +250,7 @@ class PartnerProcessWorkflow:
                 )
                 for spec in resolve_requires(input.template.steps)
             ],
+            absences=list(input.absences),
         )
         for step in self._state.steps:
             self._include_partner(step.assignee.partner_id)
@@ -238,6 +268,7 @@ class PartnerProcessWorkflow:
             await self._record()
         else:
             self._watchers.sync(self._state.steps)
+            self._offer_watchers.sync(self._state.steps)
         lane = asyncio.create_task(self._send_outgoing())
         while True:
             await workflow.wait_condition(
@@ -256,10 +287,12 @@ class PartnerProcessWorkflow:
                 continue
             if self._state.status != "running":
                 self._watchers.cancel()
+                self._offer_watchers.cancel()
             # Before continuing as new the timers stay armed while the run settles (an e-mail
             # may still be retrying): a reminder due meanwhile still goes out.
             await self._settle()
             self._watchers.cancel()
+            self._offer_watchers.cancel()
             if self._state.status == "running":
                 # notices left unwritten (the write gave up) go out through the lane
                 unsent = self._outgoing + self._notices
@@ -412,6 +445,10 @@ class PartnerProcessWorkflow:
         step.submitted_at = workflow.now()
         step.reviewer_user_id = self._reviewer(review)
         self._note("step_submitted", step.key, actor)
+        away = absences.running(self._state.absences, step.reviewer_user_id, workflow.now())
+        if away is not None:
+            step.reviewer_user_id = away.substitute_user_id
+            self._substituted(step, away)
         if step.reviewer_user_id is not None:
             self._queue_notice(
                 step,
@@ -500,6 +537,7 @@ class PartnerProcessWorkflow:
         # e-mail and notice, no hand-over); the partner, who handed it back, is sent nothing.
         step.assignee = ResolvedAssignee(type="contact", user_id=contact)
         self._note("step_declined", step.key, input.actor, note_id=input.note_id)
+        self._substitute_if_away(step)
         self._queue_email(
             step, "step_declined", key,
             user_id=contact, about_partner_id=partner_id, note_id=input.note_id,
@@ -514,12 +552,127 @@ class PartnerProcessWorkflow:
         step = open_step(self._state, input.step_key, ("active",))
         check_decline(step, input.actor, input.note_id)
 
+    # accept_offer, decline_offer ----------------------------------------------------------
+
+    @workflow.update
+    async def accept_offer(self, input: AnswerOfferInput) -> ProcessState:
+        # Checked again here: updates accepted together are validated before any handler
+        # runs, so a second accept can pass its validator; the first handler to run wins.
+        step, offer = self._check_answer(input, declining=False)
+        offer.status = "accepted"
+        offer.answered_at = workflow.now()
+        self._note("offer_accepted", step.key, input.actor, detail=str(offer.partner_id))
+        self._withdraw_offers(step)
+        step.assignee = ResolvedAssignee(type="partner", partner_id=offer.partner_id)
+        self._include_partner(offer.partner_id)
+        self._activate(step)  # its deadline counts from now; the hand-over goes out
+        await self._record()
+        return self._state
+
+    @accept_offer.validator
+    def _validate_accept_offer(self, input: AnswerOfferInput) -> None:
+        self._check_answer(input, declining=False)
+
+    @workflow.update
+    async def decline_offer(self, input: AnswerOfferInput) -> ProcessState:
+        step, offer = self._check_answer(input, declining=True)
+        offer.status = "declined"
+        offer.answered_at = workflow.now()
+        offer.note_id = input.note_id
+        self._note("offer_declined", step.key, input.actor, note_id=input.note_id)
+        self._offer_on(step)
+        await self._record()
+        return self._state
+
+    @decline_offer.validator
+    def _validate_decline_offer(self, input: AnswerOfferInput) -> None:
+        self._check_answer(input, declining=True)
+
+    def _check_answer(self, input: AnswerOfferInput, *, declining: bool) -> tuple[StepState, Offer]:
+        return offers.check_answer(
+            self._state, input.offer_id, input.actor, workflow.now(),
+            declining=declining, note_id=input.note_id,
+        )  # fmt: skip
+
+    # absence ------------------------------------------------------------------------------
+
+    @workflow.update
+    async def absence(self, input: AbsenceInput) -> ProcessState:
+        require_running(self._state)
+        absences.check(input)
+        now = workflow.now()
+        known = absences.replaced(self._state.absences, input, now)
+        changed = known != self._state.absences
+        self._state.absences = known
+        moved = self._move_to_substitute(input.user_id)
+        if changed or moved:
+            await self._record()
+        return self._state
+
+    @absence.validator
+    def _validate_absence(self, input: AbsenceInput) -> None:
+        require_running(self._state)
+        absences.check(input)
+
+    def _move_to_substitute(self, user_id: UUID) -> bool:
+        """The user is away now: their open steps, and the reviews waiting for them, go to
+        their substitute (both told). Steps moved before are theirs no more: nothing twice."""
+        away = absences.running(self._state.absences, user_id, workflow.now())
+        if away is None:
+            return False
+        moved = False
+        for step in self._state.steps:
+            assignee = step.assignee
+            if (
+                step.status == "active"
+                and assignee.type in ("user", "contact")
+                and assignee.user_id == user_id
+            ):
+                step.assignee = ResolvedAssignee(type="user", user_id=away.substitute_user_id)
+                self._substituted(step, away)
+                moved = True
+            elif step.status == "in_review" and step.reviewer_user_id == user_id:
+                step.reviewer_user_id = away.substitute_user_id
+                self._substituted(step, away)
+                moved = True
+        return moved
+
+    def _substitute_if_away(self, step: StepState) -> None:
+        """A step opening for a user (or the contact person) who is away opens for their
+        substitute."""
+        assignee = step.assignee
+        if assignee.type not in ("user", "contact"):
+            return
+        away = absences.running(self._state.absences, assignee.user_id, workflow.now())
+        if away is not None:
+            step.assignee = ResolvedAssignee(type="user", user_id=away.substitute_user_id)
+            self._substituted(step, away)
+
+    def _substituted(self, step: StepState, away: Absence) -> None:
+        """The step (or its review) went from the user away to the substitute: both told."""
+        step.substitute_for_user_id = away.user_id
+        self._note(
+            "step_substituted", step.key, user_id=away.user_id,
+            detail=str(away.substitute_user_id),
+        )  # fmt: skip
+        key = f"{step.key}:substituted:{away.user_id}:{away.starts_at.isoformat()}"
+        language = self._template.language
+        self._queue_notice(
+            step, "step_substituted", f"{key}:substitute",
+            notices.substitute(language, step.name), user_id=away.substitute_user_id,
+        )  # fmt: skip
+        self._queue_notice(
+            step, "step_substituted", f"{key}:away",
+            notices.substituted(language, step.name), user_id=away.user_id,
+        )  # fmt: skip
+
     # skip_step ----------------------------------------------------------------------------
 
     @workflow.update
     async def skip_step(self, input: SkipStepInput) -> ProcessState:
         step = open_step(self._state, input.step_key, OPEN_STATUSES)
         authorize_staff(self._state, input.actor)
+        self._withdraw_offers(step)
         step.status = "skipped"
         step.completed_at = workflow.now()
         step.completed_by = completed_by(input.actor, True)
@@ -539,6 +692,7 @@ class PartnerProcessWorkflow:
     async def set_deadline(self, input: SetDeadlineInput) -> ProcessState:
         step = open_step(self._state, input.step_key, OPEN_STATUSES)
         on_behalf = authorize(self._state, step, input.actor, "steps:set_deadline")
+        check_not_offered(step)
         due_at = moment_from_value(input.due, self._tz)
         self._set_due(step, due_at, by_hand=True)
         self._note("deadline_set", step.key, input.actor, due_at.isoformat())
@@ -558,6 +712,7 @@ class PartnerProcessWorkflow:
     def _validate_set_deadline(self, input: SetDeadlineInput) -> None:
         step = open_step(self._state, input.step_key, OPEN_STATUSES)
         authorize(self._state, step, input.actor, "steps:set_deadline")
+        check_not_offered(step)
         new_due(step, input.due, self._tz, workflow.now())
 
     # reassign -----------------------------------------------------------------------------
@@ -622,6 +777,7 @@ class PartnerProcessWorkflow:
                     key,
                     partner_id=step.assignee.partner_id,
                 )
+            self._withdraw_offers(step)
             if step.status in OPEN_STATUSES:
                 step.status = "cancelled"
         self._state.status = "cancelled"
@@ -647,7 +803,13 @@ class PartnerProcessWorkflow:
         for step in moved:
             # No `reassigned` e-mail: a revoked partner is sent nothing, not even that.
             step.assignee = contact
+            if step.status == "active":
+                self._substitute_if_away(step)
         self._note("partner_revoked", detail=str(partner_id))
+        for step in self._offered_to(partner_id):
+            # withdrawn without a word to it; the offer goes on to the next (or the contact)
+            self._withdraw_offers(step, partner_id=partner_id)
+            self._offer_on(step)
         told = self._tell_contact_partner_revoked(partner_id, moved) if moved else None
         await self._record()
         if told is not None and self._lanes() and not self._rewrites():
@@ -660,7 +822,7 @@ class PartnerProcessWorkflow:
     @partner_revoked.validator
     def _validate_partner_revoked(self, input: PartnerRevokedInput) -> None:
         require_running(self._state)
-        if self._held_by(input.partner_id):
+        if self._held_by(input.partner_id) or self._offered_to(input.partner_id):
             return
         told = input.partner_id in self._state.revoked_partner_ids
         if told or not self._names(input.partner_id):
@@ -675,15 +837,37 @@ class PartnerProcessWorkflow:
             if step.status in OPEN_STATUSES and step.assignee.partner_id == partner_id
         ]
 
+    def _offered_to(self, partner_id: UUID) -> list[StepState]:
+        """The offered steps with an offer pending for the partner."""
+        return [
+            step
+            for step in self._state.steps
+            if step.status == "offered"
+            and any(offer.partner_id == partner_id for offer in offers.pending(step))
+        ]
+
     def _names(self, partner_id: UUID) -> bool:
-        """Is the partner bound here: to a step, a slot, or an escalation's reassignment?"""
+        """Is the partner bound here: to a step, a slot, an escalation's reassignment, or an
+        offer it may still get?"""
         escalates_to = {
             spec.escalation.reassign_to.partner_id
             for spec in self._template.steps
             if spec.escalation is not None
             and isinstance(spec.escalation.reassign_to, PartnerAssignee)
         }
-        return partner_id in self._state.partner_ids or partner_id in escalates_to
+        may_be_offered = {
+            partner
+            for spec in self._template.steps
+            if isinstance(spec.assignee, OfferAssignee)
+            for partner in offers.candidates(
+                spec.assignee, self._input.offer_pools.get(spec.key, []), []
+            )
+        }
+        return (
+            partner_id in self._state.partner_ids
+            or partner_id in escalates_to
+            or partner_id in may_be_offered
+        )
 
     def _tell_contact_partner_revoked(
         self, partner_id: UUID, moved: list[StepState]
@@ -747,10 +931,15 @@ class PartnerProcessWorkflow:
             return True
 
     def _activate(self, step: StepState) -> None:
-        """Open a step: its deadline (now, or once the activity answered), its hand-over."""
+        """Open a step: its deadline (now, or once the activity answered), its hand-over. A
+        step for an offer is offered first; one for a person away opens for their substitute."""
+        if step.assignee.type == "offer":
+            self._offer(step)
+            return
         step.status = "active"
         step.activated_at = workflow.now()
         self._note("step_activated", step.key)
+        self._substitute_if_away(step)
         if not step.due_set_by_hand:
             if self._due_from_activity(step):
                 # due and hand-over once the activity answered (_compute_dues)
@@ -862,6 +1051,13 @@ class PartnerProcessWorkflow:
                 assert_never(assignee.type)
 
     def _hand_to(self, step: StepState, assignee: ResolvedAssignee) -> None:
+        if step.status == "offered":
+            # taken out of the offer (the partners asked are told): it opens for the assignee
+            self._withdraw_offers(step)
+            step.assignee = assignee
+            self._include_partner(assignee.partner_id)
+            self._activate(step)
+            return
         previous = step.assignee.partner_id
         if step.status == "active" and previous is not None:
             key = f"{step.key}:reassigned:{step.assignments}"
@@ -869,11 +1065,112 @@ class PartnerProcessWorkflow:
         step.assignee = assignee
         self._include_partner(assignee.partner_id)
         if step.status == "active":
+            self._substitute_if_away(step)
             self._hand_over(step)
 
     def _include_partner(self, partner_id: UUID | None) -> None:
         if partner_id and partner_id not in self._state.partner_ids:
             self._state.partner_ids.append(partner_id)
+
+    # offers -------------------------------------------------------------------------------
+
+    def _offer(self, step: StepState) -> None:
+        """The step opens as an offer: to every candidate at once, or to the first in rank;
+        with nobody to ask, the contact person has it at once."""
+        assignee = self._specs[step.key].assignee
+        assert isinstance(assignee, OfferAssignee)
+        now = workflow.now()
+        step.status = "offered"
+        step.offer_expires_at = shift(now, parse_duration(assignee.expires), self._tz)
+        self._note("step_offered", step.key)
+        if assignee.mode == "first_accept":
+            for partner_id in self._candidates(step):
+                self._make_offer(step, partner_id, step.offer_expires_at)
+        self._offer_on(step)
+
+    def _candidates(self, step: StepState) -> list[UUID]:
+        """Whom the step may still be offered to, in rank order (none revoked, none asked)."""
+        assignee = self._specs[step.key].assignee
+        assert isinstance(assignee, OfferAssignee)
+        pool = self._input.offer_pools.get(step.key, [])
+        ranked = offers.candidates(assignee, pool, self._state.revoked_partner_ids)
+        return offers.not_yet_offered(step, ranked)
+
+    def _offer_on(self, step: StepState) -> None:
+        """An offer was answered or ran out: while one is pending, nothing; ranked, the next
+        partner's turn; with nobody left to ask, the contact person has the step."""
+        if step.status != "offered" or offers.pending(step):
+            return
+        assignee = self._specs[step.key].assignee
+        assert isinstance(assignee, OfferAssignee) and step.offer_expires_at is not None
+        now = workflow.now()
+        following = self._candidates(step) if assignee.mode == "ranked" else []
+        if following and now < step.offer_expires_at:
+            turn_ends = shift(now, parse_duration(assignee.wait), self._tz)
+            self._make_offer(step, following[0], min(turn_ends, step.offer_expires_at))
+            return
+        self._offer_to_contact(step, "nobody left to ask")
+
+    def _make_offer(self, step: StepState, partner_id: UUID, expires_at: datetime) -> None:
+        offer = Offer(
+            id=workflow.uuid4(),
+            partner_id=partner_id,
+            offered_at=workflow.now(),
+            expires_at=expires_at,
+        )
+        step.offers.append(offer)
+        self._note("offer_made", step.key, detail=str(partner_id))
+        key = f"{step.key}:offer:{offer.id}"
+        spec = self._specs[step.key]
+        email = outgoing.email(
+            self._state, self._template, spec, step, "offer", key, partner_id=partner_id
+        )
+        # the step has no deadline yet: the e-mail names until when the offer stands
+        self._outgoing.append(email.model_copy(update={"due_at": expires_at}))
+        message = notices.offered(self._template.language, step.name)
+        self._queue_notice(step, "offer", key, message, partner_id=partner_id)
+
+    def _withdraw_offers(self, step: StepState, partner_id: UUID | None = None) -> None:
+        """The step's pending offers (or the partner's) are withdrawn; each partner still
+        active is told (a revoked one is sent nothing)."""
+        for offer in offers.pending(step):
+            if partner_id is not None and offer.partner_id != partner_id:
+                continue
+            offer.status = "withdrawn"
+            if offer.partner_id in self._state.revoked_partner_ids:
+                continue
+            key = f"{step.key}:offer_withdrawn:{offer.id}"
+            self._queue_email(step, "offer_withdrawn", key, partner_id=offer.partner_id)
+            message = notices.offer_withdrawn(self._template.language, step.name)
+            self._queue_notice(step, "offer_withdrawn", key, message, partner_id=offer.partner_id)
+
+    def _offer_to_contact(self, step: StepState, why: str) -> None:
+        """Nobody took the offer: what is pending expires, and the step opens for the contact
+        person (its deadline from now, the hand-over), who is told why."""
+        for offer in offers.pending(step):
+            offer.status = "expired"
+        contact = self._state.contact_user_id
+        step.assignee = ResolvedAssignee(type="contact", user_id=contact)
+        self._note("offer_expired", step.key, detail=why)
+        message = notices.offer_expired(self._template.language, step.name)
+        self._queue_notice(
+            step, "offer_expired", f"{step.key}:offer_expired", message, user_id=contact
+        )
+        self._activate(step)
+
+    def _on_offer_moment(self, step: StepState) -> None:
+        """An offer watcher rang: the offer expired, or a ranked turn ended unanswered."""
+        now = workflow.now()
+        assert step.offer_expires_at is not None  # offered
+        if now >= step.offer_expires_at:
+            self._offer_to_contact(step, "nobody accepted before it expired")
+        else:
+            for offer in offers.pending(step):
+                if offer.expires_at <= now:
+                    offer.status = "expired"
+                    self._note("offer_turn_ended", step.key, detail=str(offer.partner_id))
+            self._offer_on(step)
+        self._dirty = True
 
     # deadlines ----------------------------------------------------------------------------
 
@@ -996,13 +1293,14 @@ class PartnerProcessWorkflow:
         actor: Actor | None = None,
         detail: str | None = None,
         note_id: UUID | None = None,
+        user_id: UUID | None = None,
     ) -> None:
         self._state.timeline.append(
             TimelineEntry(
                 at=workflow.now(),
                 event=event,
                 step_key=step_key,
-                user_id=actor.user_id if actor else None,
+                user_id=actor.user_id if actor else user_id,
                 detail=detail,
                 note_id=note_id,
             )
@@ -1021,6 +1319,7 @@ class PartnerProcessWorkflow:
             await self._compute_dues()
         self._dirty = False
         self._watchers.sync(self._state.steps)
+        self._offer_watchers.sync(self._state.steps)
         self._state.version += 1
         snapshot = self._state.model_copy(deep=True)
         updates = search_attributes.of_state(snapshot)

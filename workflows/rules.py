@@ -67,6 +67,14 @@ def authorize(state: ProcessState, step: StepState, actor: Actor, permission: st
     raise refuse("forbidden", f"step '{step.key}' is not assigned to you")
 
 
+def check_not_offered(step: StepState) -> None:
+    """An offered step has no deadline yet: it counts from the acceptance."""
+    if step.status == "offered":
+        raise refuse(
+            "conflict", f"step '{step.key}' is offered: its deadline counts from its acceptance"
+        )
+
+
 def authorize_staff(state: ProcessState, actor: Actor) -> None:
     if actor.role != "admin" and actor.user_id != state.contact_user_id:
         raise refuse("forbidden", "only the contact person or an admin may do this")

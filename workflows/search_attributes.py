@@ -20,6 +20,8 @@ PF_NEXT_DUE = SearchAttributeKey.for_datetime("PfNextDue")
 PF_TEST = SearchAttributeKey.for_bool("PfTest")
 # True once something failed for good (an e-mail, a write): `PfAttention = true` lists them.
 PF_ATTENTION = SearchAttributeKey.for_bool("PfAttention")
+# The keys of the steps offered now, waiting for a partner to accept: `PfOffered = 'install'`.
+PF_OFFERED = SearchAttributeKey.for_keyword_list("PfOffered")
 
 _KINDS: dict[SearchAttributeKey[Any], str] = {
     PF_TEMPLATE: "Keyword",
@@ -30,6 +32,7 @@ _KINDS: dict[SearchAttributeKey[Any], str] = {
     PF_NEXT_DUE: "Datetime",
     PF_TEST: "Bool",
     PF_ATTENTION: "Bool",
+    PF_OFFERED: "KeywordList",
 }
 
 
@@ -62,14 +65,21 @@ def at_start(
 
 
 def of_state(state: ProcessState) -> list[SearchAttributeUpdate[Any]]:
-    """What a transition sets: the status, the active steps, the partners, the next deadline."""
+    """What a transition sets: the status, the active (and offered) steps, the partners, the
+    next deadline; the offered steps once a step has had offers (a process without any, and
+    every run recorded before offers, upserts what it always did)."""
     next_due = state.next_due_at
-    return [
+    updates: list[SearchAttributeUpdate[Any]] = [
         PF_STATUS.value_set(state.status),
-        PF_ACTIVE_STEPS.value_set([s.key for s in state.steps if s.status == "active"]),
+        PF_ACTIVE_STEPS.value_set(
+            [s.key for s in state.steps if s.status in ("active", "offered")]
+        ),
         PF_PARTNERS.value_set([str(p) for p in state.partner_ids]),
         PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
     ]
+    if any(s.offers for s in state.steps):
+        updates.append(PF_OFFERED.value_set([s.key for s in state.steps if s.status == "offered"]))
+    return updates
 
 
 def changed(

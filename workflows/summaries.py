@@ -28,6 +28,8 @@ _EMAIL_WORDS = {
     "partner_revoked": "partner-revoked",
     "changes_requested": "changes-requested",
     "step_declined": "step-declined",
+    "offer": "offer",
+    "offer_withdrawn": "offer-withdrawn",
 }
 _NOTICE_WORDS = {
     "step_assigned": "step-assigned",
@@ -39,6 +41,10 @@ _NOTICE_WORDS = {
     "review_requested": "review-requested",
     "changes_requested": "changes-requested",
     "step_declined": "step-declined",
+    "offer": "offer",
+    "offer_withdrawn": "offer-withdrawn",
+    "offer_expired": "offer-expired",
+    "step_substituted": "step-substituted",
 }
 
 
@@ -107,6 +113,16 @@ def escalation_timer(step_key: str, grace: str | None, due_at: datetime, tz: str
     return f"escalation of step {step_key}: reassign {after} the deadline {local_time(due_at, tz)}"
 
 
+def offer_turn_timer(step_key: str, partner_id: UUID, at: datetime, tz: str) -> str:
+    """A ranked offer's turn: unanswered by then, the next partner is asked."""
+    return f"offer of step {step_key}: turn of partner {partner_id} ends {local_time(at, tz)}"
+
+
+def offer_expiry_timer(step_key: str, at: datetime, tz: str) -> str:
+    """Nobody accepted by then: the contact person gets the step."""
+    return f"offer of step {step_key} expires {local_time(at, tz)} (then it is the contact's)"
+
+
 def record_state(version: int) -> str:
     return f"record state v{version}"
 
@@ -144,10 +160,21 @@ def current_details(state: ProcessState, timezone: str) -> str:
     each (ids), their deadlines, and whether it needs attention. Markdown, ids and keys only."""
     lines = [f"**{state.status}**, state v{state.version}", ""]  # markdown: a list follows
     for step in state.steps:
-        if step.status not in ("active", "pending", "in_review"):
+        if step.status not in ("active", "pending", "in_review", "offered"):
             continue
         if step.status == "pending":
             lines.append(f"- `{step.key}`: waits for {', '.join(step.requires) or 'nothing'}")
+            continue
+        if step.status == "offered":
+            asked = ", ".join(
+                f"partner {o.partner_id}" for o in step.offers if o.status == "pending"
+            )
+            until = (
+                f", expires {local_time(step.offer_expires_at, timezone)}"
+                if step.offer_expires_at
+                else ""
+            )
+            lines.append(f"- `{step.key}`: offered to {asked or 'nobody'}{until}")
             continue
         due = f", due {local_time(step.due_at, timezone)}" if step.due_at else ""
         late = " (overdue)" if step.overdue else ""
@@ -163,7 +190,10 @@ def current_details(state: ProcessState, timezone: str) -> str:
             if who.partner_id is not None
             else (f"user {who.user_id}" if who.user_id is not None else who.type)
         )
-        lines.append(f"- `{step.key}`: active, with {holder}{due}{late}")
+        standing_in = (
+            f" (for user {step.substitute_for_user_id})" if step.substitute_for_user_id else ""
+        )
+        lines.append(f"- `{step.key}`: active, with {holder}{standing_in}{due}{late}")
     for note in state.attention:
         where = f" for step {note.step_key}" if note.step_key else ""
         lines.append(f"- needs attention: {note.kind or note.source}{where} failed for good")

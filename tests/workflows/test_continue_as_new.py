@@ -23,7 +23,7 @@ from partnerflow.models import Opportunity, Partner, ProcessStep, ProcessTemplat
 from partnerflow.spec import StepSpec, TemplateSnapshot
 from partnerflow.temporal import DATA_CONVERTER
 from tests import histories
-from tests.conftest import BIN, settings_for
+from tests.conftest import BIN, eventually, settings_for
 from worker import build_worker
 from workflows.messages import (
     Actor,
@@ -272,3 +272,64 @@ async def test_await_recorded_refuses_a_version_the_process_has_not_reached(
             result = await asyncio.wait_for(_current(client, handle).result(), timeout=30)
     assert reached.version >= 1
     assert result.status == "completed"
+
+
+async def test_an_offers_turns_and_expiry_go_on_across_runs(
+    eager_env: WorkflowEnvironment, database_url: str, engine: Engine
+) -> None:
+    """A ranked offer nobody answers, one short turn after another while the process continues
+    as new: each run arms the turn still running, and the last turn hands it to the contact."""
+    people = _People(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        others = [
+            Partner(name=f"Installer {n}", email=f"office@installer{n}.example.com")
+            for n in range(2, 5)
+        ]
+        for partner in others:
+            partner.status = "active"
+        session.add_all(others)
+        session.commit()
+    ranked = [people.partner.id, *(p.id for p in others)]
+    settings = settings_for(database_url)
+    client = eager_env.client
+    process_id = uuid.uuid4()
+    offered = {
+        "key": "install",
+        "name": "Installation",
+        "assignee": {
+            "type": "offer", "partners": [str(p) for p in ranked], "mode": "ranked",
+            "wait": "PT1S", "expires": "PT1H",
+        },
+    }  # fmt: skip
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with build_worker(client, settings, engine, executor):
+            handle = await client.start_workflow(
+                PartnerProcessWorkflow.run,
+                ProcessInput(
+                    process_id=process_id,
+                    template=TemplateSnapshot(
+                        template_id=people.template.id, version=1, name="PV", language="en",
+                        timezone="Europe/Berlin", steps=[StepSpec.model_validate(offered)],
+                    ),
+                    opportunity_id=people.opportunity.id,
+                    contact_user_id=people.contact.id,
+                ),
+                id=workflow_id_for(process_id),
+                task_queue=settings.task_queue,
+            )  # fmt: skip
+            state = await eventually(
+                lambda: _current(client, handle).query(PartnerProcessWorkflow.state),
+                lambda s: s.steps[0].status == "active",
+                wait=30,
+            )
+            await _current(client, handle).execute_update(
+                PartnerProcessWorkflow.complete_step,
+                CompleteStepInput(step_key="install", actor=people.as_contact),
+            )
+            result = await _current(client, handle).result()
+    install = state.steps[0]
+    assert [(o.partner_id, o.status) for o in install.offers] == [(p, "expired") for p in ranked]
+    assert install.assignee.user_id == people.contact.id
+    assert result.status == "completed"
+    runs = await _runs(client, handle.id)
+    assert len(runs) >= 2, f"the process should have continued as new: runs {runs}"

@@ -29,7 +29,13 @@ V4_PATHS = V3_PATHS | {"read_model_heals"}
 # From version 5 on (recorded into v5 with conditions, review and decline, which needed no
 # patch: tests/workflows/test_conditions_review.py): steps that do not apply, chained; a review
 # loop sent back twice, then approved; a step's deadline passing in review; a declined step.
-V5_PATHS = V4_PATHS | {"conditions", "review_loop", "review_deadline", "decline"}
+# Offers and absences needed no patch either (tests/workflows/test_offers.py): an offer to
+# three at once, one accepting; a ranked offer declined, passed on and expired to the contact
+# person; steps moving to and opening for a substitute.
+V5_PATHS = V4_PATHS | {
+    "conditions", "review_loop", "review_deadline", "decline",
+    "offer_first_accept", "offer_ranked_expired", "absence_substitute",
+}  # fmt: skip
 # What the current version's recordings cover.
 CURRENT_PATHS = V5_PATHS
 # What a version records, by the version those paths were first recorded in.
