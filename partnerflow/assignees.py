@@ -1,11 +1,13 @@
 """Each assignee kind in one place: said in words, encoded in the step editor's inputs, and the
-partners and users a template names checked.
+partners and users a template names checked (an offer's shape too: partners or the pool, its
+durations).
 
 Every function matches over the kinds and ends in `assert_never`, so a new kind in the schema
 (`AnyAssignee`, `AssigneeKind`) makes mypy name each one that must learn it.
 """
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict, assert_never
 from uuid import UUID
 
@@ -23,20 +25,47 @@ from partnerflow.spec import (
     PartnerSlotAssignee,
     StepSpec,
     UserAssignee,
+    parse_duration,
+    shift,
 )
 from workflows.messages import ResolvedAssignee
 
-# The step editor's inputs naming the chosen slot, partner or user.
-FORM_INPUTS = ("slot", "partner_id", "user_id")
+# The step editor's input for each field of an assignee (a refusal naming the field is shown
+# beside it).
+FORM_INPUTS = {
+    "slot": "slot",
+    "partner_id": "partner_id",
+    "user_id": "user_id",
+    "partners": "offer_partners",
+    "pool": "offer_source",
+    "mode": "offer_mode",
+    "wait": "offer_wait",
+    "expires": "offer_expires",
+}
+# The editor's "offered to" select: the partners checked, or the pool.
+OFFER_SOURCES = [
+    ("partners", "The partners checked below"),
+    ("service_area", "The active partners serving the customer's postal code"),
+]
+OFFER_MODES = [
+    ("first_accept", "To all at once: the first to accept gets it"),
+    ("ranked", "To one at a time, in the order shown, each for its turn"),
+]
 
 
 class FormInputs(TypedDict):
-    """The step editor's inputs for an assignee: its kind and the one input naming it."""
+    """The step editor's inputs for an assignee: its kind and the inputs naming who (an
+    offer's durations as ISO 8601: the editor shows them as a number and a unit)."""
 
     assignee_type: AssigneeKind
     slot: NotRequired[str]
     partner_id: NotRequired[str]
     user_id: NotRequired[str]
+    offer_source: NotRequired[str]
+    offer_partners: NotRequired[list[str]]
+    offer_mode: NotRequired[str]
+    offer_wait: NotRequired[str]
+    offer_expires: NotRequired[str]
 
 
 def kind_in_words(kind: AssigneeKind) -> str:
@@ -57,7 +86,7 @@ def kind_in_words(kind: AssigneeKind) -> str:
 
 
 # The select's options, the contact person first (a new step's).
-_SELECT_ORDER: tuple[AssigneeKind, ...] = ("contact", "partner_slot", "partner", "user")
+_SELECT_ORDER: tuple[AssigneeKind, ...] = ("contact", "partner_slot", "partner", "user", "offer")
 FORM_KINDS = [(kind, kind_in_words(kind)) for kind in _SELECT_ORDER]
 
 
@@ -103,11 +132,15 @@ def in_words(assignee: AnyAssignee, names: dict[UUID, str]) -> str:
             return names.get(user_id, "an unknown user")
         case ContactAssignee():
             return "the contact person"
-        case OfferAssignee(partners=None):
-            return "offered to the partners serving the customer's area"
-        case OfferAssignee(partners=partners):
-            named = ", ".join(names.get(p, "an unknown partner") for p in partners or [])
-            return f"offered to {named}"
+        case OfferAssignee(partners=None, mode=mode):
+            if mode == "ranked":
+                return "offered to the partners serving the customer's area, closest first"
+            return "offered to the partners serving the customer's area, the first to accept"
+        case OfferAssignee(partners=partners, mode=mode):
+            named = [names.get(p, "an unknown partner") for p in partners or []]
+            if mode == "ranked":
+                return f"offered to {', then '.join(named)}, one at a time"
+            return f"offered to {', '.join(named)}, the first to accept"
         case _:
             assert_never(assignee)
 
@@ -151,8 +184,15 @@ def form_inputs(assignee: AnyAssignee) -> FormInputs:
             return {"assignee_type": "user", "user_id": str(user_id)}
         case ContactAssignee():
             return {"assignee_type": "contact"}
-        case OfferAssignee():
-            return {"assignee_type": "offer"}
+        case OfferAssignee(partners=partners, pool=pool, mode=mode, wait=wait, expires=expires):
+            return {
+                "assignee_type": "offer",
+                "offer_source": "service_area" if pool else "partners",
+                "offer_partners": [str(p) for p in partners or []],
+                "offer_mode": mode,
+                "offer_wait": wait,
+                "offer_expires": expires,
+            }
         case _:
             assert_never(assignee)
 
@@ -176,23 +216,42 @@ def handover_choice(assignee: AnyAssignee | None) -> str:
             assert_never(assignee)
 
 
-def from_form(kind: str, inputs: Mapping[str, str]) -> dict[str, str] | None:
-    """The assignee the step editor chose: its kind and the input naming it (`form_inputs`
-    reversed); None for a kind there is not."""
+def from_form(kind: str, inputs: Mapping[str, str | list[str]]) -> dict[str, Any] | None:
+    """The assignee the step editor chose: its kind and the inputs naming who (`form_inputs`
+    reversed; an offer's durations as ISO 8601, absent for the default); None for a kind
+    there is not."""
+
+    def one(name: str) -> str:
+        value = inputs.get(name, "")
+        return value if isinstance(value, str) else ""
+
     match kind:
         case "partner_slot":
-            return {"type": kind, "slot": inputs.get("slot", "")}
+            return {"type": kind, "slot": one("slot")}
         case "partner":
-            return {"type": kind, "partner_id": inputs.get("partner_id", "")}
+            return {"type": kind, "partner_id": one("partner_id")}
         case "user":
-            return {"type": kind, "user_id": inputs.get("user_id", "")}
+            return {"type": kind, "user_id": one("user_id")}
         case "contact":
             return {"type": kind}
+        case "offer":
+            source = one("offer_source")
+            checked = inputs.get("offer_partners", [])
+            offer: dict[str, Any] = {
+                "type": kind,
+                "partners": list(checked) if source == "partners" else None,
+                "pool": "service_area" if source == "service_area" else None,
+                "mode": one("offer_mode") or "first_accept",
+            }
+            for field in ("wait", "expires"):
+                if one(f"offer_{field}"):
+                    offer[field] = one(f"offer_{field}")
+            return offer
         case _:
             return None
 
 
-def from_handover_choice(choice: str) -> dict[str, str] | None:
+def from_handover_choice(choice: str) -> dict[str, Any] | None:
     """The assignee a "hand over to" value names (`handover_choice` reversed); None for
     nobody, or for a value no choice has."""
     kind, _, value = choice.partition(":")
@@ -266,9 +325,73 @@ def check_references(session: Session, steps: list[StepSpec]) -> None:
                     problem = refusal(partner) if partner else f"unknown partner {partner_id}"
                     if problem:
                         raise invalid(
-                            ["steps", index, *path, "partners", position], f"{lead_in}: {problem}"
+                            ["steps", index, *path, "partners", position],
+                            f"{lead_in}.partners[{position}]: {problem}",
                         )
             case PartnerSlotAssignee() | ContactAssignee():
                 pass
             case _:
                 assert_never(assignee)
+
+
+# offers -----------------------------------------------------------------------------------
+
+# Durations are compared from a fixed moment: a month is as long as that month, which is fine
+# for "is the turn longer than the whole offer".
+_COMPARED_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def check_offers(steps: list[StepSpec]) -> None:
+    """Refuse an offer that cannot be made, naming the field (`steps[i].assignee.<field>`):
+    neither partners nor the pool, both, no partner, a partner twice, a duration that is
+    none or zero, a ranked turn (`wait`) longer than the whole offer (`expires`); and an
+    offer as an escalation's target (an overdue step is handed to someone, never offered)."""
+    for index, step in enumerate(steps):
+        escalation = step.escalation
+        if escalation is not None and isinstance(escalation.reassign_to, OfferAssignee):
+            raise invalid(
+                ["steps", index, "escalation", "reassign_to"],
+                f"step '{step.key}', escalation.reassign_to: an overdue step is handed to "
+                "someone, it cannot be offered",
+            )
+        if isinstance(step.assignee, OfferAssignee):
+            _check_offer(index, step.key, step.assignee)
+
+
+def _check_offer(index: int, key: str, offer: OfferAssignee) -> None:
+    where: list[str | int] = ["steps", index, "assignee"]
+    lead_in = f"step '{key}', assignee"
+    if offer.partners is not None and offer.pool is not None:
+        raise invalid(
+            [*where, "pool"],
+            f"{lead_in}.pool: offer it to the partners named or to the pool, not both",
+        )
+    if offer.partners is None and offer.pool is None:
+        raise invalid(
+            [*where, "partners"],
+            f"{lead_in}.partners: name the partners to offer it to, or choose the pool "
+            '"service_area"',
+        )
+    if offer.partners is not None and not offer.partners:
+        raise invalid([*where, "partners"], f"{lead_in}.partners: name at least one partner")
+    for position, partner_id in enumerate(offer.partners or []):
+        if partner_id in (offer.partners or [])[:position]:
+            raise invalid(
+                [*where, "partners", position],
+                f"{lead_in}.partners[{position}]: partner {partner_id} is named twice",
+            )
+    lengths = {}
+    for field, text in (("wait", offer.wait), ("expires", offer.expires)):
+        try:
+            duration = parse_duration(text)
+        except ValueError as error:
+            raise invalid([*where, field], f"{lead_in}.{field}: {error}") from error
+        lengths[field] = shift(_COMPARED_FROM, duration, "UTC") - _COMPARED_FROM
+        if lengths[field].total_seconds() <= 0:
+            raise invalid([*where, field], f"{lead_in}.{field}: must be longer than no time")
+    if offer.mode == "ranked" and lengths["wait"] > lengths["expires"]:
+        raise invalid(
+            [*where, "wait"],
+            f"{lead_in}.wait: each partner's turn ({offer.wait}) is longer than the whole offer "
+            f"({offer.expires}): only the first would ever see it",
+        )

@@ -14,7 +14,7 @@ from html import escape
 from typing import assert_never, get_args
 
 from partnerflow.conditions import in_words as condition_in_words
-from partnerflow.spec import StepSpec, StepStatus, resolve_requires
+from partnerflow.spec import OfferAssignee, StepSpec, StepStatus, resolve_requires
 
 BOX_W, BOX_H = 168, 58
 START_W, START_H = 52, 26
@@ -158,6 +158,16 @@ def condition_words(step: StepSpec) -> str | None:
     return f"only if {condition_in_words(step.when)}" if step.when else None
 
 
+def offer_words(step: StepSpec) -> str | None:
+    """How the step is offered to partners, or None when it is not offered."""
+    offer = step.assignee
+    if not isinstance(offer, OfferAssignee):
+        return None
+    whom = "the partners serving the area" if offer.pool else "partners"
+    how = "one at a time" if offer.mode == "ranked" else "the first to accept takes it"
+    return f"offered to {whom}, {how}"
+
+
 def review_words(step: StepSpec) -> str | None:
     if step.review is None:
         return None
@@ -175,7 +185,7 @@ def described(
     for step in resolve_requires(list(steps)):
         requires = [names.get(key, key) for key in step.requires or []]
         parts = [f"after {' and '.join(requires)}" if requires else "opens at the start"]
-        for extra in (condition_words(step), review_words(step)):
+        for extra in (condition_words(step), offer_words(step), review_words(step)):
             if extra:
                 parts.append(extra)
         line = f"{step.name}: {', '.join(parts)}"
@@ -274,7 +284,8 @@ def _box(box: _Placed, status: StepStatus | None, keys: bool) -> str:
     look = look_of(status) if status is not None else NO_STATE
     step = box.step
     dash = ' stroke-dasharray="5 3"' if look.dashed else ""
-    tooltip = "; ".join(words for words in (step.name, condition_words(step), look.words) if words)
+    said = (step.name, condition_words(step), offer_words(step), look.words)
+    tooltip = "; ".join(words for words in said if words)
     second = look.words or (step.key if keys else "")
     state_attr = f' data-status="{_text(status)}"' if status is not None else ""
     return (

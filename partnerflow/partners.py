@@ -3,13 +3,14 @@
 import uuid
 from typing import Literal, get_args
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
-from partnerflow import invitations, people, revocation
+from partnerflow import invitations, people, revocation, service_areas
 from partnerflow.callers import Caller
 from partnerflow.mail import Mailer
-from partnerflow.models import Partner, User
+from partnerflow.models import Partner, PartnerStatus, User
 from partnerflow.refusals import conflict, forbidden, not_found
 from partnerflow.revocation import HandBack
 from partnerflow.settings import Settings
@@ -67,6 +68,19 @@ def _invite(
     token = invitations.invite(session, partner, inviter, settings, language)
     session.commit()
     return invitations.send_invitation(session, mailer, settings, partner, token)
+
+
+def listed(
+    *, serves: str | None = None, country: str = "DE", status: PartnerStatus | None = None
+) -> SelectOfScalar[Partner]:
+    """The partners by name: those whose service area covers the postal code `serves` (of
+    `country`), in `status`."""
+    statement = select(Partner).order_by(col(Partner.name), col(Partner.id))
+    if serves is not None:
+        statement = service_areas.serving(statement, serves, country)
+    if status is not None:
+        statement = statement.where(Partner.status == status)
+    return statement
 
 
 def visible(session: Session, caller: Caller, partner_id: uuid.UUID) -> Partner:

@@ -16,7 +16,7 @@ from sqlalchemy import delete as delete_rows
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from partnerflow.assignees import check_references
+from partnerflow.assignees import check_offers, check_references
 from partnerflow.conditions import check_when, steps_before
 from partnerflow.db import utcnow
 from partnerflow.models import (
@@ -351,6 +351,7 @@ def check_steps(session: Session, steps: list[StepSpec]) -> None:
     for index, step in enumerate(resolved):
         _check_deadline(index, step, resolved)
         check_when(index, step, resolved)
+    check_offers(steps)
     check_references(session, steps)
     for index, step in enumerate(steps):
         check_review(session, index, step)

@@ -4,6 +4,10 @@ Used by `POST /api/processes` (`start`), by automations and by the reconciler; r
 `Refused` (`invalid` naming the field, `conflict`), which an automation records as the reason
 it started nothing. A process id names one workflow for good: starting it again finds it,
 running or ended, and never starts a second run.
+
+What the workflow is given besides the template is decided here, once, as ids: the partners
+each "service area" offer goes to (their areas as they are at the start), and the staff
+absences not yet over (later ones reach it through the `absence` update).
 """
 
 import uuid
@@ -17,8 +21,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow import conditions, crash_points
+from partnerflow import conditions, crash_points, service_areas
+from partnerflow.absences import not_ended
 from partnerflow.callers import Caller
+from partnerflow.db import utcnow
 from partnerflow.models import Opportunity, Process, ProcessTemplate, User
 from partnerflow.partner_status import unbindable
 from partnerflow.process_templates import partner_slots, published_version
@@ -148,16 +154,16 @@ def check_bindings(
             raise invalid(["partners", slot], problem)
     for index, step in enumerate(snapshot.steps):
         for path, assignee in _named(step):
-            named_partner = _partner_of(assignee)
-            problem = unbindable(session, named_partner) if named_partner else None
-            if problem:
-                field = f"steps[{index}].{path}.partner_id"
-                which = f"version {snapshot.version}" if snapshot.version else "draft"
-                raise invalid(
-                    "template_id",
-                    f"{field} (step '{step.key}') of the template's {which}: {problem}; "
-                    "change the template and publish it again",
-                )
+            for field, named_partner in _partners_of(assignee):
+                problem = unbindable(session, named_partner)
+                if problem:
+                    where = f"steps[{index}].{path}.{field}"
+                    which = f"version {snapshot.version}" if snapshot.version else "draft"
+                    raise invalid(
+                        "template_id",
+                        f"{where} (step '{step.key}') of the template's {which}: {problem}; "
+                        "change the template and publish it again",
+                    )
 
 
 def _named(step: StepSpec) -> list[tuple[str, AnyAssignee]]:
@@ -168,23 +174,32 @@ def _named(step: StepSpec) -> list[tuple[str, AnyAssignee]]:
     return named
 
 
-def _partner_of(assignee: AnyAssignee) -> uuid.UUID | None:
-    """The partner the assignee names itself (a slot's is bound at the start)."""
+def _partners_of(assignee: AnyAssignee) -> list[tuple[str, uuid.UUID]]:
+    """The partners the assignee names itself, with the field naming each (a slot's is bound
+    at the start, a pool's found then)."""
     match assignee:
         case PartnerAssignee(partner_id=partner_id):
-            return partner_id
-        case PartnerSlotAssignee() | UserAssignee() | ContactAssignee() | OfferAssignee():
-            return None
+            return [("partner_id", partner_id)]
+        case OfferAssignee(partners=partners):
+            return [(f"partners[{n}]", p) for n, p in enumerate(partners or [])]
+        case PartnerSlotAssignee() | UserAssignee() | ContactAssignee():
+            return []
         case _:
             assert_never(assignee)
 
 
-def _bound_partners(snapshot: TemplateSnapshot, partners: dict[str, uuid.UUID]) -> list[str]:
-    # Every partner the process may hand a step to, an escalation's target too: revoking a
-    # partner finds its processes by this list.
+def _bound_partners(
+    snapshot: TemplateSnapshot,
+    partners: dict[str, uuid.UUID],
+    offer_pools: dict[str, list[uuid.UUID]],
+) -> list[str]:
+    # Every partner the process may hand a step to, an escalation's target and an offer's
+    # partners too: revoking a partner finds its processes by this list.
     ids = set(partners.values())
     for step in snapshot.steps:
-        ids |= {p for _, a in _named(step) if (p := _partner_of(a)) is not None}
+        ids |= {p for _, a in _named(step) for _, p in _partners_of(a)}
+    for pool in offer_pools.values():
+        ids |= set(pool)
     return sorted(str(i) for i in ids)
 
 
@@ -204,7 +219,11 @@ async def launch(
     """Start the workflow, or find the one with this id (running or ended), and answer once
     it is recorded. `automation_id`: the automation that started it (shown in Temporal)."""
     found = session.get(Process, process_id)
-    known = facts_for(session, snapshot, opportunity_id, test) if found is None else {}
+    known, offer_pools, absences = {}, {}, []
+    if found is None:
+        known = facts_for(session, snapshot, opportunity_id, test)
+        offer_pools = offer_pools_for(session, snapshot, opportunity_id)
+        absences = not_ended(session, utcnow())
     session.rollback()  # release SQLite's read snapshot while the workflow writes
     if found is not None:
         return found  # started by a call that did not live to answer: found, not started again
@@ -218,6 +237,8 @@ async def launch(
             partners=partners,
             test=test,
             facts=known,
+            offer_pools=offer_pools,
+            absences=absences,
         ),
         id=workflow_id_for(process_id),
         task_queue=settings.task_queue,
@@ -228,7 +249,7 @@ async def launch(
         search_attributes=search_attributes.at_start(
             template_id=str(snapshot.template_id),
             opportunity_id=str(opportunity_id),
-            partner_ids=_bound_partners(snapshot, partners),
+            partner_ids=_bound_partners(snapshot, partners, offer_pools),
             test=test,
         ),
         # What the Temporal UI shows an operator first: which process, ids and a link back.
@@ -269,6 +290,25 @@ def facts_for(
     return conditions.facts(
         paths, opportunity.product, test, opportunity.customer, opportunity.attributes
     )
+
+
+def offer_pools_for(
+    session: Session, snapshot: TemplateSnapshot, opportunity_id: uuid.UUID
+) -> dict[str, list[uuid.UUID]]:
+    """For each step offered to "the partners serving the customer's area": the active
+    partners whose service area covers the opportunity's postal code, best fit first
+    (partnerflow/service_areas.py `ranked`); an empty list when none does."""
+    pooled = [
+        step.key
+        for step in snapshot.steps
+        if isinstance(step.assignee, OfferAssignee) and step.assignee.pool == "service_area"
+    ]
+    if not pooled:
+        return {}
+    opportunity = session.get(Opportunity, opportunity_id)
+    address = (opportunity.customer if opportunity else {}).get("address") or {}
+    ranked = service_areas.ranked(session, address.get("postal_code"), address.get("country"))
+    return {key: list(ranked) for key in pooled}
 
 
 async def was_started(session: Session, temporal: Client, process_id: uuid.UUID) -> bool:

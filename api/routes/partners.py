@@ -2,11 +2,10 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, EmailStr, Field
-from sqlmodel import select
 
 from api.csv_download import csv_response
 from api.deps import (
@@ -21,11 +20,12 @@ from api.deps import (
 )
 from api.listing import Page, fetch_page
 from api.routes.users import UserInvited
-from partnerflow import exports, partners, scorecards
+from partnerflow import exports, partners, scorecards, service_areas
 from partnerflow.db import utcnow
-from partnerflow.models import Partner
+from partnerflow.models import Partner, PartnerStatus
 from partnerflow.partners import Permission
 from partnerflow.scorecards import Scorecard
+from partnerflow.service_areas import ServiceAreaPublic, ServiceAreaUpdate
 from partnerflow.spec import Language
 
 router = APIRouter(prefix="/api/partners", tags=["partners"])
@@ -49,6 +49,8 @@ class PartnerPublic(BaseModel):
     status: str
     permissions: list[str]
     created_at: datetime
+    # the postal codes the partner serves (`PUT /api/partners/{id}/service-area`)
+    service_area: ServiceAreaPublic = Field(default_factory=ServiceAreaPublic)
     # the invitation e-mail's delivery, when this call sent one
     invitation: str | None = None
 
@@ -71,18 +73,62 @@ def create_partner(
         session, mailer, settings, caller.user,
         name=body.name, email=body.email, language=body.language,
     )  # fmt: skip
-    return PartnerPublic(**partner.model_dump(), invitation=delivery)
+    return _public(session, partner, invitation=delivery)
+
+
+def _public(session: SessionDep, partner: Partner, **more: Any) -> PartnerPublic:
+    area = service_areas.of_partner(session, partner.id)
+    return PartnerPublic(**partner.model_dump(), service_area=area, **more)
 
 
 @router.get("")
-def list_partners(session: SessionDep, _: StaffCaller, page: PageDep) -> Page[PartnerPublic]:
-    rows, count = fetch_page(session, select(Partner).order_by(Partner.name), page)
-    return Page(data=[PartnerPublic(**p.model_dump()) for p in rows], count=count)
+def list_partners(
+    session: SessionDep,
+    _: StaffCaller,
+    page: PageDep,
+    serves: Annotated[
+        str | None,
+        Query(
+            max_length=16, description="only partners whose service area covers this postal code"
+        ),
+    ] = None,
+    country: Annotated[str, Query(max_length=8, description="the country of `serves`")] = "DE",
+    status: PartnerStatus | None = None,
+) -> Page[PartnerPublic]:
+    statement = partners.listed(serves=serves, country=country, status=status)
+    rows, count = fetch_page(session, statement, page)
+    areas = service_areas.of_partners(session, [p.id for p in rows])
+    data = [
+        PartnerPublic(**p.model_dump(), service_area=areas.get(p.id, ServiceAreaPublic()))
+        for p in rows
+    ]
+    return Page(data=data, count=count)
 
 
 @router.get("/{partner_id}")
 def get_partner(partner_id: uuid.UUID, session: SessionDep, caller: CurrentCaller) -> PartnerPublic:
-    return PartnerPublic(**partners.visible(session, caller, partner_id).model_dump())
+    return _public(session, partners.visible(session, caller, partner_id))
+
+
+@router.get("/{partner_id}/service-area")
+def get_service_area(
+    partner_id: uuid.UUID, session: SessionDep, caller: CurrentCaller
+) -> ServiceAreaPublic:
+    """The postal codes the partner serves: to the company's users and the partner's own."""
+    partners.visible(session, caller, partner_id)
+    return service_areas.of_partner(session, partner_id)
+
+
+@router.put("/{partner_id}/service-area")
+def set_service_area(
+    partner_id: uuid.UUID, body: ServiceAreaUpdate, session: SessionDep, _: AdminCaller
+) -> ServiceAreaPublic:
+    """Replaces the partner's service area: whole postal codes ("50667") and prefixes
+    followed by `*` ("51*"), of one country (DE: 5 digits; AT, CH: 4), at most 500;
+    duplicates count once. A step offered to "the partners serving the customer's area" goes
+    to the active partners whose area covers the customer's postal code when the process
+    starts."""
+    return service_areas.replace(session, partner_id, body)
 
 
 @router.post("/{partner_id}/users", status_code=status.HTTP_201_CREATED)
@@ -116,7 +162,7 @@ def resend_invitation(
     partner, delivery = partners.invite_again(
         session, mailer, settings, caller.user, partner_id, language
     )
-    return PartnerPublic(**partner.model_dump(), invitation=delivery)
+    return _public(session, partner, invitation=delivery)
 
 
 class PartnerRevoked(PartnerPublic):
@@ -140,7 +186,10 @@ async def revoke_partner(
     Revoking again tells the processes still holding anything of the partner's."""
     partner, handed = await partners.revoke(session, temporal, partner_id)
     return PartnerRevoked(
-        **partner.model_dump(), handed_back=handed.handed_back, retrying=handed.unreached
+        **partner.model_dump(),
+        service_area=service_areas.of_partner(session, partner.id),
+        handed_back=handed.handed_back,
+        retrying=handed.unreached,
     )
 
 
@@ -153,9 +202,7 @@ def set_permissions(
     partner_id: uuid.UUID, body: PermissionsUpdate, session: SessionDep, _: AdminCaller
 ) -> PartnerPublic:
     """The partner's rights, granted by the owner; the set given replaces the old one."""
-    return PartnerPublic(
-        **partners.set_permissions(session, partner_id, body.permissions).model_dump()
-    )
+    return _public(session, partners.set_permissions(session, partner_id, body.permissions))
 
 
 # scorecards -------------------------------------------------------------------------------

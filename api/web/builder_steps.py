@@ -218,6 +218,12 @@ def _choices(
         {s.assignee.slot for s in template.steps if s.assignee.type == "partner_slot"}
         | ({form.slot.strip()} - {""})
     )
+    # an offer's partners: those checked in their order (a ranked offer's), then the others
+    offered = [p for p in dict.fromkeys(form.offer_partners) if p]
+    offer_partners = [
+        (value, dict(partners).get(value, "(no longer active)"), True) for value in offered
+    ]
+    offer_partners += [(value, label, False) for value, label in partners if value not in offered]
     for value, choices in ((form.partner_id, partners), (form.user_id, users)):
         if value and value not in dict(choices):
             choices.append((value, "(no longer active)"))
@@ -244,6 +250,9 @@ def _choices(
         date_fields.append((form.date_field, f"{form.date_field} (not a date field of a step)"))
     return {
         "assignee_kinds": assignees.FORM_KINDS,
+        "offer_sources": assignees.OFFER_SOURCES,
+        "offer_modes": assignees.OFFER_MODES,
+        "offer_partner_choices": offer_partners,
         "other_steps": [(step.key, step.name) for step in others],
         "partners": partners,
         "users": users,

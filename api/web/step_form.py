@@ -4,7 +4,9 @@ Input names are plain (`deadline_after`, `field_2_key`); a field, document, remi
 condition row is numbered from 1, and the blank row at the end adds one. A duration is a
 number and a unit (`deadline_after` and `deadline_after_unit`: api/web/duration_inputs.py);
 a condition row is a field, an operator and a value (api/web/condition_form.py). Only the
-inputs of the chosen kind of assignee and deadline count: the page shows only those.
+inputs of the chosen kind of assignee and deadline count: the page shows only those. An offer
+is the partners checked (in the order shown: a ranked offer's order) or the pool, a mode, and
+two durations: each partner's turn (ranked only) and how long the offer stands.
 """
 
 from collections.abc import Mapping
@@ -69,6 +71,13 @@ class StepForm:
     slot: str = ""
     partner_id: str = ""
     user_id: str = ""
+    # an offer (assignees.OFFER_SOURCES, OFFER_MODES); the durations shown for a new one are
+    # the schema's defaults (spec.OfferAssignee)
+    offer_source: str = "partners"
+    offer_partners: list[str] = field(default_factory=list)
+    offer_mode: str = "first_accept"
+    offer_wait: DurationInput = field(default_factory=lambda: DurationInput("4", "hours"))
+    offer_expires: DurationInput = field(default_factory=lambda: DurationInput("2", "days"))
     # "before": the step before (requires=None); "listed": the checked steps, maybe none.
     requires_mode: str = "before"
     requires: list[str] = field(default_factory=list)
@@ -117,7 +126,7 @@ class StepForm:
             ],
             handover_email=str(step.on_activate_email or ""),
             notify_contact=step.notify_contact_on_complete is not False,
-            **assignees.form_inputs(step.assignee),
+            **_assignee_inputs(step),
         )
         form._take_deadline(step)
         if step.escalation is not None:
@@ -179,6 +188,9 @@ class StepForm:
         return cls(
             **{name: text(form, name) for name in _TEXT_INPUTS},
             requires=[key for key in form.getlist("requires") if isinstance(key, str)],
+            offer_partners=[p for p in form.getlist("offer_partners") if isinstance(p, str)],
+            offer_wait=_duration(form, "offer_wait"),
+            offer_expires=_duration(form, "offer_expires"),
             deadline_after=_duration(form, "deadline_after"),
             offset=_duration(form, "offset"),
             reminders=reminders,
@@ -205,7 +217,7 @@ class StepForm:
             "name": self.name.strip(),
             "description": description,
             "instructions": self.instructions.strip(),
-            "assignee": self._assignee(),
+            "assignee": self._assignee(found),
             "requires": self.requires if self.requires_mode == "listed" else None,
             "fields": [_field(row) for row in self.fields if _kept(row)],
             "documents": [_document(row) for row in self.documents if _kept(row)],
@@ -227,8 +239,26 @@ class StepForm:
             raise ExceptionGroup("the step form was refused", problems)
         return spec
 
-    def _assignee(self) -> dict[str, str]:
-        inputs = {"slot": self.slot.strip(), "partner_id": self.partner_id, "user_id": self.user_id}
+    def _assignee(self, found: list[Refusal]) -> dict[str, Any]:
+        inputs: dict[str, str | list[str]] = {
+            "slot": self.slot.strip(),
+            "partner_id": self.partner_id,
+            "user_id": self.user_id,
+            "offer_source": self.offer_source,
+            "offer_partners": self.offer_partners,
+            "offer_mode": self.offer_mode,
+        }
+        if self.assignee_type == "offer":
+            # A turn counts for a ranked offer only: otherwise a wrong one is not refused
+            # (the page hides it), a right one kept.
+            turns = found if self.offer_mode == "ranked" else []
+            for name, duration, refused in (
+                ("wait", self.offer_wait, turns),
+                ("expires", self.offer_expires, found),
+            ):
+                iso = None if duration.blank else _iso(duration, ("assignee", name), refused)
+                if iso is not None:
+                    inputs[f"offer_{name}"] = iso
         # A kind there is not: the step's check refuses it beside the select.
         return assignees.from_form(self.assignee_type, inputs) or {"type": self.assignee_type}
 
@@ -302,8 +332,9 @@ class StepForm:
         if head == "review":
             return "review_max_rounds" if "max_rounds" in rest else "review_by"
         if head == "assignee":
-            named = [part for part in rest if part in assignees.FORM_INPUTS]
-            return str(named[0]) if named else "assignee_type"
+            inputs = assignees.FORM_INPUTS
+            named = [inputs[str(part)] for part in rest if str(part) in inputs]
+            return named[0] if named else "assignee_type"
         if head in ("fields", "documents") and rest and isinstance(rest[0], int):
             rows: list[Any] = self.fields if head == "fields" else self.documents
             kept = [n for n, row in enumerate(rows, start=1) if _kept(row)]
@@ -326,6 +357,7 @@ class StepForm:
 
 _TEXT_INPUTS = (
     "key", "name", "instructions", "assignee_type", "slot", "partner_id", "user_id",
+    "offer_source", "offer_mode",
     "requires_mode", "deadline_kind", "deadline_from", "business_days", "region",
     "date_field", "handover_email", "escalation_to", "when_mode", "review_by",
     "review_max_rounds",
@@ -340,6 +372,15 @@ _DEADLINE_INPUTS = {
     "offset": "offset",
     "": "deadline_kind",
 }
+
+
+def _assignee_inputs(step: StepSpec) -> dict[str, Any]:
+    """The inputs for the step's assignee; an offer's durations as a number and a unit."""
+    inputs: dict[str, Any] = dict(assignees.form_inputs(step.assignee))
+    for name in ("offer_wait", "offer_expires"):
+        if name in inputs:
+            inputs[name] = DurationInput.of(inputs[name])
+    return inputs
 
 
 def _duration(form: FormData, name: str) -> DurationInput:

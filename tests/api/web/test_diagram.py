@@ -168,7 +168,8 @@ def test_every_state_has_its_own_look_and_words() -> None:
     assert len({look.words for look in looks}) == len(looks)
     assert len({(look.fill, look.stroke) for look in looks}) == len(looks)
     assert diagram.status_of("in_review") == "in_review"
-    assert diagram.status_of("offered") is None
+    assert diagram.status_of("offered") == "offered"
+    assert diagram.status_of("robot") is None
 
 
 def test_without_a_state_a_box_shows_its_key_where_keys_are_wanted() -> None:
