@@ -1,6 +1,6 @@
-"""The worker: runs PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow and their
-activities against the configured Temporal, and makes sure the reconciler's and the
-forecast's schedules exist."""
+"""The worker: runs PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow,
+AbsenceWorkflow and their activities against the configured Temporal, and makes sure the
+reconciler's and the forecast's schedules exist."""
 
 import asyncio
 import logging
@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.absences import AbsenceActivities
 from activities.deadlines import business_days_due
 from activities.emails import EmailActivities
 from activities.forecast import ForecastActivities
@@ -27,6 +28,7 @@ from partnerflow.reconcile_schedule import ensure_reconcile_schedule
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect, metrics_runtime
 from partnerflow.transports import build_transport
+from workflows.absence_mover import AbsenceWorkflow
 from workflows.forecaster import ForecastWorkflow
 from workflows.partner_process import PartnerProcessWorkflow
 from workflows.reconciler import ReconcilerWorkflow
@@ -48,10 +50,11 @@ def build_worker(
     notifications = NotificationActivities(engine)
     reconcile = ReconcileActivities(engine, client, settings)
     forecasts = ForecastActivities(engine)
+    absences = AbsenceActivities(engine, client)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow],
+        workflows=[PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow, AbsenceWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
             read_model.record_transition,
@@ -63,6 +66,7 @@ def build_worker(
             reconcile.settle_uploads,
             reconcile.hand_back_revoked_partners,
             forecasts.refresh_forecasts,
+            absences.tell_processes,
         ],
         activity_executor=executor,
         max_cached_workflows=settings.worker_max_cached_workflows,
