@@ -267,6 +267,59 @@ DEFAULTS["welcome"] = {
     },
 }
 
+# To a partner a step is offered to: the job and where it is, until when it may accept. Not
+# who the customer is (partnerflow/email_context.py leaves that out of an offer's e-mails).
+_PLACE = (
+    "{% if customer.address.postal_code or customer.address.city %} in "
+    "{{ customer.address.postal_code }} {{ customer.address.city }}{% endif %}"
+)
+DEFAULTS["offer"] = {
+    "de": {
+        "subject": "Auftragsangebot: {{ step.name }}" + _PLACE,
+        "body_html": "<p>Hallo {{ partner.name }},</p>"
+        "<p>wir bieten Ihnen einen Auftrag an: <strong>{{ step.name }}</strong>" + _PLACE + ".</p>"
+        "{% if step.instructions %}<p>{{ step.instructions }}</p>{% endif %}"
+        "{% if offer.expires_at %}<p>Das Angebot gilt bis {{ offer.expires_at | datetime }}."
+        "</p>{% endif %}"
+        "<p>Nehmen Sie es im Partnerportal an oder lehnen Sie es ab. Name und Anschrift des "
+        "Kunden sehen Sie, sobald der Auftrag Ihrer ist.</p>"
+        '<p><a href="{{ offer.url }}">Zu den Angeboten im Partnerportal</a></p>'
+        "\n<p>Ihr Ansprechpartner: {{ contact.name }}</p>",
+    },
+    "en": {
+        "subject": "Job offer: {{ step.name }}" + _PLACE,
+        "body_html": "<p>Hello {{ partner.name }},</p>"
+        "<p>we are offering you a job: <strong>{{ step.name }}</strong>" + _PLACE + ".</p>"
+        "{% if step.instructions %}<p>{{ step.instructions }}</p>{% endif %}"
+        "{% if offer.expires_at %}<p>The offer is open until {{ offer.expires_at | datetime }}."
+        "</p>{% endif %}"
+        "<p>Accept or decline it in the partner portal. You see the customer's name and "
+        "address once the job is yours.</p>"
+        '<p><a href="{{ offer.url }}">Open your offers in the partner portal</a></p>'
+        "\n<p>Your contact person: {{ contact.name }}</p>",
+    },
+}
+# To a partner whose offer is closed before it answered: another took the job, or it went
+# elsewhere (to the contact person, a cancelled process).
+DEFAULTS["offer_withdrawn"] = {
+    "de": {
+        "subject": "Angebot vergeben: {{ step.name }}" + _PLACE,
+        "body_html": "<p>Hallo {{ partner.name }},</p>"
+        "<p>das Angebot <strong>{{ step.name }}</strong>" + _PLACE + " ist nicht mehr offen: "
+        "ein anderer Partner hat den Auftrag übernommen, oder er wurde anders vergeben. Sie "
+        "müssen nichts weiter tun.</p>"
+        '<p><a href="{{ offer.url }}">Zu den Angeboten im Partnerportal</a></p>',
+    },
+    "en": {
+        "subject": "Offer closed: {{ step.name }}" + _PLACE,
+        "body_html": "<p>Hello {{ partner.name }},</p>"
+        "<p>the offer <strong>{{ step.name }}</strong>" + _PLACE + " is no longer open: "
+        "another partner took the job, or it went elsewhere. There is nothing more for you "
+        "to do.</p>"
+        '<p><a href="{{ offer.url }}">Open your offers in the partner portal</a></p>',
+    },
+}
+
 for _kind in DEFAULTS.values():
     for _template in _kind.values():
         check_template(_template["subject"], _template["body_html"], None)
@@ -302,4 +355,8 @@ def sample_context(public_url: str) -> dict[str, Any]:
         "fields": {"agree_appointment": {"installation_date": "2026-12-11"}},
         "portal_url": f"{base}/portal",
         "reason": "Auf dem Foto des Zählerschranks fehlt die Plombe.",
+        "offer": {
+            "url": f"{base}/portal/offers",
+            "expires_at": datetime(2026, 12, 9, 17, 0, tzinfo=UTC),
+        },
     }

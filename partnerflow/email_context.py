@@ -1,12 +1,17 @@
 """What an e-mail template sees: the process's customer, step, partner and contact person."""
 
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from partnerflow.models import Opportunity, Partner, ProcessNote, User
+from partnerflow.models import Opportunity, Partner, ProcessNote, ProcessOffer, User
 from partnerflow.partner_status import is_active
 from workflows.messages import EmailRequest
+
+# E-mails to a partner a step is offered to, not (yet) its own: they tell where the job is
+# (postal code and city), never who the customer is, nor what the case is called.
+OFFER_KINDS = ("offer", "offer_withdrawn")
 
 
 def email_context(session: Session, request: EmailRequest, public_url: str) -> dict[str, Any]:
@@ -24,10 +29,17 @@ def email_context(session: Session, request: EmailRequest, public_url: str) -> d
     partner = session.get(Partner, partner_id) if partner_id else None
     base = public_url.rstrip("/")
     portal_url = f"{base}/portal"
+    customer = customer_context(opportunity.customer if opportunity else {})
+    title = opportunity.title if opportunity else ""
+    fields = request.fields
+    step_url = f"{portal_url}/processes/{request.process_id}/steps/{request.step_key}"
+    if request.kind in OFFER_KINDS:
+        customer = place_only(customer)
+        title, fields, step_url = "", {}, f"{portal_url}/offers"
     return {
-        "customer": customer_context(opportunity.customer if opportunity else {}),
+        "customer": customer,
         "opportunity": {
-            "title": opportunity.title if opportunity else "",
+            "title": title,
             "product": opportunity.product if opportunity else None,
             "attributes": opportunity.attributes if opportunity else {},
         },
@@ -37,15 +49,49 @@ def email_context(session: Session, request: EmailRequest, public_url: str) -> d
             "name": request.step_name,
             "instructions": request.instructions,
             "due_at": request.due_at,
-            "url": f"{portal_url}/processes/{request.process_id}/steps/{request.step_key}",
+            "url": step_url,
         },
+        "offer": {"url": f"{portal_url}/offers", "expires_at": _offer_expiry(session, request)},
         "partner": {"name": partner.name if partner else ""},
         "contact": {"name": contact.name, "email": contact.email}
         if contact
         else {"name": "", "email": ""},
-        "fields": request.fields,
+        "fields": fields,
         "portal_url": portal_url,
         "reason": note.body if note else "",
+    }
+
+
+def _offer_expiry(session: Session, request: EmailRequest) -> datetime | None:
+    """Until when the partner an offer e-mail goes to may accept: its newest offer of the
+    step as the read model holds it, else what the workflow sent as the e-mail's due date."""
+    if request.kind != "offer":
+        return None
+    expires_at = session.exec(
+        select(ProcessOffer.expires_at)
+        .where(
+            ProcessOffer.process_id == request.process_id,
+            ProcessOffer.step_key == request.step_key,
+            ProcessOffer.partner_id == request.to_partner_id,
+        )
+        .order_by(col(ProcessOffer.offered_at).desc())
+    ).first()
+    return expires_at or request.due_at
+
+
+def place_only(customer: dict[str, Any]) -> dict[str, Any]:
+    """The customer context with only where they live: postal code, city and country."""
+    address = customer["address"]
+    return {
+        "name": "",
+        "email": "",
+        "phone": "",
+        "address": {
+            "street": "",
+            "postal_code": address["postal_code"],
+            "city": address["city"],
+            "country": address["country"],
+        },
     }
 
 

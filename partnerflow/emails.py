@@ -48,6 +48,8 @@ TEMPLATE_VARIABLES: dict[str, str] = {
     "invitation": "in the partner invitation: url, expires_at, invited_by",
     "link": "in a partner's sign-in e-mail: url, expires_at",
     "reason": "in a request for changes or a decline: the reason the reviewer or partner wrote",
+    "offer": "in an offer e-mail: url (the portal's offers page), expires_at (until when the "
+    "partner may accept); an offer's e-mails see the customer's postal code and city only",
 }
 
 

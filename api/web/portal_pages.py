@@ -25,7 +25,7 @@ from api.web.views import (
     uploaded_counts,
 )
 from api.web.work import StepWork, problem
-from partnerflow import diagram, exports, scorecards, steps
+from partnerflow import diagram, exports, offers, scorecards, steps
 from partnerflow.db import utcnow
 from partnerflow.processes import process_detail, visible_process
 from partnerflow.refusals import Refused, not_found
@@ -40,6 +40,7 @@ FLASHES = {
     "submitted": "Done: the step is sent for review; you will hear if anything needs changing.",
     "commented": "Your comment is added.",
     "handed_back": "Handed back: the contact person has the step now, with your reason.",
+    "accepted": "Accepted: the job is yours. Below are the customer's details and what to do.",
 }
 # After these the step is no longer the partner's to work on here: back to the list.
 _TO_THE_LIST = ("finished", "submitted", "handed_back")
@@ -55,6 +56,7 @@ def my_tasks(
     return page(
         request, "portal_tasks.html",
         caller=caller, section="tasks", tasks=tasks, zones=zones, flash=FLASHES.get(flash or ""),
+        offers_waiting=offers.pending_count(session, caller),
     )  # fmt: skip
 
 
