@@ -15,12 +15,15 @@ from api.limits import BodyLimit
 from api.metrics import ApiMetrics
 from api.rate_limit import RateLimiter
 from api.routes import (
+    absences,
     automations,
+    bulk,
     email_templates,
     health,
     invitations,
     my,
     notifications,
+    offers,
     opportunities,
     outbox,
     partners,
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     for module in (
         health,
         users,
+        absences,
         tokens,
         partners,
         invitations,
@@ -82,6 +86,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         automations,
         processes,
         steps,
+        bulk,
+        offers,
         my,
         notifications,
         outbox,

@@ -20,7 +20,9 @@ DocumentStatus = Literal["pending", "attached"]
 OutboxStatus = Literal["queued", "sent", "failed"]
 # What the outbox holds: a process's e-mails, and those of people's accounts.
 OutboxKind = EmailKind | Literal["invitation", "magic_link", "welcome"]
-NoteKind = Literal["cancel_reason", "skip_reason", "review_reason", "decline_reason"]
+NoteKind = Literal[
+    "cancel_reason", "skip_reason", "review_reason", "decline_reason", "offer_decline_reason"
+]
 AutomationEvent = Literal["opportunity.created", "opportunity.updated"]
 # `starting`: recorded, the workflow not yet confirmed
 RunOutcome = Literal["starting", "started", "skipped", "failed"]

@@ -172,7 +172,7 @@ async def skip(
     )  # fmt: skip
 
 
-def _checked_due(due_at: str) -> str:
+def checked_due(due_at: str) -> str:
     """`due_at` as the workflow takes it: an ISO 8601 date or datetime it can compute with."""
     try:
         due = date.fromisoformat(due_at) if len(due_at) == 10 else datetime.fromisoformat(due_at)
@@ -196,21 +196,15 @@ async def set_deadline(
 ) -> ProcessDetail:
     """Move the step's deadline to `due_at`: an ISO 8601 date (the end of that day in the
     template's time zone) or datetime."""
-    payload = SetDeadlineInput(step_key=step.key, actor=caller.actor(), due=_checked_due(due_at))
+    payload = SetDeadlineInput(step_key=step.key, actor=caller.actor(), due=checked_due(due_at))
     return await _updated(
         session, temporal, settings, caller, step, PartnerProcessWorkflow.set_deadline, payload
     )
 
 
-async def reassign(
-    session: Session,
-    temporal: Client,
-    settings: Settings,
-    caller: Caller,
-    step: StepRef,
-    assignee: BoundAssignee,
-) -> ProcessDetail:
-    """Hand the step to an active partner, an active company user or the contact person."""
+def check_assignee(session: Session, assignee: BoundAssignee) -> None:
+    """Refuse a step's new assignee that is not an active partner or company user (a bulk
+    reassignment asks once for all its steps)."""
     match assignee:
         case PartnerAssignee(partner_id=partner_id):
             problem = unbindable(session, partner_id)
@@ -224,6 +218,18 @@ async def reassign(
             pass
         case _:
             assert_never(assignee)
+
+
+async def reassign(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    caller: Caller,
+    step: StepRef,
+    assignee: BoundAssignee,
+) -> ProcessDetail:
+    """Hand the step to an active partner, an active company user or the contact person."""
+    check_assignee(session, assignee)
     payload = ReassignInput(step_key=step.key, actor=caller.actor(), assignee=assignee)
     return await _updated(
         session, temporal, settings, caller, step, PartnerProcessWorkflow.reassign, payload
@@ -290,7 +296,7 @@ async def review(
         raise invalid("reason", "say what needs to change: the assignee reads it")
     if decision == "approve" and due is not None:
         raise invalid("due_at", "an approved step is done: a new deadline comes only with changes")
-    checked_due = _checked_due(due) if due is not None else None
+    moved_due = checked_due(due) if due is not None else None
     note_id = None
     if reason:
         # A request for changes counts on the scorecard of the partner whose work it was; an
@@ -302,7 +308,7 @@ async def review(
         )  # fmt: skip
     payload = ReviewStepInput(
         step_key=step.key, actor=caller.actor(), decision=decision, note_id=note_id,
-        due=checked_due,
+        due=moved_due,
     )  # fmt: skip
     return await _noted_update(
         session, temporal, settings, caller, step, note_id,

@@ -17,7 +17,10 @@ from api.web import (
     account_pages,
     builder_pages,
     email_pages,
+    offer_pages,
+    people_pages,
     portal_pages,
+    service_area_pages,
     sign_in_pages,
     staff_pages,
 )
@@ -52,7 +55,10 @@ def install(app: FastAPI) -> None:
         builder_pages,
         email_pages,
         portal_pages,
+        offer_pages,
         account_pages,
+        service_area_pages,
+        people_pages,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

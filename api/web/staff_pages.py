@@ -14,7 +14,7 @@ from api.csv_download import csv_response
 from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
 from api.downloads import download
 from api.listing import fetch_page
-from api.web import work
+from api.web import bulk_pages, service_area_pages, work
 from api.web.insight import FirstDay, LastDay, asked_period, scorecard_context
 from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebStaff
@@ -29,7 +29,7 @@ from api.web.views import (
     timezone_of,
     timezones_of,
 )
-from partnerflow import charts, diagram, exports, scorecards
+from partnerflow import bulk, charts, diagram, exports, scorecards
 from partnerflow.assignees import assignee_names, names_of
 from partnerflow.db import utcnow
 from partnerflow.models import (
@@ -54,6 +54,7 @@ from partnerflow.spec import DONE_STATUSES
 from partnerflow.steps import document_file
 
 router = APIRouter(include_in_schema=False)
+router.include_router(bulk_pages.router)  # the dashboard's bulk form posts there
 
 PAGE_SIZE = 50
 # Fixed texts: a flash is chosen by key, never taken from the address.
@@ -73,10 +74,14 @@ def dashboard(
     mine: bool = False,
     test: bool = False,
     sort: Literal["deadline", "risk"] = "deadline",
+    holder: Annotated[str, Query(max_length=64)] = "",
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> HTMLResponse:
     """Running processes, the ones with an overdue step first, then by the next deadline; or
-    (`sort=risk`) the one with the open step most likely to finish late first."""
+    (`sort=risk`) the one with the open step most likely to finish late first. `holder`
+    (`partner:<id>`, `user:<id>`): only processes with an open step of that partner or user.
+    The open steps of running processes can be ticked for the bulk form (bulk_pages)."""
+    held_by = bulk.Holder.from_choice(holder)
     statement = (
         select(Process, Opportunity, ProcessTemplate)
         .join(Opportunity, col(Opportunity.id) == Process.opportunity_id)
@@ -100,6 +105,8 @@ def dashboard(
         )
     if mine:
         statement = statement.where(Process.contact_user_id == caller.user.id)
+    if held_by is not None:
+        statement = statement.where(col(Process.id).in_(bulk.processes_held_by(held_by)))
     page_of = Pagination(limit=PAGE_SIZE, offset=offset)
     rows, count = fetch_page(session, statement, page_of)  # type: ignore[arg-type]
     all_steps = steps_by_process(session, [process.id for process, _, _ in rows])
@@ -137,6 +144,7 @@ def dashboard(
         caller=caller, section="processes", processes=processes, count=count, show=show,
         mine=mine, test=test, sort=sort, offset=offset, page_size=PAGE_SIZE,
         deadline_chart=charts.open_steps_by_week(weeks),
+        holder=held_by.choice if held_by else "", **bulk_pages.form_choices(session),
     )  # fmt: skip
 
 
@@ -301,15 +309,18 @@ def partner_page(
     caller: WebStaff,
     first: FirstDay = "",
     last: LastDay = "",
+    flash: str | None = None,
 ) -> HTMLResponse:
-    """The partner's scorecard over a period, with its charts."""
+    """The partner's scorecard over a period, with its charts; its service area."""
     now = utcnow()
     asked, problem = asked_period(first, last, settings.default_timezone, now)
     card = scorecards.of_partner(session, caller, partner_id, asked, now)
     return page(
         request, "scorecard.html", 422 if problem else 200,
         caller=caller, section="partners", own=False,
+        flash=service_area_pages.FLASHES.get(flash or ""),
         **scorecard_context(card, problem, f"/partners/{partner_id}/scorecard.csv"),
+        **service_area_pages.area_context(session, caller, partner_id),
     )  # fmt: skip
 
 

@@ -74,6 +74,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/users/{user_id}/deactivate"): admin_only(404, params={"user_id": UNKNOWN}),
     ("POST", "/api/users/{user_id}/activate"): admin_only(404, params={"user_id": UNKNOWN}),
     ("POST", "/api/users/{user_id}/sign-in-link"): admin_only(404, params={"user_id": UNKNOWN}),
+    # an absence: an admin's or the user's own business (nobody here is the unknown user)
+    ("PUT", "/api/users/{user_id}/absence"): admin_only(
+        404,
+        params={"user_id": UNKNOWN},
+        body={
+            "from": "2030-01-01T08:00:00Z",
+            "until": "2030-01-02T08:00:00Z",
+            "substitute_user_id": UNKNOWN,
+        },
+    ),
+    ("GET", "/api/users/{user_id}/absence"): admin_only(404, params={"user_id": UNKNOWN}),
+    ("DELETE", "/api/users/{user_id}/absence"): admin_only(404, params={"user_id": UNKNOWN}),
     ("GET", "/api/tokens"): admin_only(200),
     ("DELETE", "/api/tokens/{token_id}"): admin_only(404, params={"token_id": UNKNOWN}),
     # partners
@@ -84,6 +96,11 @@ RULES: dict[tuple[str, str], Rule] = {
         201, 403, 201, 404, body={"name": "Kai", "email": "kai@partner.example.com"}
     ),
     ("PUT", "/api/partners/{partner_id}/permissions"): admin_only(422, body={}),
+    # a service area: seen like the partner, changed by an admin (a refused body changes none)
+    ("GET", "/api/partners/{partner_id}/service-area"): Rule(200, 200, 200, 404),
+    ("PUT", "/api/partners/{partner_id}/service-area"): admin_only(
+        422, body={"postal_codes": ["5066x"]}
+    ),
     ("POST", "/api/partners/{partner_id}/revoke"): admin_only(404, params={"partner_id": UNKNOWN}),
     ("POST", "/api/partners/{partner_id}/invite"): admin_only(409),  # A has joined already
     # A's scorecard: the company's users and A's own; B cannot see A
@@ -159,8 +176,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", P + "/documents/{document_id}"): Rule(200, 200, 200, 404),
     ("POST", P + "/steps/{step_key}/comments"): Rule(201, 201, 201, 404, body={"body": "Hallo"}),
     ("GET", P + "/steps/{step_key}/comments"): Rule(200, 200, 200, 404),
+    # bulk changes are the company's; an empty selection is refused before any step
+    ("POST", "/api/steps/bulk"): staff(422, body={"action": "skip", "items": []}),
     ("GET", "/api/my/tasks"): anyone(200),
     ("GET", "/api/my/scorecard"): Rule(403, 403, 200, 200),  # a partner's users have one
+    # offers are made to partners: the company's users have none to see or answer
+    ("GET", "/api/my/offers"): Rule(403, 403, 200, 200),
+    ("POST", "/api/offers/{offer_id}/accept"): Rule(
+        403, 403, 404, 404, params={"offer_id": UNKNOWN}
+    ),
+    ("POST", "/api/offers/{offer_id}/decline"): Rule(
+        403, 403, 404, 404, body={"reason": "busy"}, params={"offer_id": UNKNOWN}
+    ),
     ("GET", "/api/notifications"): anyone(200),
     ("POST", "/api/notifications/{notification_id}/read"): Rule(200, 404, 404, 404),
     ("GET", "/api/outbox"): admin_only(200),

@@ -174,12 +174,26 @@ RULES: dict[tuple[str, str], Page] = {
     ("GET", P + "/documents/{document_id}"): staff("200"),
     # no decision chosen: refused before the workflow is asked
     ("POST", P + "/steps/{step_key}/review"): staff("422"),
+    ("POST", "/steps/bulk"): staff("422"),  # nothing selected: nothing changes
     ("GET", "/notifications"): staff("200"),
     # partners and their scorecards (partner A's)
     ("GET", "/partners"): staff("200"),
     ("GET", "/partners/{partner_id}"): staff("200"),
     ("GET", "/partners/{partner_id}/scorecard.csv"): staff("200"),
+    # the service area: changed by an admin only; a pattern that is no postal code is refused
+    ("POST", "/partners/{partner_id}/service-area"): admin_only(
+        "422", form={"postal_codes": "5066x", "country": "DE"}
+    ),
     ("POST", "/notifications/read"): staff("303 /notifications"),
+    # people and their absences: an admin's, or the person's own (nobody is the unknown user)
+    ("GET", "/people"): admin_only("200"),
+    ("GET", "/people/{user_id}"): Page("404", "403", "403", "403", params={"user_id": UNKNOWN}),
+    ("POST", "/people/{user_id}/absence"): Page(
+        "404", "403", "403", "403", params={"user_id": UNKNOWN}
+    ),
+    ("POST", "/people/{user_id}/absence/withdraw"): Page(
+        "404", "403", "403", "403", params={"user_id": UNKNOWN}
+    ),
     ("GET", "/outbox"): admin_only("200"),
     ("GET", "/outbox/{email_id}"): admin_only("200"),  # the hand-over, with the customer
     # the process builder: refused forms and unknown ids where a change would destroy
@@ -219,6 +233,14 @@ RULES: dict[tuple[str, str], Page] = {
     ),
     ("GET", "/portal/processes/{process_id}/documents/{document_id}"): portal("200", "404"),
     ("GET", "/portal/scorecard"): portal("200", "200"),  # each partner its own
+    # offers: each partner its own (none here: an unknown one is not found)
+    ("GET", "/portal/offers"): portal("200", "200"),
+    ("POST", "/portal/offers/{offer_id}/accept"): portal(
+        "404", "404", params={"offer_id": UNKNOWN}
+    ),
+    ("POST", "/portal/offers/{offer_id}/decline"): portal(
+        "404", "404", form={"reason": "busy"}, params={"offer_id": UNKNOWN}
+    ),
     ("GET", "/portal/scorecard.csv"): portal("200", "200"),
 }
 

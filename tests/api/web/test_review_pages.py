@@ -88,7 +88,11 @@ async def test_a_review_round_and_a_condition_on_the_process_page_and_in_the_por
 
         # The contact person's dashboard shows the step waiting for review.
         row = (await desk.get("/processes")).text.split("Wärmepumpe Becker", 1)[1]
-        assert '<strong>Installation</strong> · <span class="badge review">in review</span>' in row
+        # (the step's name is the label of its box to tick for a bulk change)
+        assert (
+            '<strong>Installation</strong></label> · <span class="badge review">in review</span>'
+            in row
+        )
         # The contact person reviews: request changes needs a reason.
         page = (await desk.get(page_path)).text
         action = f"/processes/{process_id}/steps/installation/review"
