@@ -11,16 +11,13 @@ names, not people's names; the reasons are ProcessNotes, as the API writes them.
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 import pytest
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from partnerflow import notes
 from partnerflow.models import User
@@ -28,7 +25,7 @@ from partnerflow.notes import NoteKind
 from partnerflow.spec import EmailKind, Review, StepSpec, TemplateSnapshot
 from tests import histories
 from tests.conftest import eventually
-from tests.process_world import MailServer, World, smtp_server, world_with_worker
+from tests.process_world import World
 from workflows import search_attributes, summaries
 from workflows.messages import (
     Actor,
@@ -145,24 +142,9 @@ def test_current_details_show_a_step_in_review_with_its_reviewer_and_round() -> 
 
 
 @pytest.fixture
-def mail_server() -> Iterator[tuple[int, MailServer]]:
-    with smtp_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def world(
-    time_skipping_env: WorkflowEnvironment,
-    database_url: str,
-    engine: Engine,
-    mail_server: tuple[int, MailServer],
-) -> AsyncIterator[World]:
-    port, _ = mail_server
-    async with world_with_worker(
-        time_skipping_env, database_url, engine,
-        mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port,
-    ) as running:  # fmt: skip
-        yield running
+def world(smtp_world: World) -> World:
+    """The worker sends its e-mails to the local SMTP server (tests/workflows/conftest.py)."""
+    return smtp_world
 
 
 async def _start(

@@ -8,10 +8,8 @@ in its state, in the read model (the API, the dashboard) and in Temporal (`PfAtt
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from temporalio.client import Client
@@ -26,7 +24,7 @@ from partnerflow.models import (
 from partnerflow.transports import PermanentDeliveryError, TemporaryDeliveryError
 from tests import factories
 from tests.conftest import ADMIN_TOKEN, eventually, running_stack
-from tests.process_world import MailServer, World, smtp_server, world_with_worker
+from tests.process_world import MailServer, World, world_with_worker
 from tests.web import signed_in_staff
 from workflows.attention import redacted
 from workflows.messages import (
@@ -35,13 +33,6 @@ from workflows.messages import (
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import PF_ATTENTION
-
-
-@pytest.fixture
-def mail_server() -> Iterator[tuple[int, MailServer]]:
-    with smtp_server() as running:
-        yield running
-
 
 # -- an e-mail that can never be sent ---------------------------------------------------------
 
@@ -170,21 +161,6 @@ async def test_a_subject_longer_than_the_outbox_holds_is_cut_and_the_email_goes_
 
 
 # -- on the time-skipping server: a day of retries passes in moments --------------------------
-
-
-@pytest.fixture
-async def smtp_world(
-    time_skipping_env: WorkflowEnvironment,
-    database_url: str,
-    engine: Engine,
-    mail_server: tuple[int, MailServer],
-) -> AsyncIterator[World]:
-    port, _ = mail_server
-    async with world_with_worker(
-        time_skipping_env, database_url, engine,
-        mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port,
-    ) as world:  # fmt: skip
-        yield world
 
 
 async def test_an_email_that_keeps_failing_holds_up_nothing_and_gives_up_after_its_cap(

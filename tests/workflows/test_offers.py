@@ -11,24 +11,21 @@ moves to, their substitute. The histories of the paths are recorded by `make his
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from partnerflow import notes
 from partnerflow.models import Partner, ProcessOffer, User
 from partnerflow.spec import OfferAssignee, StepSpec, StepStatus, TemplateSnapshot
 from tests import histories
 from tests.conftest import eventually
-from tests.process_world import MailServer, World, smtp_server, world_with_worker
+from tests.process_world import World
 from workflows import absences, offers, search_attributes, summaries
 from workflows.messages import (
     Absence,
@@ -202,24 +199,9 @@ def test_operators_read_who_an_offer_waits_for_and_find_it_by_its_step() -> None
 
 
 @pytest.fixture
-def mail_server() -> Iterator[tuple[int, MailServer]]:
-    with smtp_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def world(
-    time_skipping_env: WorkflowEnvironment,
-    database_url: str,
-    engine: Engine,
-    mail_server: tuple[int, MailServer],
-) -> AsyncIterator[World]:
-    port, _ = mail_server
-    async with world_with_worker(
-        time_skipping_env, database_url, engine,
-        mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port,
-    ) as running:  # fmt: skip
-        yield running
+def world(smtp_world: World) -> World:
+    """The worker sends its e-mails to the local SMTP server (tests/workflows/conftest.py)."""
+    return smtp_world
 
 
 @dataclass

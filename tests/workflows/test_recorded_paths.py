@@ -11,17 +11,14 @@ not people's names.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.engine import Engine
-from temporalio.testing import WorkflowEnvironment
 
 from partnerflow.spec import PartnerAssignee
 from tests import histories
 from tests.conftest import eventually
-from tests.process_world import MailServer, World, smtp_server, world_with_worker
+from tests.process_world import MailServer, World
 from workflows.deadlines import add_business_days
 from workflows.messages import (
     AddDocumentInput,
@@ -37,24 +34,9 @@ from workflows.partner_process import PartnerProcessWorkflow
 
 
 @pytest.fixture
-def mail_server() -> Iterator[tuple[int, MailServer]]:
-    with smtp_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def world(
-    time_skipping_env: WorkflowEnvironment,
-    database_url: str,
-    engine: Engine,
-    mail_server: tuple[int, MailServer],
-) -> AsyncIterator[World]:
-    port, _ = mail_server
-    async with world_with_worker(
-        time_skipping_env, database_url, engine,
-        mail_transport="smtp", smtp_host="127.0.0.1", smtp_port=port,
-    ) as running:  # fmt: skip
-        yield running
+def world(smtp_world: World) -> World:
+    """The worker sends its e-mails to the local SMTP server (tests/workflows/conftest.py)."""
+    return smtp_world
 
 
 def _id(handle_id: str) -> uuid.UUID:
