@@ -28,6 +28,7 @@ from partnerflow.spec import (
     parse_duration,
     shift,
 )
+from partnerflow.wording import N_, _
 from workflows.messages import ResolvedAssignee
 
 # The step editor's input for each field of an assignee (a refusal naming the field is shown
@@ -44,12 +45,12 @@ FORM_INPUTS = {
 }
 # The editor's "offered to" select: the partners checked, or the pool.
 OFFER_SOURCES = [
-    ("partners", "The partners checked below"),
-    ("service_area", "The active partners serving the customer's postal code"),
+    ("partners", N_("The partners checked below")),
+    ("service_area", N_("The active partners serving the customer's postal code")),
 ]
 OFFER_MODES = [
-    ("first_accept", "To all at once: the first to accept gets it"),
-    ("ranked", "To one at a time, in the order shown, each for its turn"),
+    ("first_accept", N_("To all at once: the first to accept gets it")),
+    ("ranked", N_("To one at a time, in the order shown, each for its turn")),
 ]
 
 
@@ -69,23 +70,24 @@ class FormInputs(TypedDict):
 
 
 def kind_in_words(kind: AssigneeKind) -> str:
-    """An option of the step editor's "Assigned to" select."""
+    """An option of the step editor's "Assigned to" select, in the reader's language."""
     match kind:
         case "contact":
-            return "The contact person"
+            return _("The contact person")
         case "partner_slot":
-            return "A partner slot (the partner is chosen when the process starts)"
+            return _("A partner slot (the partner is chosen when the process starts)")
         case "partner":
-            return "A specific partner"
+            return _("A specific partner")
         case "user":
-            return "A company user"
+            return _("A company user")
         case "offer":
-            return "Offered to partners (the first to accept gets it)"
+            return _("Offered to partners (the first to accept gets it)")
         case _:
             assert_never(kind)
 
 
-# The select's options, the contact person first (a new step's).
+# The select's options, the contact person first (a new step's); labels in English, said in the
+# reader's language by `kind_in_words` where shown.
 _SELECT_ORDER: tuple[AssigneeKind, ...] = ("contact", "partner_slot", "partner", "user", "offer")
 FORM_KINDS = [(kind, kind_in_words(kind)) for kind in _SELECT_ORDER]
 
@@ -125,22 +127,25 @@ def in_words(assignee: AnyAssignee, names: dict[UUID, str]) -> str:
     """Who does a template's step, as the builder says it (`names` from `names_of`)."""
     match assignee:
         case PartnerSlotAssignee(slot=slot):
-            return f"partner slot “{slot}”"
+            return _("partner slot “%(slot)s”") % {"slot": slot}
         case PartnerAssignee(partner_id=partner_id):
-            return names.get(partner_id, "an unknown partner")
+            return names.get(partner_id) or _("an unknown partner")
         case UserAssignee(user_id=user_id):
-            return names.get(user_id, "an unknown user")
+            return names.get(user_id) or _("an unknown user")
         case ContactAssignee():
-            return "the contact person"
+            return _("the contact person")
         case OfferAssignee(partners=None, mode=mode):
             if mode == "ranked":
-                return "offered to the partners serving the customer's area, closest first"
-            return "offered to the partners serving the customer's area, the first to accept"
+                return _("offered to the partners serving the customer's area, closest first")
+            return _("offered to the partners serving the customer's area, the first to accept")
         case OfferAssignee(partners=partners, mode=mode):
-            named = [names.get(p, "an unknown partner") for p in partners or []]
+            named = [names.get(p) or _("an unknown partner") for p in partners or []]
             if mode == "ranked":
-                return f"offered to {', then '.join(named)}, one at a time"
-            return f"offered to {', '.join(named)}, the first to accept"
+                then = _(", then ")
+                return _("offered to %(partners)s, one at a time") % {"partners": then.join(named)}
+            return _("offered to %(partners)s, the first to accept") % {
+                "partners": ", ".join(named)
+            }
         case _:
             assert_never(assignee)
 
@@ -158,16 +163,16 @@ def assignee_names(session: Session, assignees: list[dict[str, Any]]) -> list[st
         match assignee.type:
             case "partner":
                 name = known.get(assignee.partner_id) if assignee.partner_id else None
-                names.append(name or "a partner")
+                names.append(name or _("a partner"))
             case "user":
                 name = known.get(assignee.user_id) if assignee.user_id else None
-                names.append(name or "a user")
+                names.append(name or _("a user"))
             case "partner_slot":
-                names.append(f"partner ({assignee.slot})")
+                names.append(_("partner (%(slot)s)") % {"slot": assignee.slot})
             case "contact":
-                names.append("contact person")
+                names.append(_("contact person"))
             case "offer":
-                names.append("offered to partners")
+                names.append(_("offered to partners"))
             case _:
                 assert_never(assignee.type)
     return names
@@ -254,7 +259,7 @@ def from_form(kind: str, inputs: Mapping[str, str | list[str]]) -> dict[str, Any
 def from_handover_choice(choice: str) -> dict[str, Any] | None:
     """The assignee a "hand over to" value names (`handover_choice` reversed); None for
     nobody, or for a value no choice has."""
-    kind, _, value = choice.partition(":")
+    kind, _colon, value = choice.partition(":")
     match kind:
         case "slot":
             return from_form("partner_slot", {"slot": value})
@@ -271,9 +276,9 @@ def handover_choices(
 ) -> list[tuple[str, str]]:
     """What the escalation's "hand over to" select offers, by `handover_choice` values."""
     return [
-        ("", "Nobody: the assignee keeps the step"),
-        ("contact", "The contact person"),
-        *((f"slot:{slot}", f"Partner slot “{slot}”") for slot in slots),
+        ("", _("Nobody: the assignee keeps the step")),
+        ("contact", _("The contact person")),
+        *((f"slot:{slot}", _("Partner slot “%(slot)s”") % {"slot": slot}) for slot in slots),
         *((f"partner:{value}", label) for value, label in partners),
         *((f"user:{value}", label) for value, label in users),
     ]

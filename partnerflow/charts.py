@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from html import escape
 
 from partnerflow.scorecards import DurationBin, MonthRecord, WeekLoad
+from partnerflow.wording import _, day_month, ngettext
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 48  # room for the axis labels
@@ -98,27 +99,36 @@ def on_time_by_month(months: Sequence[MonthRecord]) -> Chart:
         Bar(
             m.month,
             m.on_time_rate,
-            f"{_percent(m.on_time_rate)} ({m.on_time} of {m.with_deadline})"
+            _("%(percent)s (%(on_time)s of %(with_deadline)s)")
+            % {
+                "percent": _percent(m.on_time_rate),
+                "on_time": m.on_time,
+                "with_deadline": m.with_deadline,
+            }
             if m.on_time_rate is not None
-            else "no step with a deadline finished",
+            else _("no step with a deadline finished"),
         )
         for m in months
     ]
     shown = [m for m in months if m.on_time_rate is not None]
     summary = (
-        f"From {months[0].month} to {months[-1].month}: "
-        + ", ".join(f"{m.month} {_percent(m.on_time_rate or 0)}" for m in shown)
+        _("From %(first)s to %(last)s: %(rates)s")
+        % {
+            "first": months[0].month,
+            "last": months[-1].month,
+            "rates": ", ".join(f"{m.month} {_percent(m.on_time_rate or 0)}" for m in shown),
+        }
         if shown
-        else "No step with a deadline was finished in the period."
+        else _("No step with a deadline was finished in the period.")
     )
     return bar_chart(
         "on-time",
-        "On-time rate by month",
+        _("On-time rate by month"),
         summary,
         bars,
         top=1.0,
         ticks=[(0, "0 %"), (0.5, "50 %"), (1.0, "100 %")],
-        headers=("Month", "On time"),
+        headers=(_("Month"), _("On time")),
     )
 
 
@@ -128,35 +138,54 @@ def _count_ticks(top: int) -> list[tuple[float, str]]:
 
 def time_to_complete(bins: Sequence[DurationBin]) -> Chart:
     top = max([b.n for b in bins] + [1])
-    bars = [Bar(b.label, b.n, f"{b.n} step{'' if b.n == 1 else 's'}") for b in bins]
+    bars = [
+        Bar(_(b.label), b.n, ngettext("%(num)d step", "%(num)d steps", b.n) % {"num": b.n})
+        for b in bins
+    ]
     total = sum(b.n for b in bins)
     summary = (
-        f"{total} steps by time from activation to completion: "
-        + ", ".join(f"{b.label} {b.n}" for b in bins if b.n)
+        ngettext(
+            "%(num)d step by time from activation to completion: %(bins)s",
+            "%(num)d steps by time from activation to completion: %(bins)s",
+            total,
+        )
+        % {"num": total, "bins": ", ".join(f"{_(b.label)} {b.n}" for b in bins if b.n)}
         if total
-        else "No step was finished in the period."
+        else _("No step was finished in the period.")
     )
     return bar_chart(
         "time-to-complete",
-        "Time to complete",
+        _("Time to complete"),
         summary,
         bars,
         top=top,
         ticks=_count_ticks(top),
-        headers=("Time to complete", "Steps"),
+        headers=(_("Time to complete"), _("Steps")),
     )
+
+
+def _week_words(week: WeekLoad) -> str:
+    if week.overdue:
+        return _("overdue")
+    if week.label == "this week":
+        return _("this week")
+    if week.label == "later" or week.starts is None:
+        return _("later")
+    return _("from %(day)s") % {"day": day_month(week.starts)}
 
 
 def open_steps_by_week(weeks: Sequence[WeekLoad]) -> Chart:
     top = max([w.open_steps for w in weeks] + [1])
-    bars = [Bar(w.label, w.open_steps, str(w.open_steps), late=w.overdue) for w in weeks]
-    summary = "Open steps by deadline: " + ", ".join(f"{w.label} {w.open_steps}" for w in weeks)
+    bars = [Bar(_week_words(w), w.open_steps, str(w.open_steps), late=w.overdue) for w in weeks]
+    summary = _("Open steps by deadline: %(weeks)s") % {
+        "weeks": ", ".join(f"{bar.label} {bar.shown}" for bar in bars)
+    }
     return bar_chart(
         "deadline-weeks",
-        "Open steps by deadline week",
+        _("Open steps by deadline week"),
         summary,
         bars,
         top=top,
         ticks=_count_ticks(top),
-        headers=("Due", "Open steps"),
+        headers=(_("Due"), _("Open steps")),
     )

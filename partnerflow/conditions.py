@@ -20,6 +20,7 @@ from typing import Any, assert_never, get_args
 
 from partnerflow.refusals import invalid
 from partnerflow.spec import Condition, ConditionOp, FieldType, StepSpec, When
+from partnerflow.wording import N_, _
 
 OPPORTUNITY_FIELDS = (
     "opportunity.product",
@@ -153,7 +154,7 @@ def _named_value(
         )
     parts = field.split(".")
     if parts[0] == "fields" and len(parts) == 3 and all(parts[1:]):
-        _, source_key, name = parts
+        _prefix, source_key, name = parts
         source = next((s for s in steps if s.key == source_key), None)
         if source is None:
             raise invalid(at, f"{said}: no step '{source_key}' in this template")
@@ -289,12 +290,12 @@ def _kind_in_words(kind: ValueKind) -> str:
 # in words ----------------------------------------------------------------------------------
 
 _OP_WORDS: dict[ConditionOp, str] = {
-    "equals": "is",
-    "not_equals": "is not",
-    "any_of": "is one of",
-    "none_of": "is none of",
-    "is_empty": "is empty",
-    "is_not_empty": "is not empty",
+    "equals": N_("is"),
+    "not_equals": N_("is not"),
+    "any_of": N_("is one of"),
+    "none_of": N_("is none of"),
+    "is_empty": N_("is empty"),
+    "is_not_empty": N_("is not empty"),
     "gt": ">",
     "gte": "≥",
     "lt": "<",
@@ -308,27 +309,40 @@ def in_words(when: When) -> str:
     """The step's condition as the builder, the process page and the diagram write it:
     "power_kw > 12 and survey: scaffold_needed is yes". Only what the template says, never
     an opportunity's values."""
-    joiner = " and " if when.all is not None else " or "
+    joiner = _("and") if when.all is not None else _("or")
+    joiner = f" {joiner} "
     return joiner.join(in_words_condition(condition) for condition in when.conditions)
 
 
 def in_words_condition(condition: Condition) -> str:
     """One condition: "product is one of heat pump, boiler", "postal code is empty"."""
-    words = f"{field_in_words(condition.field)} {_OP_WORDS[condition.op]}"
+    words = f"{field_in_words(condition.field)} {_(_OP_WORDS[condition.op])}"
     if condition.op in ("is_empty", "is_not_empty"):
         return words
     values = condition.value if isinstance(condition.value, list) else [condition.value]
-    return f"{words} {', '.join(_value_in_words(value) for value in values)}"
+    said = [_said(value) for value in values]
+    return f"{words} {', '.join(said)}"
+
+
+def _said(value: Any) -> str:
+    """A value in a condition's words: yes and no in the reader's language."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return _value_in_words(value)
 
 
 def field_in_words(field: str) -> str:
     """What a condition names, short: "product", "power_kw", "survey: scaffold_needed"."""
     if field == "opportunity.customer.address.postal_code":
-        return "postal code"
+        return _("postal code")
+    if field == "opportunity.product":
+        return _("product")
+    if field == "opportunity.test":
+        return _("test")
     if field.startswith(ATTRIBUTE_PREFIX):
         return field.removeprefix(ATTRIBUTE_PREFIX)
     if field.startswith(FIELDS_PREFIX) and field.count(".") >= 2:
-        _, step, name = field.split(".", 2)
+        _prefix, step, name = field.split(".", 2)
         return f"{step}: {name}"
     return field.removeprefix("opportunity.")
 
@@ -345,7 +359,7 @@ def _value_in_words(value: Any) -> str:
 def value_of(field: str, known: dict[str, Any], recorded: dict[str, dict[str, Any]]) -> Any:
     """The value a condition names: from the facts, or what a step recorded (None: empty)."""
     if field.startswith(FIELDS_PREFIX):
-        _, step, name = field.split(".", 2)
+        _prefix, step, name = field.split(".", 2)
         return recorded.get(step, {}).get(name)
     return known.get(field)
 

@@ -15,6 +15,7 @@ from typing import assert_never, get_args
 
 from partnerflow.conditions import in_words as condition_in_words
 from partnerflow.spec import OfferAssignee, StepSpec, StepStatus, resolve_requires
+from partnerflow.wording import _, ngettext
 
 BOX_W, BOX_H = 168, 58
 START_W, START_H = 52, 26
@@ -51,21 +52,21 @@ NO_STATE = Look("", "#ffffff", "#98a2b3")
 def look_of(status: StepStatus) -> Look:
     match status:
         case "pending":
-            return Look("waiting", "#ffffff", "#98a2b3")
+            return Look(_("waiting"), "#ffffff", "#98a2b3")
         case "active":
-            return Look("open", "#eff4ff", "#2f6fde")
+            return Look(_("open"), "#eff4ff", "#2f6fde")
         case "offered":
-            return Look("offered", "#f4f0ff", "#6941c6")
+            return Look(_("offered"), "#f4f0ff", "#6941c6")
         case "in_review":
-            return Look("in review", "#fff6e0", "#b54708")
+            return Look(_("in review"), "#fff6e0", "#b54708")
         case "completed":
-            return Look("done", "#e8f5ec", "#1a7f37")
+            return Look(_("done"), "#e8f5ec", "#1a7f37")
         case "not_applicable":
-            return Look("not applicable", "#f2f4f7", "#98a2b3", ink=MUTED, dashed=True)
+            return Look(_("not applicable"), "#f2f4f7", "#98a2b3", ink=MUTED, dashed=True)
         case "skipped":
-            return Look("skipped", "#f2f4f7", "#667085", ink=MUTED)
+            return Look(_("skipped"), "#f2f4f7", "#667085", ink=MUTED)
         case "cancelled":
-            return Look("cancelled", "#fdecea", "#b42318", ink=MUTED)
+            return Look(_("cancelled"), "#fdecea", "#b42318", ink=MUTED)
         case _:
             assert_never(status)
 
@@ -155,7 +156,9 @@ def _lines(words: str, limit: int = LABEL_CHARS, most: int = LABEL_LINES) -> lis
 
 def condition_words(step: StepSpec) -> str | None:
     """What the step's condition says, or None when it always applies."""
-    return f"only if {condition_in_words(step.when)}" if step.when else None
+    if not step.when:
+        return None
+    return _("only if %(condition)s") % {"condition": condition_in_words(step.when)}
 
 
 def offer_words(step: StepSpec) -> str | None:
@@ -163,16 +166,26 @@ def offer_words(step: StepSpec) -> str | None:
     offer = step.assignee
     if not isinstance(offer, OfferAssignee):
         return None
-    whom = "the partners serving the area" if offer.pool else "partners"
-    how = "one at a time" if offer.mode == "ranked" else "the first to accept takes it"
-    return f"offered to {whom}, {how}"
+    if offer.mode == "ranked":
+        if offer.pool:
+            return _("offered to the partners serving the area, one at a time")
+        return _("offered to partners, one at a time")
+    if offer.pool:
+        return _("offered to the partners serving the area, the first to accept takes it")
+    return _("offered to partners, the first to accept takes it")
 
 
 def review_words(step: StepSpec) -> str | None:
     if step.review is None:
         return None
     rounds = step.review.max_rounds
-    return f"review, up to {rounds} round{'' if rounds == 1 else 's'}"
+    return ngettext("review, up to %(num)d round", "review, up to %(num)d rounds", rounds) % {
+        "num": rounds
+    }
+
+
+def _and() -> str:
+    return _("and")
 
 
 def described(
@@ -184,7 +197,8 @@ def described(
     lines = []
     for step in resolve_requires(list(steps)):
         requires = [names.get(key, key) for key in step.requires or []]
-        parts = [f"after {' and '.join(requires)}" if requires else "opens at the start"]
+        after = f" {_and()} ".join(requires)
+        parts = [_("after %(steps)s") % {"steps": after} if requires else _("opens at the start")]
         for extra in (condition_words(step), offer_words(step), review_words(step)):
             if extra:
                 parts.append(extra)
@@ -201,7 +215,7 @@ def draw(
     states: Mapping[str, StepStatus] | None = None,
     *,
     diagram_id: str = "process-diagram",
-    title: str = "The process as a diagram",
+    title: str | None = None,
     keys: bool = True,
 ) -> str:
     """The process as an SVG image; with `states`, each step coloured and labelled by its
@@ -210,7 +224,8 @@ def draw(
     placed, width, height = _layout(steps)
     at = {p.step.key: p for p in placed}
     ident = _text(diagram_id)
-    summary = " ".join(described(steps, states)) or "No steps."
+    title = title or _("The process as a diagram")
+    summary = " ".join(described(steps, states)) or _("No steps.")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" role="img" '
@@ -234,7 +249,7 @@ def draw(
         f'<rect x="{MARGIN}" y="{start_y - START_H / 2:.1f}" width="{START_W}" '
         f'height="{START_H}" rx="{START_H / 2}" fill="{INK}"/>'
         f'<text x="{MARGIN + START_W / 2}" y="{start_y + 4:.1f}" text-anchor="middle" '
-        f'fill="#ffffff" font-weight="600">Start</text>'
+        f'fill="#ffffff" font-weight="600">{_text(_("Start"))}</text>'
     )
     resolved = {step.key: step for step in resolve_requires(list(steps))}
     for target in placed:

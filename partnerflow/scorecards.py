@@ -35,12 +35,15 @@ from partnerflow.callers import Caller
 from partnerflow.db import epoch_seconds
 from partnerflow.models import Partner, Process, ProcessNote, ProcessStep, ProcessTemplate
 from partnerflow.refusals import Refused, forbidden
+from partnerflow.wording import N_
 
 MAX_SPAN = timedelta(days=3660)  # ten years: a chart of months stays readable
 # The edges of the time-to-complete histogram, in hours; the last bin is open-ended.
 HOUR_EDGES = (0, 4, 24, 48, 72, 120, 168, 336, 720)
+# the API's labels; a page says them in its reader's language (partnerflow/charts.py)
 HOUR_LABELS = (
-    "under 4 h", "4–24 h", "1–2 d", "2–3 d", "3–5 d", "5–7 d", "7–14 d", "14–30 d", "over 30 d",
+    N_("under 4 h"), N_("4–24 h"), N_("1–2 d"), N_("2–3 d"), N_("3–5 d"), N_("5–7 d"),
+    N_("7–14 d"), N_("14–30 d"), N_("over 30 d"),
 )  # fmt: skip
 DEADLINE_WEEKS = 8  # the dashboard's weeks ahead, the current one included
 

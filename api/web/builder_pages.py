@@ -18,6 +18,8 @@ from api.deps import Pagination, SessionDep
 from api.listing import fetch_page
 from api.web import builder_steps
 from api.web.builder_steps import company_users, save_steps, step_position, template_of
+from api.web.i18n import N_, ngettext
+from api.web.i18n import gettext as _
 from api.web.refusals import (
     FormErrors,
     Loc,
@@ -30,6 +32,7 @@ from api.web.refusals import (
 )
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
+from api.web.views import flashed
 from partnerflow import assignees, diagram, process_templates
 from partnerflow.callers import Caller
 from partnerflow.process_templates import ProcessTemplateCreate, ProcessTemplatePublic
@@ -49,15 +52,15 @@ router.include_router(builder_steps.router)
 
 # Fixed texts: a flash is chosen by key, never taken from the address.
 FLASHES = {
-    "created": "Process created. Add its steps, then publish it.",
-    "duplicated": "This is the copy, a new draft: change it and publish it when it is ready.",
-    "archived": "Archived: it starts no new processes; running ones finish on their version.",
-    "saved": "Settings saved.",
-    "step_saved": "Step saved.",
-    "step_deleted": "Step deleted.",
-    "step_moved": "Step moved up.",
-    "published": "Published version {version}.",
-    "unchanged": "Nothing changed since version {version}: there is nothing new to publish.",
+    "created": N_("Process created. Add its steps, then publish it."),
+    "duplicated": N_("This is the copy, a new draft: change it and publish it when it is ready."),
+    "archived": N_("Archived: it starts no new processes; running ones finish on their version."),
+    "saved": N_("Settings saved."),
+    "step_saved": N_("Step saved."),
+    "step_deleted": N_("Step deleted."),
+    "step_moved": N_("Step moved up."),
+    "published": N_("Published version {version}."),
+    "unchanged": N_("Nothing changed since version {version}: there is nothing new to publish."),
 }
 SETTINGS = ("name", "description", "language", "timezone", "contact_user_id")
 
@@ -79,7 +82,7 @@ def builder_list(
         "builder_list.html",
         caller=caller,
         section="builder",
-        flash=FLASHES.get(flash or ""),
+        flash=flashed(FLASHES, flash),
         rows=rows,
         with_archived=with_archived,
         archived_count=sum(t.status == "archived" for t in listed),
@@ -140,7 +143,8 @@ def editor(
     flash: str | None = None,
 ) -> HTMLResponse:
     template = template_of(session, template_id)
-    message = FLASHES.get(flash or "", "").format(version=template.published_version or 0) or None
+    said = flashed(FLASHES, flash)
+    message = said.format(version=template.published_version or 0) if said else None
     return _editor(request, session, caller, template, _settings_of(template), flash=message)
 
 
@@ -169,7 +173,10 @@ def add_step(request: Request, template_id: str, session: SessionDep, caller: We
     number = len(template.steps) + 1
     while f"step_{number}" in keys:
         number += 1
-    step = StepSpec(key=f"step_{number}", name="New step", assignee=ContactAssignee(type="contact"))
+    # the name in the reader's language: it is theirs to change
+    step = StepSpec(
+        key=f"step_{number}", name=_("New step"), assignee=ContactAssignee(type="contact")
+    )
     refused = _saved(session, template, [*template.steps, step])
     if refused:
         return _editor(request, session, caller, template, _settings_of(template), *refused)
@@ -273,7 +280,7 @@ def _contacts(session: Session, chosen: str) -> list[tuple[str, str]]:
     """The company's active users; the chosen one stays offered when no longer active."""
     users = [(str(u.id), u.name) for u in company_users(session)]
     if chosen and chosen not in dict(users):
-        users.append((chosen, "(no longer active)"))
+        users.append((chosen, _("(no longer active)")))
     return users
 
 
@@ -310,9 +317,9 @@ def _in_words(session: Session, steps: list[StepSpec]) -> list[dict[str, Any]]:
     described = []
     for position, step in enumerate(steps):
         if step.requires is None:
-            after = "the step before" if position else "nothing: opens at the start"
+            after = _("the step before") if position else _("nothing: opens at the start")
         else:
-            after = ", ".join(step.requires) or "nothing: opens at the start"
+            after = ", ".join(step.requires) or _("nothing: opens at the start")
         described.append(
             {
                 "name": step.name,
@@ -330,17 +337,39 @@ def _in_words(session: Session, steps: list[StepSpec]) -> list[dict[str, Any]]:
 def _deadline_words(step: StepSpec) -> str:
     deadline = step.deadline
     if isinstance(deadline, AfterDeadline):
-        since = "the step opens" if deadline.from_ == "activation" else "the process starts"
-        return f"{_duration_words(deadline.after)} after {since}"
+        if deadline.from_ == "activation":
+            return _("%(duration)s after the step opens") % {
+                "duration": _duration_words(deadline.after)
+            }
+        return _("%(duration)s after the process starts") % {
+            "duration": _duration_words(deadline.after)
+        }
     if isinstance(deadline, BusinessDaysDeadline):
-        since = "the step opens" if deadline.from_ == "activation" else "the process starts"
-        days = "business day" if deadline.business_days == 1 else "business days"
-        return f"{deadline.business_days} {days} ({deadline.region}) after {since}"
+        said = {"num": deadline.business_days, "region": deadline.region}
+        if deadline.from_ == "activation":
+            return (
+                ngettext(
+                    "%(num)d business day (%(region)s) after the step opens",
+                    "%(num)d business days (%(region)s) after the step opens",
+                    deadline.business_days,
+                )
+                % said
+            )
+        return (
+            ngettext(
+                "%(num)d business day (%(region)s) after the process starts",
+                "%(num)d business days (%(region)s) after the process starts",
+                deadline.business_days,
+            )
+            % said
+        )
     if isinstance(deadline, FromFieldDeadline):
-        source = f"the date {deadline.from_field.step}.{deadline.from_field.field}"
+        source = _("the date %(field)s") % {
+            "field": f"{deadline.from_field.step}.{deadline.from_field.field}"
+        }
         offset = _duration_words(deadline.offset)
-        return source if offset == "no time" else f"{source} + {offset}"
-    return "none"
+        return source if offset == _("no time") else f"{source} + {offset}"
+    return _("none")
 
 
 def _duration_words(duration: str) -> str:
@@ -350,13 +379,14 @@ def _duration_words(duration: str) -> str:
     except ValueError:
         return duration
     hours, seconds = divmod(round(parsed.seconds), 3600)
+    minutes, seconds = divmod(seconds, 60)
     parts = [
-        (parsed.years, "year"),
-        (parsed.months, "month"),
-        (parsed.days, "day"),
-        (hours, "hour"),
-        (seconds // 60, "minute"),
-        (seconds % 60, "second"),
+        (parsed.years, ngettext("%(num)d year", "%(num)d years", parsed.years)),
+        (parsed.months, ngettext("%(num)d month", "%(num)d months", parsed.months)),
+        (parsed.days, ngettext("%(num)d day", "%(num)d days", parsed.days)),
+        (hours, ngettext("%(num)d hour", "%(num)d hours", hours)),
+        (minutes, ngettext("%(num)d minute", "%(num)d minutes", minutes)),
+        (seconds, ngettext("%(num)d second", "%(num)d seconds", seconds)),
     ]
-    words = [f"{amount} {unit}{'' if amount == 1 else 's'}" for amount, unit in parts if amount]
-    return " ".join(words) or "no time"
+    words = [text % {"num": amount} for amount, text in parts if amount]
+    return " ".join(words) or _("no time")

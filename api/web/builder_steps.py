@@ -10,6 +10,8 @@ from sqlmodel import Session, col, select
 
 from api.deps import SessionDep
 from api.web import condition_form
+from api.web.i18n import N_
+from api.web.i18n import gettext as _
 from api.web.refusals import (
     FormErrors,
     Loc,
@@ -23,6 +25,7 @@ from api.web.refusals import (
 from api.web.session import CsrfChecked, WebStaff
 from api.web.step_form import FIELD_TYPES, StepForm
 from api.web.templating import page
+from api.web.views import flashed
 from partnerflow import assignees, process_templates
 from partnerflow.callers import Caller
 from partnerflow.models import EmailTemplate, Partner, User
@@ -32,12 +35,12 @@ from partnerflow.spec import FromFieldDeadline, StepSpec
 
 router = APIRouter(include_in_schema=False)
 
-FLASHES = {"added": "Step added: give it its name and what it needs, then save it."}
+FLASHES = {"added": N_("Step added: give it its name and what it needs, then save it.")}
 DEADLINE_KIND_CHOICES = [
-    ("", "None"),
-    ("after", "After a duration"),
-    ("business_days", "Business days"),
-    ("from_field", "From a date field of an earlier step"),
+    ("", N_("None")),
+    ("after", N_("After a duration")),
+    ("business_days", N_("Business days")),
+    ("from_field", N_("From a date field of an earlier step")),
 ]
 
 
@@ -88,7 +91,7 @@ def step_editor(
     template = template_of(session, template_id)
     position = step_position(template, index)
     form = StepForm.of(template.steps[position], condition_form.field_kinds(template.steps))
-    message = FLASHES.get(flash or "")
+    message = flashed(FLASHES, flash)
     return _step_page(request, session, caller, template, position, form, flash=message)
 
 
@@ -134,7 +137,7 @@ def delete_step(
     position = step_position(template, index)
     steps = [step for n, step in enumerate(template.steps) if n != position]
     if not steps:
-        found = [Refusal((), "A process needs a step: add another before deleting this one.")]
+        found = [Refusal((), _("A process needs a step: add another before deleting this one."))]
         code = status.HTTP_409_CONFLICT
     else:
         try:
@@ -220,26 +223,25 @@ def _choices(
     )
     # an offer's partners: those checked in their order (a ranked offer's), then the others
     offered = [p for p in dict.fromkeys(form.offer_partners) if p]
-    offer_partners = [
-        (value, dict(partners).get(value, "(no longer active)"), True) for value in offered
-    ]
+    gone = _("(no longer active)")
+    offer_partners = [(value, dict(partners).get(value, gone), True) for value in offered]
     offer_partners += [(value, label, False) for value, label in partners if value not in offered]
     for value, choices in ((form.partner_id, partners), (form.user_id, users)):
         if value and value not in dict(choices):
-            choices.append((value, "(no longer active)"))
+            choices.append((value, gone))
     if form.handover_email and form.handover_email not in dict(emails):
-        emails.append((form.handover_email, "(deleted e-mail template)"))
+        emails.append((form.handover_email, _("(deleted e-mail template)")))
     escalation_choices = assignees.handover_choices(slots, partners, users)
     if form.escalation_to and form.escalation_to not in dict(escalation_choices):
-        escalation_choices.append((form.escalation_to, "(no longer active)"))
+        escalation_choices.append((form.escalation_to, gone))
     requires = form.requires if form.requires_mode == "listed" else None
     condition_fields = condition_form.field_choices(
         template.steps, position, requires, [row.field for row in form.conditions]
     )
-    reviewers = [("", "No review"), ("contact", "The contact person")]
+    reviewers = [("", _("No review")), ("contact", _("The contact person"))]
     reviewers += [(f"user:{value}", label) for value, label in users]
     if form.review_by and form.review_by not in dict(reviewers):
-        reviewers.append((form.review_by, "(no longer active)"))
+        reviewers.append((form.review_by, gone))
     date_fields = [
         (f"{step.key}.{spec.key}", f"{step.name} › {spec.label}")
         for step in others
@@ -247,11 +249,18 @@ def _choices(
         if spec.type in ("date", "datetime")
     ]
     if form.date_field and form.date_field not in dict(date_fields):
-        date_fields.append((form.date_field, f"{form.date_field} (not a date field of a step)"))
+        date_fields.append(
+            (
+                form.date_field,
+                _("%(field)s (not a date field of a step)") % {"field": form.date_field},
+            )
+        )
     return {
-        "assignee_kinds": assignees.FORM_KINDS,
-        "offer_sources": assignees.OFFER_SOURCES,
-        "offer_modes": assignees.OFFER_MODES,
+        "assignee_kinds": [
+            (kind, assignees.kind_in_words(kind)) for kind, _english in assignees.FORM_KINDS
+        ],
+        "offer_sources": [(value, _(label)) for value, label in assignees.OFFER_SOURCES],
+        "offer_modes": [(value, _(label)) for value, label in assignees.OFFER_MODES],
         "offer_partner_choices": offer_partners,
         "other_steps": [(step.key, step.name) for step in others],
         "partners": partners,
@@ -260,7 +269,7 @@ def _choices(
         "escalation_choices": escalation_choices,
         "date_fields": date_fields,
         "condition_fields": condition_fields,
-        "condition_ops": condition_form.OP_CHOICES,
+        "condition_ops": [(op, _(label)) for op, label in condition_form.OP_CHOICES],
         "reviewers": reviewers,
-        "deadline_kinds": DEADLINE_KIND_CHOICES,
+        "deadline_kinds": [(kind, _(label)) for kind, label in DEADLINE_KIND_CHOICES],
     }

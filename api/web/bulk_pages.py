@@ -14,6 +14,8 @@ from starlette.datastructures import FormData
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.web import work
 from api.web.builder_steps import company_users
+from api.web.i18n import N_, refusal_text
+from api.web.i18n import gettext as _
 from api.web.refusals import PostedForm, checked, status_of, text
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
@@ -33,13 +35,13 @@ ACTIONS: dict[str, BulkAction] = {
 _ASSIGNEE = TypeAdapter[BoundAssignee](BoundAssignee)
 # what a row's status means to the person who sent the form
 OUTCOMES = {
-    200: "Done",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Not possible now",
-    422: "Not valid",
-    503: "Not reached: try again",
-    500: "Failed",
+    200: N_("Done"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Not possible now"),
+    422: N_("Not valid"),
+    503: N_("Not reached: try again"),
+    500: N_("Failed"),
 }
 
 
@@ -54,10 +56,10 @@ def form_choices(session: Session) -> dict[str, Any]:
     ]
     users = [(f"user:{u.id}", u.name) for u in company_users(session)]
     return {
-        "holders": [("", "Anyone"), *partners, *users],
+        "holders": [("", _("Anyone")), *partners, *users],
         "assignee_choices": [
-            ("", "Choose…"),
-            ("contact", "Each process's contact person"),
+            ("", _("Choose…")),
+            ("contact", _("Each process's contact person")),
             *partners,
             *users,
         ],
@@ -103,7 +105,7 @@ def _selected(session: Session, user_id: uuid.UUID, form: FormData) -> list[Bulk
     shows (on every page); each step once."""
     items: list[BulkItem] = []
     for value in form.getlist("step"):
-        process_id, _, key = str(value).partition(":")
+        process_id, _colon, key = str(value).partition(":")
         try:
             items.append(BulkItem(process_id=uuid.UUID(process_id), step_key=key))
         except (ValueError, ValidationError):
@@ -166,8 +168,10 @@ def _described(session: Session, results: list[BulkResult]) -> list[dict[str, An
                 "step": name,
                 "title": title,
                 "status": result.status,
-                "outcome": OUTCOMES.get(result.status, str(result.status)),
-                "detail": result.detail,
+                "outcome": _(OUTCOMES[result.status])
+                if result.status in OUTCOMES
+                else str(result.status),
+                "detail": refusal_text(result.detail) if result.detail else result.detail,
             }
         )
     return rows

@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from api.web.i18n import N_
+from api.web.i18n import gettext as _
 from api.web.refusals import Loc, checked, text
 from partnerflow.conditions import ATTRIBUTE_PREFIX, steps_before
 from partnerflow.spec import ConditionOp, StepSpec, When, resolve_requires
@@ -22,10 +24,10 @@ MAX_CONDITIONS = 20
 ATTRIBUTE = "attribute"  # the field select's value for "an attribute, named beside"
 
 OPPORTUNITY_CHOICES = [
-    ("opportunity.product", "Opportunity: product"),
-    ("opportunity.test", "Opportunity: test run (yes/no)"),
-    ("opportunity.customer.address.postal_code", "Customer: postal code"),
-    (ATTRIBUTE, "Opportunity: attribute (name it beside)"),
+    ("opportunity.product", N_("Opportunity: product")),
+    ("opportunity.test", N_("Opportunity: test run (yes/no)")),
+    ("opportunity.customer.address.postal_code", N_("Customer: postal code")),
+    (ATTRIBUTE, N_("Opportunity: attribute (name it beside)")),
 ]
 _OPPORTUNITY_KINDS = {
     "opportunity.product": "text",
@@ -33,16 +35,16 @@ _OPPORTUNITY_KINDS = {
     "opportunity.customer.address.postal_code": "text",
 }
 OP_CHOICES: list[tuple[ConditionOp, str]] = [
-    ("equals", "is"),
-    ("not_equals", "is not"),
-    ("any_of", "is one of (comma-separated)"),
-    ("none_of", "is none of (comma-separated)"),
-    ("gt", "is more than"),
-    ("gte", "is at least"),
-    ("lt", "is less than"),
-    ("lte", "is at most"),
-    ("is_empty", "is empty"),
-    ("is_not_empty", "is not empty"),
+    ("equals", N_("is")),
+    ("not_equals", N_("is not")),
+    ("any_of", N_("is one of (comma-separated)")),
+    ("none_of", N_("is none of (comma-separated)")),
+    ("gt", N_("is more than")),
+    ("gte", N_("is at least")),
+    ("lt", N_("is less than")),
+    ("lte", N_("is at most")),
+    ("is_empty", N_("is empty")),
+    ("is_not_empty", N_("is not empty")),
 ]
 _LIST_OPS = ("any_of", "none_of")
 _NO_VALUE_OPS = ("is_empty", "is_not_empty")
@@ -188,7 +190,7 @@ def field_choices(
     changed[position] = steps[position].model_copy(update={"requires": requires})
     resolved = resolve_requires(changed)
     before = steps_before(steps[position].key, resolved)
-    choices = [("", "(choose)"), *OPPORTUNITY_CHOICES]
+    choices = [("", _("(choose)")), *((value, _(label)) for value, label in OPPORTUNITY_CHOICES)]
     choices += [
         (f"fields.{step.key}.{spec.key}", f"{step.name} › {spec.label}")
         for step in steps
@@ -198,7 +200,8 @@ def field_choices(
     offered = dict(choices)
     for value in chosen:
         if value and value not in offered:
-            choices.append((value, f"{value} (not a field of a step this one requires)"))
+            gone = _("%(field)s (not a field of a step this one requires)") % {"field": value}
+            choices.append((value, gone))
             offered[value] = value
     return choices
 

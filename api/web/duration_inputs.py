@@ -8,15 +8,27 @@ import re
 from dataclasses import dataclass
 from typing import Literal, assert_never
 
+from api.web.i18n import N_
+from api.web.i18n import gettext as _
+
 DurationUnit = Literal["minutes", "hours", "days", "weeks", "months", "iso"]
 UNITS: list[tuple[DurationUnit, str]] = [
-    ("minutes", "minutes"),
-    ("hours", "hours"),
-    ("days", "days"),
-    ("weeks", "weeks"),
-    ("months", "months"),
+    ("minutes", N_("minutes")),
+    ("hours", N_("hours")),
+    ("days", N_("days")),
+    ("weeks", N_("weeks")),
+    ("months", N_("months")),
 ]
-AS_WRITTEN = ("iso", "as written (ISO 8601)")
+AS_WRITTEN = ("iso", N_("as written (ISO 8601)"))
+# What is said beside an amount that is no whole number, by unit.
+_WHOLE_NUMBER: dict[DurationUnit, str] = {
+    "minutes": N_("type a whole number of minutes, e.g. 3"),
+    "hours": N_("type a whole number of hours, e.g. 3"),
+    "days": N_("type a whole number of days, e.g. 3"),
+    "weeks": N_("type a whole number of weeks, e.g. 3"),
+    "months": N_("type a whole number of months, e.g. 3"),
+    "iso": N_("type a duration as ISO 8601, e.g. P3D"),
+}
 _SHAPES: list[tuple[re.Pattern[str], DurationUnit]] = [
     (re.compile(r"^PT(\d+)M$"), "minutes"),
     (re.compile(r"^PT(\d+)H$"), "hours"),
@@ -57,16 +69,18 @@ class DurationInput:
         amount = self.amount.strip()
         if self.unit == "iso":
             return amount.upper()
-        unit = next((unit for unit, _ in UNITS if unit == self.unit), None)
+        unit = next((unit for unit, _label in UNITS if unit == self.unit), None)
         if unit is None:
-            raise NotADuration("choose one of the units")
+            raise NotADuration(_("choose one of the units"))
         if not _WHOLE.fullmatch(amount):
-            raise NotADuration(f"type a whole number of {unit}, e.g. 3")
+            raise NotADuration(_(_WHOLE_NUMBER[unit]))
         return _iso(int(amount), unit)
 
     def unit_choices(self) -> list[tuple[str, str]]:
-        """The unit select's options: "as written" only for a duration that needs it."""
-        return [*UNITS, AS_WRITTEN] if self.unit == "iso" else list(UNITS)
+        """The unit select's options ("as written" only for a duration that needs it), in the
+        reader's language."""
+        shown = [*UNITS, AS_WRITTEN] if self.unit == "iso" else UNITS
+        return [(unit, _(label)) for unit, label in shown]
 
 
 def _iso(amount: int, unit: DurationUnit) -> str:

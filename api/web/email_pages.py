@@ -17,6 +17,8 @@ from starlette.datastructures import FormData
 
 from api.deps import Pagination, SessionDep, SettingsDep
 from api.listing import fetch_page
+from api.web.i18n import N_, refusal_text
+from api.web.i18n import gettext as _
 from api.web.refusals import (
     FormErrors,
     Loc,
@@ -30,6 +32,7 @@ from api.web.refusals import (
 )
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
+from api.web.views import flashed
 from partnerflow import email_templates
 from partnerflow.callers import Caller
 from partnerflow.default_emails import sample_context
@@ -40,7 +43,7 @@ from partnerflow.render_pool import RenderUnavailable
 
 router = APIRouter(include_in_schema=False)
 
-FLASHES = {"created": "E-mail template created.", "saved": "E-mail template saved."}
+FLASHES = {"created": N_("E-mail template created."), "saved": N_("E-mail template saved.")}
 INPUTS = ("name", "language", "subject", "body_html", "body_text")
 
 
@@ -54,7 +57,7 @@ def email_list(
         "email_list.html",
         caller=caller,
         section="emails",
-        flash=FLASHES.get(flash or ""),
+        flash=flashed(FLASHES, flash),
         rows=[email_templates.public(t) for t in found],
         more=count - len(found),
     )
@@ -106,7 +109,7 @@ def editor(
     template = _template_of(session, template_id)
     values = {name: getattr(template, name) or "" for name in INPUTS}
     return _editor(
-        request, caller, settings.public_url, template, values, flash=FLASHES.get(flash or "")
+        request, caller, settings.public_url, template, values, flash=flashed(FLASHES, flash)
     )
 
 
@@ -166,7 +169,8 @@ def _refusals(
         return refusals(error)
     # The save check lets an unknown filter or test through as this error: name the part.
     part = _part_at_fault(values)
-    return [Refusal((part,), f"line {error.lineno}: {error.message}")]
+    said = _("line %(line)s: %(problem)s") % {"line": error.lineno, "problem": error.message}
+    return [Refusal((part,), said)]
 
 
 def _part_at_fault(values: dict[str, str]) -> str:
@@ -198,17 +202,23 @@ def _rendered(values: dict[str, str], public_url: str) -> dict[str, str] | str:
             language=language,
         )
     except TemplateProblem as problem:
-        return str(problem)
+        return refusal_text(str(problem))
     except TemplateSyntaxError as error:
-        return f"{_part_at_fault(values)}, line {error.lineno}: {error.message}"
+        return _("%(part)s, line %(line)s: %(problem)s") % {
+            "part": _part_at_fault(values),
+            "line": error.lineno,
+            "problem": error.message,
+        }
     except RenderUnavailable:
         raise  # not the template's fault: answered 503, try again
     except Exception as error:
         # A person's template can fail in many ways (an unknown filter, 1/0, a date that is
         # not one); each is theirs to fix, none is the server's fault.
         line = getattr(error, "lineno", None)
-        where = f"line {line}: " if line else ""
-        return f"the template cannot be rendered: {where}{error}"
+        if line:
+            said = _("the template cannot be rendered: line %(line)s: %(problem)s")
+            return said % {"line": line, "problem": error}
+        return _("the template cannot be rendered: %(problem)s") % {"problem": error}
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
 
 
@@ -233,7 +243,7 @@ def _editor(
         flash=flash,
         template=template,
         values=values,
-        variables=TEMPLATE_VARIABLES,
+        variables={name: _(meaning) for name, meaning in TEMPLATE_VARIABLES.items()},
         preview=shown if isinstance(shown, dict) else None,
         preview_problem=shown if isinstance(shown, str) else None,
         **context(errors),

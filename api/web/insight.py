@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
+from api.web.i18n import gettext as _
+from api.web.i18n import refusal_text
 from partnerflow import charts, scorecards
 from partnerflow.refusals import Refused
 from partnerflow.scorecards import Period, Scorecard
@@ -21,9 +23,10 @@ def asked_period(first: str, last: str, timezone: str, now: datetime) -> tuple[P
     try:
         return scorecards.period(_day(first), _day(last), timezone, now), None
     except ValueError:
-        problem = "Enter the days as YYYY-MM-DD."
+        problem = _("Enter the days as YYYY-MM-DD.")
     except Refused as refused:
-        problem = f"{refused.message[:1].upper()}{refused.message[1:]}."
+        said = refusal_text(refused.message)
+        problem = f"{said[:1].upper()}{said[1:]}."
     return scorecards.period(None, None, timezone, now), problem
 
 

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from api.web import (
     account_pages,
@@ -23,18 +24,24 @@ from api.web import (
     service_area_pages,
     sign_in_pages,
     staff_pages,
+    webhook_pages,
 )
+from api.web.i18n import N_, PageLanguage, refusal_text
+from api.web.i18n import gettext as _
 from api.web.session import SignInRequired
 from api.web.templating import page
+from partnerflow.settings import Settings
+from partnerflow.spec import Language
 
 _TITLES = {
-    403: "Not allowed",
-    404: "Not found",
-    409: "Not possible now",
-    422: "Not valid",
-    429: "Slow down",
-    503: "Try again in a moment",
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Not possible now"),
+    422: N_("Not valid"),
+    429: N_("Slow down"),
+    503: N_("Try again in a moment"),
 }
+_SOMETHING_WRONG = N_("Something is not right")
 
 # Pages load only their own script and stylesheet; nothing may frame them; a sign-in link's
 # token never leaves in a Referer header. E-mails shown in sandboxed frames inherit this.
@@ -59,9 +66,11 @@ def install(app: FastAPI) -> None:
         account_pages,
         service_area_pages,
         people_pages,
+        webhook_pages,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.add_middleware(PageLanguage, default=_page_language, pages=lambda path: not is_api(path))
 
     @app.middleware("http")
     async def page_headers(
@@ -82,7 +91,7 @@ def install(app: FastAPI) -> None:
         # The API answers JSON; a person in a browser gets a page.
         if is_api(request.url.path):
             return await http_exception_handler(request, error)
-        detail = error.detail if isinstance(error.detail, str) else "the request was not valid"
+        detail = error.detail if isinstance(error.detail, str) else _("the request was not valid")
         response = error_page(request, error.status_code, detail)
         response.headers.update(error.headers or {})
         return response
@@ -93,7 +102,8 @@ def install(app: FastAPI) -> None:
             return await request_validation_exception_handler(request, error)
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"][1:])
-        return error_page(request, 422, f"the form was not valid: {where}: {first['msg']}")
+        message = _("the form was not valid: %(where)s: %(why)s")
+        return error_page(request, 422, message % {"where": where, "why": first["msg"]})
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
@@ -101,9 +111,18 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
         request,
         "error.html",
         status_code,
-        title=_TITLES.get(status_code, "Something is not right"),
-        message=message[:1].upper() + message[1:],
+        title=_(_TITLES.get(status_code, _SOMETHING_WRONG)),
+        message=_capitalised(refusal_text(message)),
     )
+
+
+def _capitalised(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+def _page_language(scope: Scope) -> Language:
+    settings: Settings = scope["app"].state.settings
+    return settings.page_language or settings.default_language
 
 
 def is_api(path: str) -> bool:

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.web.i18n import N_
+from api.web.i18n import gettext as _
 from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebPartner
 from api.web.templating import page
@@ -20,7 +22,7 @@ from partnerflow.refusals import Refused
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 FLASHES = {
-    "declined": "Declined: the offer is closed for you; the contact person reads your reason.",
+    "declined": N_("Declined: the offer is closed for you; the contact person reads your reason."),
 }
 
 
@@ -42,7 +44,8 @@ def _offers_page(
         request, "portal_offers.html", status_code,
         caller=caller, section="offers", offers=listed, count=count,
         zones=timezones_of(session, {offer.process_id for offer in listed}),
-        problem=trouble, flash=FLASHES.get(flash or ""), declining=declining, reason=reason,
+        problem=trouble, flash=_(FLASHES[flash]) if flash in FLASHES else None,
+        declining=declining, reason=reason,
     )  # fmt: skip
 
 

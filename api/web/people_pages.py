@@ -12,9 +12,11 @@ from sqlmodel import Session, col, select
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.web.builder_steps import company_users
+from api.web.i18n import N_
 from api.web.refusals import Loc, PostedForm, context, refusals, sorted_out, status_of, text
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page, picker_value
+from api.web.views import flashed
 from partnerflow import absences
 from partnerflow.callers import Caller
 from partnerflow.db import utcnow
@@ -25,8 +27,8 @@ from partnerflow.settings import Settings
 router = APIRouter(include_in_schema=False)
 
 FLASHES = {
-    "absence_set": "The absence is set.",
-    "absence_withdrawn": "The absence is withdrawn.",
+    "absence_set": N_("The absence is set."),
+    "absence_withdrawn": N_("The absence is withdrawn."),
 }
 _INPUTS = ("from", "until", "substitute_user_id")
 
@@ -60,7 +62,7 @@ def person_page(
     shown = absences.current(session, person.id)
     return _person(
         request, session, settings, caller, person, _entered(shown, settings),
-        flash=FLASHES.get(flash or ""),
+        flash=flashed(FLASHES, flash),
     )  # fmt: skip
 
 

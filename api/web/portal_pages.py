@@ -12,6 +12,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from api.csv_download import csv_response
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.downloads import download
+from api.web.i18n import N_
+from api.web.i18n import gettext as _
 from api.web.insight import FirstDay, LastDay, asked_period, scorecard_context
 from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebPartner
@@ -33,15 +35,22 @@ from partnerflow.refusals import Refused, not_found
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 FLASHES = {
-    "welcome": "Welcome! Your tasks appear here as soon as a process hands you a step.",
-    "appointment": "The appointment is recorded as the step's deadline.",
-    "uploaded": "The document is uploaded.",
-    "finished": "Done: the step is finished and the contact person is told.",
-    "submitted": "Done: the step is sent for review; you will hear if anything needs changing.",
-    "commented": "Your comment is added.",
-    "handed_back": "Handed back: the contact person has the step now, with your reason.",
-    "accepted": "Accepted: the job is yours. Below are the customer's details and what to do.",
+    "welcome": N_("Welcome! Your tasks appear here as soon as a process hands you a step."),
+    "appointment": N_("The appointment is recorded as the step's deadline."),
+    "uploaded": N_("The document is uploaded."),
+    "finished": N_("Done: the step is finished and the contact person is told."),
+    "submitted": N_("Done: the step is sent for review; you will hear if anything needs changing."),
+    "commented": N_("Your comment is added."),
+    "handed_back": N_("Handed back: the contact person has the step now, with your reason."),
+    "accepted": N_("Accepted: the job is yours. Below are the customer's details and what to do."),
 }
+
+
+def flash_text(key: str | None) -> str | None:
+    """The notice a redirect's `?flash=` names, in the reader's language."""
+    return _(FLASHES[key]) if key in FLASHES else None
+
+
 # After these the step is no longer the partner's to work on here: back to the list.
 _TO_THE_LIST = ("finished", "submitted", "handed_back")
 
@@ -55,7 +64,7 @@ def my_tasks(
     zones = timezones_of(session, [task.process_id for task in tasks])
     return page(
         request, "portal_tasks.html",
-        caller=caller, section="tasks", tasks=tasks, zones=zones, flash=FLASHES.get(flash or ""),
+        caller=caller, section="tasks", tasks=tasks, zones=zones, flash=flash_text(flash),
         offers_waiting=offers.pending_count(session, caller),
     )  # fmt: skip
 
@@ -95,7 +104,9 @@ def _step_page(
         step=shown,
         spec=specs.get(step_key),
         condition=diagram.condition_words(specs[step_key]) if step_key in specs else None,
-        diagram=diagram.draw(list(specs.values()), states, title="The whole process", keys=False),
+        diagram=diagram.draw(
+            list(specs.values()), states, title=_("The whole process"), keys=False
+        ),
         diagram_lines=diagram.described(list(specs.values()), states),
         timezone=timezone_of(session, process),
         comments=comments_by_step(session, process_id, step_key).get(step_key, []),
@@ -103,7 +114,7 @@ def _step_page(
         uploaded=uploaded_counts(session, process_id, step_key),
         may=caller.permissions,
         problem=problem,
-        flash=FLASHES.get(flash or ""),
+        flash=flash_text(flash),
         entered=entered or {},
     )
 

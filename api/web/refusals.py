@@ -9,6 +9,8 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from api.web.i18n import N_, refusal_text
+from api.web.i18n import gettext as _
 from partnerflow.refusals import Refused, http_status
 
 Loc = tuple[str | int, ...]
@@ -27,13 +29,14 @@ def _without_lead_in(message: str) -> str:
 
 # Pydantic's wording where it would puzzle a person filling in a form.
 _PLAIN = {
-    "missing": "Enter a value.",
-    "string_too_short": "Enter a value.",
-    "string_pattern_mismatch": "Use lower-case letters, digits, '-' and '_' "
-    "(start with a letter or digit; at most 64).",
-    "uuid_parsing": "Choose one of the options.",
-    "uuid_type": "Choose one of the options.",
-    "too_short": "Keep at least one.",
+    "missing": N_("Enter a value."),
+    "string_too_short": N_("Enter a value."),
+    "string_pattern_mismatch": N_(
+        "Use lower-case letters, digits, '-' and '_' (start with a letter or digit; at most 64)."
+    ),
+    "uuid_parsing": N_("Choose one of the options."),
+    "uuid_type": N_("Choose one of the options."),
+    "too_short": N_("Keep at least one."),
 }
 
 
@@ -65,9 +68,12 @@ class Refusal:
 
     @property
     def sentence(self) -> str:
+        """In the reader's language (api/web/i18n.py: a refusal's text is looked up as it
+        is, then by the catalog's refusal patterns)."""
+        message = _capitalised(refusal_text(self.message))
         if self.names_itself or not self.loc:
-            return self.message
-        return f"{' › '.join(str(part) for part in self.loc)}: {self.message}"
+            return message
+        return f"{' › '.join(str(part) for part in self.loc)}: {message}"
 
 
 def status_of(error: Refused | HTTPException | ValidationError) -> int:
@@ -84,7 +90,11 @@ def refusals(error: Refused | HTTPException | ValidationError) -> list[Refusal]:
         return [Refusal(error.loc, _capitalised(error.message))]
     if isinstance(error, ValidationError):
         return [
-            Refusal(tuple(item["loc"]), _PLAIN.get(item["type"], item["msg"]), names_itself=False)
+            Refusal(
+                tuple(item["loc"]),
+                _(_PLAIN[item["type"]]) if item["type"] in _PLAIN else item["msg"],
+                names_itself=False,
+            )
             for item in error.errors()
         ]
     if not isinstance(error.detail, list):
@@ -118,7 +128,8 @@ def sorted_out(found: list[Refusal], input_for: Callable[[Loc], str | None]) -> 
         if name is None:
             errors.above.append(refusal.sentence)
         else:
-            errors.beside.setdefault(name, _capitalised(_without_lead_in(refusal.message)))
+            beside = refusal_text(_without_lead_in(refusal.message))
+            errors.beside.setdefault(name, _capitalised(beside))
     return errors
 
 

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.deps import SessionDep
+from api.web.i18n import N_
+from api.web.i18n import gettext as _
 from api.web.refusals import (
     FormErrors,
     Loc,
@@ -24,6 +26,7 @@ from api.web.refusals import (
 )
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page
+from api.web.views import flashed
 from partnerflow import service_areas
 from partnerflow.callers import Caller
 from partnerflow.models import Partner
@@ -33,13 +36,13 @@ from partnerflow.service_areas import COUNTRIES, ServiceAreaUpdate
 router = APIRouter(include_in_schema=False)
 
 # Fixed texts: a flash is chosen by key, never taken from the address.
-FLASHES = {"area_saved": "Service area saved."}
+FLASHES = {"area_saved": N_("Service area saved.")}
 COUNTRY_CHOICES = [
-    ("DE", "Germany (5 digits)"),
-    ("AT", "Austria (4 digits)"),
-    ("CH", "Switzerland (4 digits)"),
+    ("DE", N_("Germany (5 digits)")),
+    ("AT", N_("Austria (4 digits)")),
+    ("CH", N_("Switzerland (4 digits)")),
 ]
-assert [code for code, _ in COUNTRY_CHOICES] == list(COUNTRIES)
+assert [code for code, _label in COUNTRY_CHOICES] == list(COUNTRIES)
 
 # Patterns are typed one per line, or separated by commas, semicolons or spaces.
 _BETWEEN = re.compile(r"[\s,;]+")
@@ -61,6 +64,11 @@ class AreaForm:
         return ServiceAreaUpdate.model_validate({"postal_codes": typed, "country": self.country})
 
 
+def flash(key: str | None) -> str | None:
+    """The partner page's flash about its area, in the reader's language."""
+    return flashed(FLASHES, key)
+
+
 def area_context(
     session: Session,
     caller: Caller,
@@ -74,7 +82,7 @@ def area_context(
         "area_form": form or AreaForm.of(area),
         "area_editable": caller.is_admin,
         "area_action": f"/partners/{partner_id}/service-area",
-        "country_choices": COUNTRY_CHOICES,
+        "country_choices": [(code, _(label)) for code, label in COUNTRY_CHOICES],
     }
 
 

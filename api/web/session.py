@@ -9,6 +9,7 @@ from sqlmodel import col, func, select
 
 from api.deps import SessionDep
 from api.errors import forbidden
+from api.web.i18n import choose_user_language
 from partnerflow.callers import Caller, caller_for
 from partnerflow.models import Notification
 from partnerflow.settings import Settings
@@ -65,6 +66,7 @@ def get_web_caller(request: Request, session: SessionDep) -> Caller:
     if caller is None:
         raise SignInRequired(_come_back_to(request))
     request.state.csrf = csrf_token(token or "")
+    choose_user_language(caller.user.language)
     if caller.is_staff:
         # the menu's count, read on the request's own session
         request.state.unread = session.exec(

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from api.deps import MailerDep, SessionDep, SettingsDep
 from api.rate_limit import PublicLimit
+from api.web.i18n import N_, gettext, refusal_text
 from api.web.session import (
     COOKIE,
     CsrfChecked,
@@ -36,8 +37,8 @@ from partnerflow.sign_in import (
 
 router = APIRouter(include_in_schema=False)
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
-UNKNOWN_LINK = "This sign-in link is not known."
-_UNKNOWN_INVITATION = "This invitation is not known."
+UNKNOWN_LINK = N_("This sign-in link is not known.")
+_UNKNOWN_INVITATION = N_("This invitation is not known.")
 
 
 def _is_email(text: str) -> bool:
@@ -56,7 +57,7 @@ def _signed_in(location: str, token: str, settings: Settings) -> RedirectRespons
 
 def gone_page(request: Request, template: str, refused: Refused, unknown: str) -> HTMLResponse:
     """A link or invitation that no longer works (or never did), and why."""
-    reason = unknown if refused.kind == "not_found" else refused.message
+    reason = gettext(unknown) if refused.kind == "not_found" else refusal_text(refused.message)
     return page(request, template, http_status(refused.kind), reason=reason)
 
 
@@ -86,8 +87,10 @@ def sign_in(
     found = staff_by_token(session, token.strip()) if token.strip() else None
     if found is None:
         errors = {
-            "token": "This token is not valid (or belongs to a partner: partners sign in "
-            "by an e-mailed link)."
+            "token": gettext(
+                "This token is not valid (or belongs to a partner: partners sign in "
+                "by an e-mailed link)."
+            )
         }
         return page(request, "sign_in.html", 401, next=safe_next(next, "/processes"), errors=errors)
     user, api_token = found
@@ -135,7 +138,9 @@ def portal_send_link(
             422,
             next=_portal_next(next),
             email=email,
-            errors={"email": "Enter the e-mail address your organisation registered you with."},
+            errors={
+                "email": gettext("Enter the e-mail address your organisation registered you with.")
+            },
         )
     # The same answer, as fast, whether or not the address is known: the link is sent after.
     engine = request.app.state.engine
@@ -199,12 +204,14 @@ def invitation_answer(
         if answer == "decline":
             invitations.decline(session, token)
             session.commit()
-            return page(request, "invitation_gone.html", reason="You declined the invitation.")
+            return page(
+                request, "invitation_gone.html", reason=gettext("You declined the invitation.")
+            )
         errors = {}
         if not name.strip():
-            errors["name"] = "Enter your name."
+            errors["name"] = gettext("Enter your name.")
         if not _is_email(email.strip()):
-            errors["email"] = "Enter a valid e-mail address."
+            errors["email"] = gettext("Enter a valid e-mail address.")
         if errors:
             form = {"name": name, "email": email}
             return page(

@@ -15,13 +15,16 @@ from api.deps import Pagination, SessionDep, SettingsDep, TemporalDep
 from api.downloads import download
 from api.listing import fetch_page
 from api.web import bulk_pages, service_area_pages, work
+from api.web.i18n import N_
 from api.web.insight import FirstDay, LastDay, asked_period, scorecard_context
 from api.web.refusals import status_of
 from api.web.session import CsrfChecked, WebStaff
 from api.web.templating import page, when
 from api.web.views import (
     comments_by_step,
+    email_kind,
     event_in_words,
+    flashed,
     review_history,
     states_of,
     step_specs,
@@ -59,8 +62,8 @@ router.include_router(bulk_pages.router)  # the dashboard's bulk form posts ther
 PAGE_SIZE = 50
 # Fixed texts: a flash is chosen by key, never taken from the address.
 FLASHES = {
-    "approve": "Approved: the step is done.",
-    "request_changes": "Sent back: the assignee is told what to change.",
+    "approve": N_("Approved: the step is done."),
+    "request_changes": N_("Sent back: the assignee is told what to change."),
 }
 
 
@@ -184,7 +187,7 @@ def _process_page(
         status_code,
         caller=caller,
         section="processes",
-        flash=FLASHES.get(flash or ""),
+        flash=flashed(FLASHES, flash),
         diagram=diagram.draw(list(specs.values()), states),
         diagram_lines=diagram.described(list(specs.values()), states),
         conditions={key: diagram.condition_words(spec) for key, spec in specs.items()},
@@ -318,7 +321,7 @@ def partner_page(
     return page(
         request, "scorecard.html", 422 if problem else 200,
         caller=caller, section="partners", own=False,
-        flash=service_area_pages.FLASHES.get(flash or ""),
+        flash=service_area_pages.flash(flash),
         **scorecard_context(card, problem, f"/partners/{partner_id}/scorecard.csv"),
         **service_area_pages.area_context(session, caller, partner_id),
     )  # fmt: skip
@@ -371,7 +374,7 @@ def outbox(
     return page(
         request, "outbox.html",
         caller=caller, section="outbox", emails=emails, count=count, kind=kind, to=to,
-        kinds=kinds, offset=offset, page_size=PAGE_SIZE,
+        kinds=kinds, offset=offset, page_size=PAGE_SIZE, kind_words=email_kind,
     )  # fmt: skip
 
 
@@ -383,7 +386,10 @@ def outbox_email(
     email = session.get(OutboxEmail, email_id)
     if email is None:
         raise not_found("e-mail")
-    return page(request, "outbox_email.html", caller=caller, section="outbox", email=email)
+    return page(
+        request, "outbox_email.html",
+        caller=caller, section="outbox", email=email, kind_words=email_kind,
+    )  # fmt: skip
 
 
 # notifications ------------------------------------------------------------------------------

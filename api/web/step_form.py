@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from api.web import condition_form
 from api.web.condition_form import ConditionRow
 from api.web.duration_inputs import DurationInput, NotADuration
+from api.web.i18n import gettext as _
 from api.web.refusals import Loc, Refusal, checked, refusals, text
 from partnerflow import assignees
 from partnerflow.refusals import invalid
@@ -266,7 +267,7 @@ class StepForm:
         model = DEADLINE_KINDS.get(self.deadline_kind)
         if model is None:
             if self.deadline_kind:
-                found.append(Refusal(("deadline",), "Choose one of the options."))
+                found.append(Refusal(("deadline",), _("Choose one of the options.")))
             return None
         refused_before = len(found)
         if model is AfterDeadline:
@@ -277,10 +278,10 @@ class StepForm:
             region = self.region.strip() or "DE"
             values = {"business_days": self.business_days.strip(), "region": region}
         elif not self.date_field:
-            found.append(Refusal(("deadline", "from_field"), "Choose the date field."))
+            found.append(Refusal(("deadline", "from_field"), _("Choose the date field.")))
             return None
         else:
-            step, _, name = self.date_field.partition(".")
+            step, _dot, name = self.date_field.partition(".")
             offset = (
                 "PT0S" if self.offset.blank else _iso(self.offset, ("deadline", "offset"), found)
             )

@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from api.web import i18n
+from api.web.i18n import gettext as _
+from api.web.i18n import ngettext
 from partnerflow.db import utcnow
 from partnerflow.settings import get_settings
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+i18n.install(templates.env)
 
 
 def _zone(timezone: str | None) -> ZoneInfo:
@@ -25,13 +28,13 @@ def _zone(timezone: str | None) -> ZoneInfo:
 
 
 def when(value: datetime | None, timezone: str | None = None) -> str:
-    """'Fri, 11 Dec 2026, 14:00' in the process's time zone."""
+    """'Fri, 11 Dec 2026, 14:00' (or 'Fr., 11. Dez. 2026, 14:00') in the process's time zone."""
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
-        return format_datetime(value, "EEE, d MMM y, HH:mm", tzinfo=_zone(timezone), locale="en")
+        return i18n.moment(value, _zone(timezone))
     except OverflowError:  # at the edge of the calendar: shown as stored
         return value.isoformat()
 
@@ -47,9 +50,10 @@ def picker_value(value: datetime | None, timezone: str | None = None) -> str:
 
 
 def due_in(value: datetime | None) -> str:
-    """How far away a deadline is, in words: 'in 3 days', 'due today', '2 days overdue'."""
+    """How far away a deadline is, in words: 'in 3 days', 'in less than an hour',
+    '2 days overdue'."""
     if value is None:
-        return "no deadline"
+        return _("no deadline")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
@@ -57,12 +61,17 @@ def due_in(value: datetime | None) -> str:
     except OverflowError:
         return ""
     hours = abs(seconds) / 3600
-    amount = f"{round(hours)} h" if hours < 24 else f"{round(hours / 24)} days"
-    if hours < 24 and round(hours) <= 1:
-        amount = "1 h" if hours >= 0.5 else "less than an hour"
-    if round(hours / 24) == 1 and hours >= 24:
-        amount = "1 day"
-    return f"in {amount}" if seconds >= 0 else f"{amount} overdue"
+    if hours < 0.5:
+        return _("in less than an hour") if seconds >= 0 else _("less than an hour overdue")
+    if hours < 24:
+        count = max(1, round(hours))
+        if seconds >= 0:
+            return ngettext("in %(num)d h", "in %(num)d h", count) % {"num": count}
+        return ngettext("%(num)d h overdue", "%(num)d h overdue", count) % {"num": count}
+    count = round(hours / 24)
+    if seconds >= 0:
+        return ngettext("in %(num)d day", "in %(num)d days", count) % {"num": count}
+    return ngettext("%(num)d day overdue", "%(num)d days overdue", count) % {"num": count}
 
 
 templates.env.filters["when"] = when

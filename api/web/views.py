@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
+from api.web.i18n import N_, pgettext
+from api.web.i18n import gettext as _
 from partnerflow import diagram
 from partnerflow.models import (
     Comment,
@@ -96,36 +98,61 @@ def uploaded_counts(session: Session, process_id: uuid.UUID, step_key: str) -> d
 # A timeline entry's event as the history says it (TimelineEntry.event; an event not here is
 # said with its underscores as spaces, a failure as "… failed").
 EVENT_WORDS = {
-    "process_started": "process started",
-    "process_completed": "process finished",
-    "process_cancelled": "process cancelled",
-    "step_activated": "step opened",
-    "step_completed": "step done",
-    "step_skipped": "step skipped",
-    "step_not_applicable": "does not apply: its condition did not hold",
-    "step_submitted": "finished, waiting for review",
-    "changes_requested": "changes requested",
-    "step_approved": "approved",
-    "step_declined": "handed back",
-    "step_reassigned": "handed to someone else",
-    "deadline_set": "deadline moved",
-    "document_added": "document uploaded",
-    "reminder_sent": "reminder sent",
-    "step_overdue": "deadline passed",
-    "step_escalated": "escalated",
-    "step_at_risk": "likely to be late",
-    "partner_revoked": "partner revoked",
+    "process_started": N_("process started"),
+    "process_completed": N_("process finished"),
+    "process_cancelled": N_("process cancelled"),
+    "step_activated": N_("step opened"),
+    "step_completed": N_("step done"),
+    "step_skipped": N_("step skipped"),
+    "step_not_applicable": N_("does not apply: its condition did not hold"),
+    "step_submitted": N_("finished, waiting for review"),
+    "changes_requested": N_("changes requested"),
+    "step_approved": N_("approved"),
+    "step_declined": N_("handed back"),
+    "step_reassigned": N_("handed to someone else"),
+    "deadline_set": N_("deadline moved"),
+    "document_added": N_("document uploaded"),
+    "reminder_sent": N_("reminder sent"),
+    "step_overdue": N_("deadline passed"),
+    "step_escalated": N_("escalated"),
+    "step_at_risk": N_("likely to be late"),
+    "partner_revoked": N_("partner revoked"),
+    "step_offered": N_("step offered"),
+    "offer_made": N_("offer made"),
+    "offer_accepted": N_("offer accepted"),
+    "offer_declined": N_("offer declined"),
+    "offer_turn_ended": N_("offer turn ended"),
+    "offer_expired": N_("offer expired"),
+    "step_substituted": N_("step substituted"),
 }
+# The catalog's context of the e-mail kinds' words (`email_kind`).
+EMAIL_KIND = "e-mail kind"
 # What a step's review shows: its rounds, with why the reviewer sent it back, and declines.
 REVIEW_EVENTS = ("step_submitted", "changes_requested", "step_approved", "step_declined")
 
 
 def event_in_words(event: str) -> str:
+    """In the reader's language (an event this list lacks: its name, as it is)."""
     if event in EVENT_WORDS:
-        return EVENT_WORDS[event]
-    if event.endswith("_failed"):
-        return f"{event.removesuffix('_failed').replace('_', ' ')} failed"
+        return _(EVENT_WORDS[event])
+    if event.endswith("_failed"):  # `<e-mail kind or source>_failed`
+        kind = event.removesuffix("_failed")
+        word = email_kind(kind)
+        return _("%(what)s failed") % {"what": word if word != kind else kind.replace("_", " ")}
     return event.replace("_", " ")
+
+
+def flashed(flashes: Mapping[str, str], key: str | None) -> str | None:
+    """The flash a page's address names by its key (never its text), in the reader's
+    language; None for no key or one the page does not know."""
+    text = flashes.get(key or "")
+    return _(text) if text else None
+
+
+def email_kind(kind: str) -> str:
+    """An e-mail's kind (models.OutboxKind) as the outbox names it: the kind itself in
+    English, a word in German (the catalog's context "e-mail kind")."""
+    return pgettext(EMAIL_KIND, kind)
 
 
 def review_history(timeline: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
