@@ -38,7 +38,7 @@ histories: $(STAMP)
 # The browser tests, keeping their screenshots of the main pages and of a process in the
 # Temporal UI (a dev server with its UI) for the README (commit them).
 screenshots: $(STAMP)
-	PARTNERFLOW_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/api/web/test_browser.py tests/system/test_temporal_ui_screenshot.py
+	PARTNERFLOW_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/api/web/test_browser.py tests/api/web/test_browser_german.py tests/api/web/test_browser_staff_german.py tests/system/test_temporal_ui_screenshot.py
 
 # The benchmark (bench/): the product through HTTP against bare Temporal, alternating, on an
 # in-memory and a file-backed dev server of its own; results in bench/results/latest.{md,json}.

@@ -1,6 +1,6 @@
 """The worker: runs PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow,
-AbsenceWorkflow and their activities against the configured Temporal, and makes sure the
-reconciler's and the forecast's schedules exist."""
+AbsenceWorkflow, WebhookDeliveryWorkflow and their activities against the configured
+Temporal, and makes sure the reconciler's and the forecast's schedules exist."""
 
 import asyncio
 import logging
@@ -20,6 +20,7 @@ from activities.forecast import ForecastActivities
 from activities.notifications import NotificationActivities
 from activities.read_model import ReadModelActivities
 from activities.reconcile import ReconcileActivities
+from activities.webhooks import WebhookActivities
 from partnerflow import logs
 from partnerflow.db import make_engine
 from partnerflow.forecast_schedule import ensure_forecast_schedule
@@ -28,10 +29,12 @@ from partnerflow.reconcile_schedule import ensure_reconcile_schedule
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import connect, metrics_runtime
 from partnerflow.transports import build_transport
+from partnerflow.webhooks import DeliveryStarter
 from workflows.absence_mover import AbsenceWorkflow
 from workflows.forecaster import ForecastWorkflow
 from workflows.partner_process import PartnerProcessWorkflow
 from workflows.reconciler import ReconcilerWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 log = logging.getLogger("partnerflow.worker")
 
@@ -45,7 +48,8 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 def build_worker(
     client: Client, settings: Settings, engine: Engine, executor: ThreadPoolExecutor
 ) -> Worker:
-    read_model = ReadModelActivities(engine)
+    read_model = ReadModelActivities(engine, DeliveryStarter(client, settings))
+    webhooks = WebhookActivities(engine, settings)
     emails = EmailActivities(engine, settings, Mailer(engine, settings, build_transport(settings)))
     notifications = NotificationActivities(engine)
     reconcile = ReconcileActivities(engine, client, settings)
@@ -54,7 +58,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PartnerProcessWorkflow, ReconcilerWorkflow, ForecastWorkflow, AbsenceWorkflow],
+        workflows=[
+            PartnerProcessWorkflow,
+            ReconcilerWorkflow,
+            ForecastWorkflow,
+            AbsenceWorkflow,
+            WebhookDeliveryWorkflow,
+        ],
         workflow_runner=WORKFLOW_RUNNER,
         activities=[
             read_model.record_transition,
@@ -65,6 +75,10 @@ def build_worker(
             reconcile.finish_automation_runs,
             reconcile.settle_uploads,
             reconcile.hand_back_revoked_partners,
+            reconcile.start_webhook_deliveries,
+            reconcile.start_absence_workflows,
+            webhooks.deliver_webhook,
+            webhooks.give_up_webhook,
             forecasts.refresh_forecasts,
             absences.tell_processes,
         ],

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from partnerflow import substitution
+from partnerflow.db import utcnow
 from workflows.absence_messages import AbsenceFannedOut, AbsenceFanOut
 from workflows.messages import AbsenceInput
 
@@ -38,7 +39,13 @@ class AbsenceActivities:
             if not substitution.is_current(session, input.user_id, input.absence_id):
                 return AbsenceFannedOut(superseded=True)
             process_ids = substitution.processes_naming(session, set(input.naming))
-        change = AbsenceInput(user_id=input.user_id, absence=input.absence)
+            # a substitute away too: the processes learn that first, so nothing goes to them
+            standing_in = (
+                substitution.standing_in_for(session, input.absence.substitute_user_id, utcnow())
+                if input.absence is not None
+                else []
+            )
+        changes = [*standing_in, AbsenceInput(user_id=input.user_id, absence=input.absence)]
         left = [p for p in process_ids if p not in progress.done]
         unreached = 0
         for start in range(0, len(left), AT_ONCE):
@@ -48,7 +55,7 @@ class AbsenceActivities:
                         return progress.result(superseded=True)
             batch = left[start : start + AT_ONCE]
             outcomes = await asyncio.gather(
-                *(substitution.tell(self._client, p, change) for p in batch)
+                *(substitution.tell_in_turn(self._client, p, changes) for p in batch)
             )
             for process_id, outcome in zip(batch, outcomes, strict=True):
                 match outcome:

@@ -8,6 +8,9 @@ Nothing goes to a partner that is not active (revoked, declined, or not yet join
 its users: such an e-mail is withheld. That is its final outcome, not a failure: it is not
 retried and does not flag the process (the partner was cut off on purpose, and the process
 has handed its steps to the contact person); a metric counts it and the log names the ids.
+
+E-mails about a step's appointment or deadline (hand-over, deadline moved, cancelled, taken
+away) carry the step's calendar event as an .ics (partnerflow/calendar.py).
 """
 
 from typing import Any
@@ -17,6 +20,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.failures import classified, permanent
+from partnerflow.calendar import email_invitation
 from partnerflow.db import session_scope
 from partnerflow.default_emails import DEFAULTS
 from partnerflow.email_context import email_context, partner_recipients
@@ -63,6 +67,13 @@ class EmailActivities:
                 )
             source = self._template_source(session, request)
             context = email_context(session, request, self._settings.public_url)
+            invitation = email_invitation(
+                session,
+                request,
+                recipients,
+                organizer=self._settings.mail_from,
+                public_url=self._settings.public_url,
+            )
         email = render(
             source["subject"],
             source["body_html"],
@@ -79,6 +90,7 @@ class EmailActivities:
                 email=email,
                 process_id=request.process_id,
                 test=request.test,
+                attachments=[invitation] if invitation is not None else [],
             )
         except PermanentDeliveryError:
             _count("partnerflow_emails_failed", "e-mails a provider refused for good")

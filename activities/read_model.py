@@ -4,7 +4,9 @@ offers); an older version never wins.
 `record_transition` (a local activity) writes the state and the in-app notices queued since
 the last write in one transaction; `record_process_state` is the state alone, for processes
 started before it (workflows/versions.py). Both forecast the steps that just opened with a
-deadline (partnerflow/forecast.py), and tell the contact person of one likely to be late."""
+deadline (partnerflow/forecast.py), and tell the contact person of one likely to be late.
+Both write, in the same transaction, the webhook deliveries of the transition's new events
+(partnerflow/webhook_outbox.py) and start their workflows once it is committed."""
 
 import uuid
 from datetime import datetime
@@ -17,9 +19,10 @@ from temporalio import activity
 
 from activities.failures import classified
 from activities.notifications import notice_rows
-from partnerflow import forecast
+from partnerflow import forecast, webhook_outbox
 from partnerflow.db import utcnow
 from partnerflow.models import Notification, Process, ProcessOffer, ProcessStep
+from partnerflow.webhooks import DeliveryStarter
 from workflows.messages import NotificationRequest, ProcessState, StepState, TransitionWrite
 
 PROCESS: Table = Process.__table__  # type: ignore[attr-defined]
@@ -29,8 +32,10 @@ PROCESS_OFFER: Table = ProcessOffer.__table__  # type: ignore[attr-defined]
 
 
 class ReadModelActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, webhooks: DeliveryStarter | None = None) -> None:
         self._engine = engine
+        # None: deliveries stay `pending` until the reconciler starts them
+        self._webhooks = webhooks
 
     @activity.defn
     def record_process_state(self, state: ProcessState) -> None:
@@ -38,6 +43,8 @@ class ReadModelActivities:
         # parameters (a customer's data) go into Temporal's history.
         with classified(), self._engine.begin() as connection:
             write_notices(connection, _write_state(connection, state))
+            queued = webhook_outbox.queue(connection, state)
+        self._start_webhooks(queued)
 
     @activity.defn
     def record_transition(self, write: TransitionWrite) -> ProcessState:
@@ -51,7 +58,13 @@ class ReadModelActivities:
         with classified(), self._engine.begin() as connection:
             at_risk = _write_state(connection, write.state, write.history_length)
             write_notices(connection, [*write.notices, *at_risk])
+            queued = webhook_outbox.queue(connection, write.state)
+        self._start_webhooks(queued)
         return write.state
+
+    def _start_webhooks(self, queued: list[webhook_outbox.Queued]) -> None:
+        if self._webhooks is not None:
+            self._webhooks.start_soon(queued)
 
 
 def write_notices(connection: Connection, requests: list[NotificationRequest]) -> int:

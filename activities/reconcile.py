@@ -3,7 +3,9 @@
 Automation runs still `starting` after a grace period get their process started (or found);
 uploads still `pending` are attached or removed as their workflow says; running processes
 whose open steps a revoked partner still holds (the revocation could not reach them) are
-told, and hand those steps to their contact person. Everything here is safe to repeat,
+told, and hand those steps to their contact person; webhook deliveries left `pending` get
+their workflow started (or found); absences begun a while ago with their steps unmoved get
+their AbsenceWorkflow started where none runs. Everything here is safe to repeat,
 and to run beside the request that is still finishing the same thing.
 """
 
@@ -16,7 +18,7 @@ from temporalio import activity
 from temporalio.client import Client, RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from partnerflow import automation_runs, revocation, uploads
+from partnerflow import absences, automation_runs, revocation, uploads, webhooks
 from partnerflow.db import utcnow
 from partnerflow.settings import Settings
 from partnerflow.storage import DocumentStorage
@@ -79,6 +81,24 @@ class ReconcileActivities:
                     report.removed += 1
                 activity.heartbeat()
         return report
+
+    @activity.defn
+    async def start_webhook_deliveries(self, input: ReconcileInput) -> int:
+        """Webhook series whose workflow a crash may have kept from starting."""
+        queued_before = utcnow() - timedelta(seconds=input.starting_grace_seconds)
+        with Session(self._engine) as session:
+            stuck = webhooks.stuck(session, queued_before)
+        return await webhooks.start_deliveries(self._client, self._settings, stuck)
+
+    @activity.defn
+    async def start_absence_workflows(self, input: ReconcileInput) -> int:
+        """Absences begun a while ago whose steps have not moved: their workflow is started
+        where none runs (the request that set one died before starting it)."""
+        now = utcnow()
+        begun_before = now - timedelta(seconds=input.absence_grace_seconds)
+        with Session(self._engine, expire_on_commit=False) as session:
+            rows = absences.unstarted(session, begun_before, now)
+        return await absences.start_unstarted(self._client, self._settings, rows)
 
     @activity.defn
     async def hand_back_revoked_partners(self, input: ReconcileInput) -> PartnersReconciled:

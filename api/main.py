@@ -18,6 +18,7 @@ from api.routes import (
     absences,
     automations,
     bulk,
+    calendar,
     email_templates,
     health,
     invitations,
@@ -32,6 +33,7 @@ from api.routes import (
     steps,
     tokens,
     users,
+    webhooks,
 )
 from api.web import install as web
 from partnerflow import logs
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         my,
         notifications,
         outbox,
+        calendar,
+        webhooks,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
 

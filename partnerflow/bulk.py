@@ -111,7 +111,7 @@ def checked_change(
                 raise invalid("due_at", "give the new deadline")
             return SetDeadline(steps.checked_due(due_at))
         case "skip":
-            return Skip(reason.strip())
+            return Skip(steps.checked_reason(reason))
         case _:
             assert_never(action)
 

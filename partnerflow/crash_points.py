@@ -20,6 +20,8 @@ CrashPoint = Literal[
     "upload.stored",
     # the workflow took the upload, the row not yet `attached`
     "upload.accepted",
+    # an absence's row stored, its AbsenceWorkflow not yet started
+    "absence.stored",
 ]
 
 _armed: dict[str, BaseException] = {}

@@ -320,6 +320,26 @@ DEFAULTS["offer_withdrawn"] = {
     },
 }
 
+# To a partner that set or moved its step's appointment itself (the step's deadline): the date
+# as recorded, in the template's time zone, with the .ics that puts it in (or moves it in) its
+# calendar. Staff moving it send `deadline_changed` instead.
+DEFAULTS["appointment"] = {
+    "de": {
+        "subject": "Termin bestätigt: {{ step.name }} am " + _DUE_DE,
+        "body_html": "<p>Hallo {{ partner.name }},</p><p>Ihr Termin für <strong>"
+        "{{ step.name }}</strong> ({{ customer.name }}) ist eingetragen: " + _DUE_DE + ".</p>"
+        "<p>Die Kalenderdatei im Anhang trägt ihn in Ihren Kalender ein; wurde der Termin "
+        "verschoben, ersetzt sie den früheren.</p>" + _LINK_DE,
+    },
+    "en": {
+        "subject": "Appointment confirmed: {{ step.name }} on " + _DUE_EN,
+        "body_html": "<p>Hello {{ partner.name }},</p><p>your appointment for <strong>"
+        "{{ step.name }}</strong> ({{ customer.name }}) is recorded: " + _DUE_EN + ".</p>"
+        "<p>The calendar file attached adds it to your calendar; if the appointment moved, "
+        "it replaces the earlier one.</p>" + _LINK_EN,
+    },
+}
+
 for _kind in DEFAULTS.values():
     for _template in _kind.values():
         check_template(_template["subject"], _template["body_html"], None)

@@ -34,22 +34,27 @@ from jinja2.sandbox import SandboxedEnvironment
 from partnerflow import render_pool
 from partnerflow.email_budget import BudgetProblem, check_budget
 from partnerflow.settings import get_settings
+from partnerflow.wording import N_
 
 # What a template may use; the hand-over e-mail's context provides all of them.
 TEMPLATE_VARIABLES: dict[str, str] = {
-    "customer": "the customer: name, email, phone, address (street, postal_code, city, country)",
-    "opportunity": "the customer case: title, product, attributes",
-    "process": "the process: id, url",
-    "step": "the step: key, name, due_at, url, instructions",
-    "partner": "the partner organisation: name",
-    "contact": "the contact person: name, email",
-    "fields": "what earlier steps recorded, by step key then field key",
-    "portal_url": "the partner portal's address",
-    "invitation": "in the partner invitation: url, expires_at, invited_by",
-    "link": "in a partner's sign-in e-mail: url, expires_at",
-    "reason": "in a request for changes or a decline: the reason the reviewer or partner wrote",
-    "offer": "in an offer e-mail: url (the portal's offers page), expires_at (until when the "
-    "partner may accept); an offer's e-mails see the customer's postal code and city only",
+    "customer": N_(
+        "the customer: name, email, phone, address (street, postal_code, city, country)"
+    ),
+    "opportunity": N_("the customer case: title, product, attributes"),
+    "process": N_("the process: id, url"),
+    "step": N_("the step: key, name, due_at, url, instructions"),
+    "partner": N_("the partner organisation: name"),
+    "contact": N_("the contact person: name, email"),
+    "fields": N_("what earlier steps recorded, by step key then field key"),
+    "portal_url": N_("the partner portal's address"),
+    "invitation": N_("in the partner invitation: url, expires_at, invited_by"),
+    "link": N_("in a partner's sign-in e-mail: url, expires_at"),
+    "reason": N_("in a request for changes or a decline: the reason the reviewer or partner wrote"),
+    "offer": N_(
+        "in an offer e-mail: url (the portal's offers page), expires_at (until when the "
+        "partner may accept); an offer's e-mails see the customer's postal code and city only"
+    ),
 }
 
 

@@ -12,6 +12,8 @@ show its first 80 characters or so, and an e-mail with a shortened subject is wh
 expects rather than no e-mail at all. A provider's message id is cut too (it only traces the
 e-mail). A key is shortened with a hash of the whole, so it stays unique. What cannot be cut
 without changing the e-mail's meaning, its recipients, is refused (`ValueTooLong`).
+Attachments (a calendar invitation) are stored with the row, in its transaction: a retry sends
+the ones the first attempt stored.
 """
 
 import hashlib
@@ -27,9 +29,9 @@ from sqlmodel import Session, SQLModel, col, select
 from partnerflow.db import session_scope, utcnow
 from partnerflow.delivery_marks import DeliveryMark, journal_for
 from partnerflow.emails import RenderedEmail
-from partnerflow.models import OutboxEmail, OutboxKind, OutboxStatus
+from partnerflow.models import OutboxAttachment, OutboxEmail, OutboxKind, OutboxStatus
 from partnerflow.settings import Settings
-from partnerflow.transports import Envelope, PermanentDeliveryError, Transport
+from partnerflow.transports import Attachment, Envelope, PermanentDeliveryError, Transport
 
 
 class _AlreadySent(Exception):
@@ -89,6 +91,7 @@ class Mailer:
         process_id: UUID | None = None,
         test: bool = False,
         secret: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> OutboxEmail:
         """Record and deliver the e-mail once. Raises PermanentDeliveryError (recorded as
         `failed`) or TemporaryDeliveryError (still `queued`, to be retried).
@@ -109,7 +112,7 @@ class Mailer:
                 html=email.html.replace(secret, "***"),
                 text=email.text.replace(secret, "***"),
             )
-        row = self._claim(
+        row, attachments = self._claim(
             OutboxEmail(
                 idempotency_key=_fitted_key(idempotency_key),
                 process_id=process_id,
@@ -119,7 +122,8 @@ class Mailer:
                 html=stored.html,
                 text=stored.text,
                 transport=transport.name if transport else "outbox",
-            )
+            ),
+            attachments,
         )
         if row.status == "sent":
             return row
@@ -133,6 +137,7 @@ class Mailer:
             sender=self._settings.mail_from,
             reply_to=self._settings.mail_reply_to,
             idempotency_key=row.idempotency_key,
+            attachments=tuple(attachments),
         )
         delivery = _Delivery(self._engine, row.id)
         try:
@@ -153,24 +158,39 @@ class Mailer:
             assert row is not None
             return row
 
-    def _claim(self, candidate: OutboxEmail) -> OutboxEmail:
-        """The row for this key: the one a previous attempt wrote, or this new one."""
+    def _claim(
+        self, candidate: OutboxEmail, attachments: Sequence[Attachment]
+    ) -> tuple[OutboxEmail, list[Attachment]]:
+        """The row for this key and its attachments: the ones a previous attempt wrote, or
+        these new ones."""
         key = candidate.idempotency_key
         with session_scope(self._engine) as session:
             existing = session.exec(
                 select(OutboxEmail).where(OutboxEmail.idempotency_key == key)
             ).first()
             if existing is not None:
-                return existing
+                return existing, _attachments_of(session, existing.id)
             session.add(candidate)
             try:
                 session.flush()
             except IntegrityError:
                 session.rollback()  # a concurrent attempt with the same key got there first
-                return session.exec(
+                existing = session.exec(
                     select(OutboxEmail).where(OutboxEmail.idempotency_key == key)
                 ).one()
-            return candidate
+                return existing, _attachments_of(session, existing.id)
+            session.add_all(
+                OutboxAttachment(
+                    email_id=candidate.id,
+                    position=position,
+                    filename=fitted(OutboxAttachment, "filename", attachment.filename),
+                    content_type=attachment.content_type,
+                    size=len(attachment.content),
+                    content=attachment.content,
+                )
+                for position, attachment in enumerate(attachments)
+            )
+            return candidate, list(attachments)
 
     def _mark(
         self,
@@ -190,6 +210,15 @@ class Mailer:
                 row.sent_at = utcnow()
             session.add(row)
             return row
+
+
+def _attachments_of(session: Session, email_id: UUID) -> list[Attachment]:
+    rows = session.exec(
+        select(OutboxAttachment)
+        .where(OutboxAttachment.email_id == email_id)
+        .order_by(col(OutboxAttachment.position))
+    )
+    return [Attachment(row.filename, row.content_type, row.content) for row in rows]
 
 
 class _Delivery:

@@ -4,12 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from partnerflow.db import UTCDateTime, utcnow
 from partnerflow.settings import get_settings
 from partnerflow.spec import EmailKind, Language, ProcessStatus, Role, StepSpec, StepStatus
+from workflows.messages import OfferStatus
 
 PartnerStatus = Literal["invited", "active", "declined", "revoked"]
 # `superseded`: a newer invitation was sent
@@ -68,6 +69,8 @@ class User(SQLModel, table=True):
     active: bool = True
     deactivated_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when()
+    # the pages' language this user chose; None: the browser's (Accept-Language)
+    language: Language | None = _one_of(2, default=None, nullable=True)
 
 
 class ApiToken(SQLModel, table=True):
@@ -429,9 +432,6 @@ class Absence(SQLModel, table=True):
     moved_at: datetime | None = _when(nullable=True)
 
 
-OfferRowStatus = Literal["pending", "accepted", "declined", "expired", "withdrawn"]
-
-
 class ProcessOffer(SQLModel, table=True):
     """Read model of one offer of a step to a partner (workflows/messages.py `Offer`), written
     with the process's state: a partner's open offers, and which process an offer id is in."""
@@ -442,7 +442,122 @@ class ProcessOffer(SQLModel, table=True):
     process_id: uuid.UUID = Field(foreign_key="process.id", index=True)
     step_key: str = Field(max_length=64)
     partner_id: uuid.UUID = Field(foreign_key="partner.id")
-    status: OfferRowStatus = _one_of(16, default="pending")
+    status: OfferStatus = _one_of(16, default="pending")
     offered_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     answered_at: datetime | None = _when(nullable=True)
+
+
+WebhookDeliveryStatus = Literal["pending", "retrying", "succeeded", "failed"]
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A receiver of process events (partnerflow/webhooks.py): where, which events, and the
+    secret its deliveries are signed with (Standard Webhooks, symmetric: kept to sign, shown
+    once when made or rotated)."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    url: str = Field(max_length=2000)
+    # partnerflow/webhook_events.py `WebhookEvent`s
+    events: list[str] = _json(default_factory=list)
+    enabled: bool = True
+    secret: str = Field(max_length=100)
+    # after a rotation the old secret signs too, until then, so receivers can switch over
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_until: datetime | None = _when(nullable=True)
+    # events that occurred before this are never sent: when it was made or last enabled
+    active_since: datetime = _when()
+    # why it was switched off by a delivery (the receiver answered 410 Gone)
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription: the transactional outbox row, written with the process
+    state that made the event, then carried by a WebhookDeliveryWorkflow per attempt series."""
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        # a subscription's deliveries, newest first
+        Index("ix_webhookdelivery_subscription_created", "subscription_id", "created_at"),
+        # the reconciler's: series asked for whose workflow may never have started
+        Index("ix_webhookdelivery_status_queued", "status", "queued_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    subscription_id: uuid.UUID = Field(foreign_key="webhooksubscription.id")
+    # the body's `id` and the `webhook-id` header: the same on every attempt and redelivery
+    event_id: uuid.UUID
+    event_type: str = Field(max_length=32)
+    process_id: uuid.UUID
+    body: dict[str, Any] = _json()
+    status: WebhookDeliveryStatus = _one_of(16, default="pending")
+    # 1, then one more for each redelivery: a new attempt series, a new workflow
+    series: int = 1
+    attempts: int = 0
+    response_status: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _when()
+    # when the current series was asked for
+    queued_at: datetime = _when()
+    finished_at: datetime | None = _when(nullable=True)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a delivery: what the receiver answered and how long it took."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    delivery_id: uuid.UUID = Field(foreign_key="webhookdelivery.id", index=True)
+    series: int
+    number: int
+    at: datetime = _when()
+    response_status: int | None = None
+    duration_ms: int
+    error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookCursor(SQLModel, table=True):
+    """How many of a process's timeline entries the outbox has turned into events."""
+
+    process_id: uuid.UUID = Field(primary_key=True)
+    seen: int = 0
+
+
+class OutboxAttachment(SQLModel, table=True):
+    """A file an outbox e-mail carries (a calendar invitation's .ics), stored with the e-mail:
+    a retry sends what the first attempt stored, and the outbox serves it to admins."""
+
+    __table_args__ = (UniqueConstraint("email_id", "position"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email_id: uuid.UUID = Field(foreign_key="outboxemail.id", index=True)
+    # its place among the e-mail's attachments, from 0 (`/api/outbox/{id}/attachments/{n}`)
+    position: int
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CalendarEvent(SQLModel, table=True):
+    """The calendar event of one step of a process (UID `{process_id}-{step_key}@partnerflow`):
+    its SEQUENCE, raised each time an .ics of it is made whose content differs from the last
+    one's (`content_hash`), by e-mail or in a feed (partnerflow/calendar.py)."""
+
+    process_id: uuid.UUID = Field(primary_key=True)
+    step_key: str = Field(primary_key=True, max_length=64)
+    sequence: int = 0
+    content_hash: str = Field(max_length=64)
+    changed_at: datetime = _when()
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A user's calendar feed (`/calendar/{token}.ics`): the token is random and kept only as
+    its SHA-256; a new feed revokes the one before."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when()
+    revoked_at: datetime | None = _when(nullable=True)

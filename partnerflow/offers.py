@@ -16,11 +16,10 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
-from partnerflow import notes
+from partnerflow import notes, steps
 from partnerflow.callers import Caller
 from partnerflow.db import utcnow
 from partnerflow.models import (
-    OfferRowStatus,
     Opportunity,
     Process,
     ProcessOffer,
@@ -30,7 +29,7 @@ from partnerflow.models import (
 from partnerflow.processes import ProcessDetail, run_update, updated_detail
 from partnerflow.refusals import Refused, forbidden, invalid, not_found
 from partnerflow.settings import Settings
-from workflows.messages import AnswerOfferInput
+from workflows.messages import AnswerOfferInput, OfferStatus
 from workflows.partner_process import PartnerProcessWorkflow
 
 MAX_REASON = 2000
@@ -48,7 +47,7 @@ class OfferPublic(BaseModel):
     template_name: str
     postal_code: str | None
     city: str | None
-    status: OfferRowStatus
+    status: OfferStatus
     offered_at: datetime
     # until when this partner may accept (its turn's end, for a ranked offer)
     expires_at: datetime
@@ -182,7 +181,7 @@ async def decline(
     """Turn the offer down, saying why (required): the reason is stored here, the workflow
     gets its id and offers the step on (the next in rank, or nobody: then it waits for the
     others or its expiry). A refused decline takes its reason with it."""
-    reason = reason.strip()
+    reason = steps.checked_reason(reason)
     if not reason:
         raise invalid("reason", "say why you turn the offer down: the contact person reads it")
     if len(reason) > MAX_REASON:

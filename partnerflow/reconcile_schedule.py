@@ -18,8 +18,10 @@ ROUNDS = Rounds(
     summary="Partnerflow reconciler round: repairs between the database and Temporal",
     details=(
         "Every minute: starts or finds the processes of automation runs a crash left "
-        "`starting`, attaches or removes uploads left `pending`, and hands the open steps of "
-        "revoked partners to the contact persons. Pausing the schedule only delays these "
+        "`starting`, attaches or removes uploads left `pending`, hands the open steps and "
+        "pending offers of revoked partners to the contact persons, starts the workflows of "
+        "absences that began with nobody's steps moved and of webhook deliveries left "
+        "`pending`. Pausing the schedule only delays these "
         'repairs (docs/operations.md, "The reconciler").'
     ),
 )

@@ -27,17 +27,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from partnerflow.models import (
-    Partner,
-    Process,
-    ProcessOffer,
-    ProcessStep,
-    ProcessTemplate,
-    ProcessTemplateVersion,
-)
+from partnerflow.models import Partner, Process, ProcessOffer, ProcessStep
 from partnerflow.refusals import not_found
 from partnerflow.spec import OPEN_STATUSES
-from partnerflow.starting import DRAFT_VERSION
+from partnerflow.template_mentions import running_processes_naming
 from workflows.messages import PartnerRevokedInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import PF_PARTNERS
@@ -105,41 +98,9 @@ def bound_processes(session: Session, partner_id: uuid.UUID) -> set[uuid.UUID]:
             | cast(Process.partner_ids, String).contains(str(partner_id)),
         )
     )
-    return set(rows) | _escalating_to(session, partner_id)
-
-
-def _escalating_to(session: Session, partner_id: uuid.UUID) -> set[uuid.UUID]:
-    """Running processes whose template version names the partner (an escalation's
-    `reassign_to`): the step goes to it only when overdue, so no step or slot shows it yet."""
-    versions = {
-        (row.template_id, row.version)
-        for row in session.exec(
-            select(ProcessTemplateVersion).where(
-                cast(ProcessTemplateVersion.snapshot, String).contains(str(partner_id))
-            )
-        )
-    }
-    drafts = set(
-        session.exec(
-            select(ProcessTemplate.id).where(
-                cast(ProcessTemplate.steps, String).contains(str(partner_id))
-            )
-        )
-    )
-    if not versions and not drafts:
-        return set()
-    template_ids = {t for t, _ in versions} | drafts
-    running = session.exec(
-        select(Process).where(
-            Process.status == "running", col(Process.template_id).in_(template_ids)
-        )
-    )
-    return {
-        p.id
-        for p in running
-        if (p.template_id, p.template_version) in versions
-        or (p.template_version == DRAFT_VERSION and p.template_id in drafts)
-    }
+    # a template version naming it (an escalation's `reassign_to`, an offer's partners): the
+    # step goes to it only later, so no step or slot shows it yet
+    return set(rows) | set(running_processes_naming(session, [partner_id]))
 
 
 async def listed_in_temporal(temporal: Client, partner_id: uuid.UUID) -> set[uuid.UUID]:
@@ -227,9 +188,9 @@ async def tell_all(
 
 
 def still_holding(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(process, partner) for each running process whose open steps a revoked partner still
-    holds, per the read model: the reconciler's work."""
-    rows = session.exec(
+    """(process, partner) for each running process where a revoked partner still holds open
+    steps or has an offer pending, per the read model: the reconciler's work."""
+    holding = (
         select(ProcessStep.process_id, Partner.id)
         .join(Partner, col(Partner.id) == ProcessStep.assignee_partner_id)
         .join(Process, col(Process.id) == ProcessStep.process_id)
@@ -238,8 +199,20 @@ def still_holding(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
             col(ProcessStep.status).in_(OPEN_STATUSES),
             Process.status == "running",
         )
-        .distinct()
-        .order_by(col(ProcessStep.process_id))
-        .limit(PER_ROUND)
+    )
+    # an offer made after the revocation (the process was not found then): withdrawn when told
+    offered = (
+        select(ProcessOffer.process_id, Partner.id)
+        .join(Partner, col(Partner.id) == ProcessOffer.partner_id)
+        .join(Process, col(Process.id) == ProcessOffer.process_id)
+        .where(
+            Partner.status == REVOKED,
+            ProcessOffer.status == "pending",
+            Process.status == "running",
+        )
+    )
+    pairs = holding.union(offered).subquery()
+    rows = session.execute(
+        select(pairs.c.process_id, pairs.c.id).order_by(pairs.c.process_id).limit(PER_ROUND)
     )
     return [(process_id, partner_id) for process_id, partner_id in rows]

@@ -28,6 +28,9 @@ from partnerflow.refusals import Refused, conflict, invalid, not_found
 Country = Literal["DE", "AT", "CH"]
 COUNTRIES: tuple[Country, ...] = get_args(Country)
 MAX_PATTERNS = 500
+# The most partners one pool offer goes to (the best fits): a "first accept" offer to
+# thousands would mail thousands, and every one enters the workflow's input and history.
+MAX_POOL = 100
 
 
 def code_length(country: Country) -> int:
@@ -82,6 +85,11 @@ def checked_patterns(patterns: Iterable[str], country: Country) -> list[str]:
     return kept
 
 
+def normalized_code(postal_code: str) -> str:
+    """A postal code as typed ("50 667", " 50667 ") as it is compared: without any blanks."""
+    return "".join(postal_code.split())
+
+
 def covering(code: str) -> list[str]:
     """Every pattern that covers the code, the closest first: the code, then its prefixes
     from the longest."""
@@ -119,11 +127,14 @@ def of_partners(
 
 
 def replace(session: Session, partner_id: uuid.UUID, body: ServiceAreaUpdate) -> ServiceAreaPublic:
-    """The partner serves these patterns (in this country) and no others from now on."""
+    """The partner serves these patterns (in this country) and no others from now on. The
+    partner's row is locked first: two replacements at once end as one of them, not as both
+    together (SQLite has one writer at a time anyway)."""
     if session.get(Partner, partner_id) is None:
         raise not_found("partner")
     country = checked_country(body.country)
     patterns = checked_patterns(body.postal_codes, country)
+    session.exec(select(Partner.id).where(Partner.id == partner_id).with_for_update()).one()
     session.execute(delete(ServiceArea).where(col(ServiceArea.partner_id) == partner_id))
     session.add_all(
         ServiceArea(partner_id=partner_id, country=country, pattern=pattern) for pattern in patterns
@@ -143,12 +154,13 @@ def serving(
     statement: SelectOfScalar[Partner], postal_code: str, country: str
 ) -> SelectOfScalar[Partner]:
     """The partners of `statement` whose service area covers the postal code (a query's
-    `serves` and `country`: a refusal names them)."""
+    `serves` and `country`: a refusal names them); blanks in the code do not count ("50 667"
+    is 50667, as for a customer's address in `ranked`)."""
     try:
         chosen = checked_country(country)
     except Refused as refused:
         raise Refused("invalid", refused.message, "country", where="query") from None
-    code = postal_code.strip()
+    code = normalized_code(postal_code)
     digits = code_length(chosen)
     if not re.fullmatch(rf"[0-9]{{{digits}}}", code):
         message = f"'{postal_code[:40]}' is not a postal code of {chosen} ({digits} digits)"
@@ -169,11 +181,12 @@ class Serving:
 
 def ranked(session: Session, postal_code: str | None, country: str | None) -> list[uuid.UUID]:
     """The active partners serving the postal code, best fit first: a whole code before a
-    prefix, a longer prefix before a shorter, then by name. Nobody for a code that is
-    missing, malformed, or of a country no area can name."""
+    prefix, a longer prefix before a shorter, then by name; at most MAX_POOL of them (the
+    best fits). Nobody for a code that is missing, malformed, or of a country no area can
+    name. The code is read as `serving` reads `?serves=` (`normalized_code`)."""
     wanted = (country or "DE").strip().upper()
     chosen = next((c for c in COUNTRIES if c == wanted), None)
-    code = (postal_code or "").replace(" ", "").strip()
+    code = normalized_code(postal_code or "")
     if chosen is None or not re.fullmatch(rf"[0-9]{{{code_length(chosen)}}}", code):
         return []
     rows = session.exec(
@@ -193,4 +206,4 @@ def ranked(session: Session, postal_code: str | None, country: str | None) -> li
     order = sorted(
         best.values(), key=lambda s: (-s.closeness, s.name.casefold(), str(s.partner_id))
     )
-    return [fit.partner_id for fit in order]
+    return [fit.partner_id for fit in order[:MAX_POOL]]

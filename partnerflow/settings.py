@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     invitation_ttl_hours: int = 168
     # The language of e-mails that belong to no process (partners' sign-in links).
     default_language: Language = "de"
+    # The pages' language for a browser that asks for none of ours (and no user setting);
+    # unset: `default_language`.
+    page_language: Language | None = None
     # The time zone a new process template's deadlines fall due in, unless it names another.
     default_timezone: str = "Europe/Berlin"
     # How long a browser stays signed in, and how long a partner's sign-in link works.
@@ -77,6 +80,16 @@ class Settings(BaseSettings):
     # is needed. A new account's e-mailed first sign-in link works this long, and once.
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
     welcome_link_ttl_hours: int = Field(default=72, ge=1, le=720)
+    # Webhooks go to https addresses on the internet only: http, and hosts that are or
+    # resolve to loopback, private, link-local or reserved addresses, are refused unless
+    # these allow them (a test's local receiver; an intranet on purpose).
+    webhooks_allow_http: bool = False
+    webhooks_allow_private: bool = False
+    # A delivery is tried again with back-off (first after this, then twice as long each
+    # time, at most an hour apart) for this long, then given up; each POST may take this long.
+    webhooks_retry_first_seconds: float = Field(default=10.0, gt=0, le=3600)
+    webhooks_retry_for_hours: float = Field(default=24.0, gt=0, le=168)
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -56,6 +56,7 @@ EmailKind = Literal[
     "step_declined",  # to the contact person: the partner handed the step back, with the reason
     "offer",  # to a partner: a step is offered to it (postal code and city, no customer name)
     "offer_withdrawn",  # to a partner offered a step: another took it, or it went elsewhere
+    "appointment",  # to a partner: the appointment (its step's deadline) it set or moved itself
 ]
 
 # steps ------------------------------------------------------------------------------------

@@ -42,12 +42,10 @@ from partnerflow.spec import (
     TemplateSnapshot,
     UserAssignee,
 )
+from partnerflow.template_mentions import DRAFT_VERSION
 from workflows import search_attributes, summaries
 from workflows.messages import AwaitRecordedInput, ProcessInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
-
-# A test run of an unpublished draft carries version 0.
-DRAFT_VERSION = 0
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7a52-4d0e-4c55-9a34-7d0f3c1b2e90")
 

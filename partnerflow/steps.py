@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 from temporalio.client import Client
 
-from partnerflow import notes
+from partnerflow import notes, substitution
 from partnerflow.callers import Caller
 from partnerflow.db import utcnow
 from partnerflow.models import (
@@ -158,7 +158,7 @@ async def skip(
     reason: str,
 ) -> ProcessDetail:
     """Skip the step; a reason is stored here and the workflow gets its id."""
-    reason = reason.strip()
+    reason = checked_reason(reason)
     note_id = None
     if reason:
         note_id = notes.write(
@@ -170,6 +170,14 @@ async def skip(
         session, temporal, settings, caller, step, note_id,
         PartnerProcessWorkflow.skip_step, payload,
     )  # fmt: skip
+
+
+def checked_reason(reason: str) -> str:
+    """A reason as it is stored: without the blanks around it, and no NUL character (no
+    database column takes one): `invalid` naming `reason`."""
+    if "\x00" in reason:
+        raise invalid("reason", "contains a NUL character (\\u0000): remove it")
+    return reason.strip()
 
 
 def checked_due(due_at: str) -> str:
@@ -228,8 +236,16 @@ async def reassign(
     step: StepRef,
     assignee: BoundAssignee,
 ) -> ProcessDetail:
-    """Hand the step to an active partner, an active company user or the contact person."""
+    """Hand the step to an active partner, an active company user or the contact person. A
+    user who is away (or will be): the process learns the absence first (it may not name the
+    user yet, so it was not told), and the step opens for whoever stands in."""
     check_assignee(session, assignee)
+    if isinstance(assignee, UserAssignee):
+        absences = substitution.standing_in_for(session, assignee.user_id, utcnow())
+        if absences:
+            session.rollback()  # hold no read transaction (SQLite's lock) while it writes
+            # Not reached or refused: the reassignment's own answer says so.
+            await substitution.tell_in_turn(temporal, step.process.id, absences)
     payload = ReassignInput(step_key=step.key, actor=caller.actor(), assignee=assignee)
     return await _updated(
         session, temporal, settings, caller, step, PartnerProcessWorkflow.reassign, payload
@@ -291,7 +307,7 @@ async def review(
     back to its assignee with the reason (required), which the read model and the e-mail
     quote; `due` may move the deadline in the same call (else it keeps running). An
     approval may carry a remark: stored as a note like a reason, its id sent with the answer."""
-    reason = reason.strip()
+    reason = checked_reason(reason)
     if decision == "request_changes" and not reason:
         raise invalid("reason", "say what needs to change: the assignee reads it")
     if decision == "approve" and due is not None:
@@ -327,7 +343,7 @@ async def decline(
 ) -> ProcessDetail:
     """A partner hands its active step back with a reason (required): the step goes to the
     contact person, who is told; the partner no longer sees it."""
-    reason = reason.strip()
+    reason = checked_reason(reason)
     if not reason:
         raise invalid("reason", "say why you hand the step back: the contact person reads it")
     if caller.partner_id is None:

@@ -4,27 +4,25 @@
 A process names a user when they are its contact person, the assignee or reviewer of one of
 its open or pending steps (the read model), or when its template's version names them (a
 review or an escalation that reaches them later). Telling a process twice changes nothing.
+A process told of an absence is told first of the absences of those standing in (a substitute
+away too): their steps then go to whoever is there (`standing_in_for`).
 """
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import String, cast, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from partnerflow.db import utcnow
-from partnerflow.models import (
-    Absence,
-    Process,
-    ProcessStep,
-    ProcessTemplate,
-    ProcessTemplateVersion,
-)
+from partnerflow.models import Absence, Process, ProcessStep
 from partnerflow.spec import OPEN_STATUSES
+from partnerflow.template_mentions import running_processes_naming
+from workflows import messages
 from workflows.messages import AbsenceInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
@@ -32,9 +30,6 @@ log = logging.getLogger(__name__)
 
 # How long one process may take to answer before it counts as unreached (told again later).
 ONE_PROCESS = timedelta(seconds=10)
-# A test run of an unpublished draft carries version 0 (partnerflow/starting.py).
-_DRAFT_VERSION = 0
-
 Told = Literal["told", "passed_over", "unreached"]
 
 
@@ -58,44 +53,8 @@ def processes_naming(session: Session, user_ids: set[uuid.UUID]) -> list[uuid.UU
         )
     )
     seen = set(found)
-    found += [p for p in _named_by_template(session, ids) if p not in seen]
+    found += [p for p in running_processes_naming(session, ids) if p not in seen]
     return found
-
-
-def _named_by_template(session: Session, user_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    """Running processes whose template version (or draft, for a test run) names a user."""
-    versions: set[tuple[uuid.UUID, int]] = set()
-    drafts: set[uuid.UUID] = set()
-    for user_id in user_ids:
-        versions |= {
-            (row.template_id, row.version)
-            for row in session.exec(
-                select(ProcessTemplateVersion).where(
-                    cast(ProcessTemplateVersion.snapshot, String).contains(str(user_id))
-                )
-            )
-        }
-        drafts |= set(
-            session.exec(
-                select(ProcessTemplate.id).where(
-                    cast(ProcessTemplate.steps, String).contains(str(user_id))
-                )
-            )
-        )
-    template_ids = {t for t, _ in versions} | drafts
-    if not template_ids:
-        return []
-    running = session.exec(
-        select(Process)
-        .where(Process.status == "running", col(Process.template_id).in_(template_ids))
-        .order_by(col(Process.started_at), col(Process.id))
-    )
-    return [
-        p.id
-        for p in running
-        if (p.template_id, p.template_version) in versions
-        or (p.template_version == _DRAFT_VERSION and p.template_id in drafts)
-    ]
 
 
 def is_current(session: Session, user_id: uuid.UUID, absence_id: uuid.UUID | None) -> bool:
@@ -113,6 +72,46 @@ def mark_moved(session: Session, absence_id: uuid.UUID) -> None:
         .values(moved_at=utcnow())
     )
     session.commit()
+
+
+def standing_in_for(session: Session, user_id: uuid.UUID, now: datetime) -> list[AbsenceInput]:
+    """What a process must know before a step of the user's opens there: the user's absence
+    not over (running or to come), and those of whoever stands in (a substitute away too,
+    and so on, once each), the last in line first, so each step moves once."""
+    chain: list[AbsenceInput] = []
+    seen: set[uuid.UUID] = set()
+    next_one: uuid.UUID | None = user_id
+    while next_one is not None and next_one not in seen:
+        seen.add(next_one)
+        row = session.exec(
+            select(Absence).where(Absence.user_id == next_one, col(Absence.ends_at) > now)
+        ).first()
+        if row is None:
+            break
+        chain.append(AbsenceInput(user_id=row.user_id, absence=as_message(row)))
+        next_one = row.substitute_user_id
+    return chain[::-1]
+
+
+def as_message(row: Absence) -> messages.Absence:
+    """An absence as a process holds it: ids and moments."""
+    return messages.Absence(
+        user_id=row.user_id,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        substitute_user_id=row.substitute_user_id,
+    )
+
+
+async def tell_in_turn(
+    temporal: Client, process_id: uuid.UUID, changes: list[AbsenceInput]
+) -> Told:
+    """Send one process each change in turn: what the first that was not `told` came to."""
+    for change in changes:
+        told = await tell(temporal, process_id, change)
+        if told != "told":
+            return told
+    return "told"
 
 
 async def tell(temporal: Client, process_id: uuid.UUID, change: AbsenceInput) -> Told:

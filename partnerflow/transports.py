@@ -12,8 +12,13 @@ message goes (the caller may lock its row there, so an overlapping attempt waits
 headers): the caller commits its `sent` there. A crash between that answer and that commit is
 the one window that can send twice; the Message-ID is derived from the outbox key, so such a
 resend is one message to a mail client that removes duplicates.
+
+Attachments (a calendar invitation's .ics) go as parts of a multipart/mixed message over SMTP,
+and base64 in SendGrid's `attachments` (whose `type` takes no parameters: the .ics says its
+METHOD itself).
 """
 
+import base64
 import hashlib
 import smtplib
 import ssl
@@ -38,6 +43,22 @@ class TemporaryDeliveryError(Exception):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    # with its parameters, e.g. "text/calendar; charset=utf-8; method=REQUEST"
+    content_type: str
+    content: bytes
+
+    @property
+    def mime_type(self) -> str:
+        return self.content_type.split(";", 1)[0].strip().lower()
+
+    def parameters(self) -> dict[str, str]:
+        pairs = (part.split("=", 1) for part in self.content_type.split(";")[1:] if "=" in part)
+        return {name.strip().lower(): value.strip().strip('"') for name, value in pairs}
+
+
+@dataclass(frozen=True)
 class Envelope:
     to: list[str]
     email: RenderedEmail
@@ -45,6 +66,7 @@ class Envelope:
     reply_to: str | None
     # The outbox row's key: the provider sees it, so a retry can be traced to one e-mail.
     idempotency_key: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Commit(Protocol):
@@ -108,6 +130,15 @@ class SmtpTransport:
         message["X-Partnerflow-Key"] = envelope.idempotency_key
         message.set_content(envelope.email.text)
         message.add_alternative(envelope.email.html, subtype="html")
+        for attachment in envelope.attachments:
+            maintype, _, subtype = attachment.mime_type.partition("/")
+            message.add_attachment(
+                attachment.content,
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+                params=attachment.parameters(),
+            )
         try:
             client: _CommitPointBeforeData
             if settings.smtp_security == "tls":
@@ -168,6 +199,16 @@ class SendGridTransport:
             ],
             "custom_args": {"partnerflow_key": envelope.idempotency_key},
         }
+        if envelope.attachments:
+            payload["attachments"] = [
+                {
+                    "content": base64.b64encode(attachment.content).decode("ascii"),
+                    "type": attachment.mime_type,
+                    "filename": attachment.filename,
+                    "disposition": "attachment",
+                }
+                for attachment in envelope.attachments
+            ]
         if envelope.reply_to:
             payload["reply_to"] = {"email": parseaddr(envelope.reply_to)[1]}
         commit.ready()

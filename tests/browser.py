@@ -56,14 +56,17 @@ class Live:
     browser: Browser
     screenshots: Path
 
-    async def context(self, viewport: dict[str, int] = DESKTOP) -> BrowserContext:
+    async def context(
+        self, viewport: dict[str, int] = DESKTOP, locale: str = "en-GB"
+    ) -> BrowserContext:
+        """A browser window; `locale` is the language it asks pages for (Accept-Language)."""
         phone = viewport["width"] < 600
         context = await self.browser.new_context(
             base_url=self.base_url,
             viewport=viewport,  # type: ignore[arg-type]
             is_mobile=phone,
             has_touch=phone,
-            locale="en-GB",
+            locale=locale,
             timezone_id="Europe/Berlin",
         )
         context.set_default_timeout(15_000)

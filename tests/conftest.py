@@ -295,6 +295,8 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
     """A test stack's settings: these and the defaults only, never a developer's `.env`
     (which may send mail to a real server)."""
     overrides.setdefault("public_url", "http://partnerflow.test")
+    # pages in English for a test client that names no language (the company's is German)
+    overrides.setdefault("page_language", "en")
     overrides.setdefault("storage_dir", str(_TEMPORARY[0].mktemp("partnerflow-docs")))
     return Settings(
         _env_file=None,

@@ -1,7 +1,9 @@
 """AbsenceWorkflow: one staff user's absence reaching their running processes, durably.
 
-One run per user (id `absence-<user id>`, partnerflow/absences.py): setting an absence again,
-or withdrawing it, terminates the running one and starts another with the new input. The run
+One run per change of a user's absence (id `absence-<user id>-<absence id>`, or
+`…-withdrawn-<uuid>` for a withdrawal, partnerflow/absences.py): setting an absence again, or
+withdrawing it, starts another run and terminates none; a run whose change was replaced since
+finds so in its activity (the row is gone) and ends without telling anyone. The run
 sleeps on a durable timer until the absence begins, then tells every running process that
 names the user (contact person, assignee or reviewer of an open or pending step, or in the
 template's version) with the process's `absence` update: their open steps of the user's go to

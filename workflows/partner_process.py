@@ -25,6 +25,8 @@ an ApplicationError whose type is a refusal kind, workflows/rules.py):
   text is a `ProcessNote` the API stored: the workflow carries its id, never the text).
 - `set_deadline`: the assignee partner (with `steps:set_deadline`), the contact or an admin
   moves a step's deadline; the old timers are cancelled, so no reminder for the old date fires.
+  The partner is e-mailed the date with the step's calendar event: `deadline_changed` when
+  staff moved it, `appointment` when the partner set or moved it itself (workflows/versions.py).
   An offered step has no deadline yet (`conflict`).
 - `reassign`: the contact or an admin hands a step to another partner or user (an offered
   step is taken out of its offer, the partners asked are told, and it opens for the assignee).
@@ -77,6 +79,8 @@ offer (the only way to an offer's timers, e-mails and `offer_made` ids from `wor
 no absences in its input, and never got the `absence` update or an answer to an offer (their
 validators refuse a run without them); a search attribute of offers (`PfOffered`) is upserted
 only once a step has offers, and `PfActiveSteps` counts offered steps, which such runs lack.
+`PfPartners` lists the partners an offer may go to besides those bound (a revocation finds
+the process before the offer is made): a run without offers lists what it always did.
 """
 
 import asyncio
@@ -694,6 +698,7 @@ class PartnerProcessWorkflow:
         on_behalf = authorize(self._state, step, input.actor, "steps:set_deadline")
         check_not_offered(step)
         due_at = moment_from_value(input.due, self._tz)
+        moved = step.due_at != due_at
         self._set_due(step, due_at, by_hand=True)
         self._note("deadline_set", step.key, input.actor, due_at.isoformat())
         partner_id = step.assignee.partner_id
@@ -705,6 +710,17 @@ class PartnerProcessWorkflow:
                 key,
                 partner_id=partner_id,
             )
+        elif (
+            step.status == "active"
+            and partner_id is not None
+            and input.actor.partner_id == partner_id
+            and moved  # the same date again (a second click) confirms nothing new
+            and workflow.patched(versions.APPOINTMENT_CONFIRMED)
+        ):
+            # The partner set or moved its appointment itself: its calendar hears it by e-mail
+            # too. The state's version in the key: back to an earlier date is a new e-mail.
+            key = f"{step.key}:appointment:{due_at.isoformat()}:{self._state.version}"
+            self._queue_email(step, "appointment", key, partner_id=partner_id)
         await self._record()
         return self._state
 
@@ -855,19 +871,21 @@ class PartnerProcessWorkflow:
             if spec.escalation is not None
             and isinstance(spec.escalation.reassign_to, PartnerAssignee)
         }
-        may_be_offered = {
-            partner
-            for spec in self._template.steps
-            if isinstance(spec.assignee, OfferAssignee)
-            for partner in offers.candidates(
-                spec.assignee, self._input.offer_pools.get(spec.key, []), []
-            )
-        }
         return (
             partner_id in self._state.partner_ids
             or partner_id in escalates_to
-            or partner_id in may_be_offered
+            or partner_id in self._offer_candidates([])
         )
+
+    def _offer_candidates(self, revoked: list[UUID]) -> list[UUID]:
+        """The partners the template's offers may go to (named, or the pool found at the
+        start), once each, in the steps' order, without `revoked`."""
+        found: dict[UUID, None] = {}
+        for spec in self._template.steps:
+            if isinstance(spec.assignee, OfferAssignee):
+                pool = self._input.offer_pools.get(spec.key, [])
+                found.update(dict.fromkeys(offers.candidates(spec.assignee, pool, revoked)))
+        return list(found)
 
     def _tell_contact_partner_revoked(
         self, partner_id: UUID, moved: list[StepState]
@@ -1322,7 +1340,10 @@ class PartnerProcessWorkflow:
         self._offer_watchers.sync(self._state.steps)
         self._state.version += 1
         snapshot = self._state.model_copy(deep=True)
-        updates = search_attributes.of_state(snapshot)
+        # the partners an offer may go to, too: a revocation finds the process by them (a
+        # revoked one stays listed, as in `partner_ids`: revoking changes no attribute)
+        may_be_offered = self._offer_candidates([])
+        updates = search_attributes.of_state(snapshot, may_be_offered)
         if self._one_write:
             # against what the run carries now (its start's, then its upserts': replay and
             # continue-as-new recompute it), so an unchanged value is not written again

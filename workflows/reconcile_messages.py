@@ -7,6 +7,9 @@ class ReconcileInput(BaseModel):
     # A request may still be finishing what is younger than its grace period.
     starting_grace_seconds: int = 120
     pending_upload_grace_seconds: int = 300
+    # An absence's workflow moves its steps as it begins: not done this long after, it is
+    # started again (and a request that set it this long ago has answered).
+    absence_grace_seconds: int = 300
     # An automation run Temporal has not answered for this long is recorded as failed.
     give_up_after_seconds: int = 24 * 3600
 
@@ -39,3 +42,7 @@ class Reconciled(BaseModel):
     runs: RunsReconciled
     uploads: UploadsReconciled
     partners: PartnersReconciled = Field(default_factory=PartnersReconciled)
+    # webhook delivery series left `pending` whose workflow was started now (the rest ran)
+    webhooks_started: int = 0
+    # absences begun with their steps unmoved whose AbsenceWorkflow was started now
+    absences_started: int = 0

@@ -3,7 +3,10 @@
 A Temporal Schedule (partnerflow/reconcile_schedule.py) starts it every minute. It finishes
 the automation runs a crash left `starting` (their processes started or found), settles
 the uploads left `pending` (attached or removed, as their workflow says), and tells running
-processes whose open steps a revoked partner still holds (they hand them to the contact).
+processes whose open steps a revoked partner still holds (they hand them to the contact), and
+starts the webhook deliveries whose workflow a crash kept from starting, and the
+AbsenceWorkflows of absences that began a while ago with nobody's steps moved (the request
+that set them died before starting theirs).
 No messages; its result counts what it repaired. Each activity's summary (Temporal UI) says
 which repair it is.
 """
@@ -23,6 +26,8 @@ ROUND_TIMEOUT = timedelta(minutes=5)
 # The round's third repair came later: a round recorded before it (which ended after the
 # uploads) replays without it. Not in workflows/versions.py: that lists the process's patches.
 REVOKED_PARTNERS_REPAIR = "reconcile-revoked-partners"
+WEBHOOK_DELIVERIES_REPAIR = "reconcile-webhook-deliveries"
+ABSENCES_REPAIR = "reconcile-absences"
 
 
 @workflow.defn
@@ -52,4 +57,25 @@ class ReconcilerWorkflow:
             retry_policy=ROUND_RETRY,
             summary="hand the open steps of revoked partners to the contact persons",
         )
-        return Reconciled(runs=runs, uploads=uploads, partners=partners)
+        if not workflow.patched(WEBHOOK_DELIVERIES_REPAIR):
+            return Reconciled(runs=runs, uploads=uploads, partners=partners)
+        webhooks = await workflow.execute_activity_method(
+            ReconcileActivities.start_webhook_deliveries,
+            input,
+            start_to_close_timeout=ROUND_TIMEOUT,
+            retry_policy=ROUND_RETRY,
+            summary="start the webhook deliveries left pending",
+        )
+        reconciled = Reconciled(
+            runs=runs, uploads=uploads, partners=partners, webhooks_started=webhooks
+        )
+        if not workflow.patched(ABSENCES_REPAIR):
+            return reconciled
+        reconciled.absences_started = await workflow.execute_activity_method(
+            ReconcileActivities.start_absence_workflows,
+            input,
+            start_to_close_timeout=ROUND_TIMEOUT,
+            retry_policy=ROUND_RETRY,
+            summary="start the workflows of absences that began with their steps unmoved",
+        )
+        return reconciled

@@ -1,6 +1,8 @@
 """The search attributes every process carries in Temporal: ids and step keys, no personal data."""
 
+from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 from temporalio.common import (
     SearchAttributeKey,
@@ -64,17 +66,27 @@ def at_start(
     )
 
 
-def of_state(state: ProcessState) -> list[SearchAttributeUpdate[Any]]:
+def of_state(
+    state: ProcessState, may_be_offered: Iterable[UUID] = ()
+) -> list[SearchAttributeUpdate[Any]]:
     """What a transition sets: the status, the active (and offered) steps, the partners, the
     next deadline; the offered steps once a step has had offers (a process without any, and
-    every run recorded before offers, upserts what it always did)."""
+    every run recorded before offers, upserts what it always did).
+
+    `PfPartners` is every partner bound (`partner_ids`) and then those a step may be offered
+    to (`may_be_offered`: named, or from the pool found at the start): revoking a partner finds
+    the process by it before the offer is made. A revoked partner stays listed, as it stays
+    in `partner_ids`. A process without offers lists what it always did."""
     next_due = state.next_due_at
+    partners = [str(p) for p in state.partner_ids]
+    bound = set(state.partner_ids)
+    partners += [str(p) for p in may_be_offered if p not in bound]
     updates: list[SearchAttributeUpdate[Any]] = [
         PF_STATUS.value_set(state.status),
         PF_ACTIVE_STEPS.value_set(
             [s.key for s in state.steps if s.status in ("active", "offered")]
         ),
-        PF_PARTNERS.value_set([str(p) for p in state.partner_ids]),
+        PF_PARTNERS.value_set(partners),
         PF_NEXT_DUE.value_set(next_due) if next_due else PF_NEXT_DUE.value_unset(),
     ]
     if any(s.offers for s in state.steps):

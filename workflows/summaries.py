@@ -30,6 +30,7 @@ _EMAIL_WORDS = {
     "step_declined": "step-declined",
     "offer": "offer",
     "offer_withdrawn": "offer-withdrawn",
+    "appointment": "appointment-confirmed",
 }
 _NOTICE_WORDS = {
     "step_assigned": "step-assigned",

@@ -28,6 +28,17 @@ READ_MODEL_REWRITTEN = "read-model-rewritten"
 # search attributes are upserted only when their values changed.
 TRANSITION_WRITE = "transition-write"
 
-PATCHES = [OUTGOING_LANE, BUSINESS_DAYS_RECORDED, READ_MODEL_REWRITTEN, TRANSITION_WRITE]
+# A partner that sets or moves its own active step's deadline (its appointment) is sent an
+# `appointment` e-mail with the step's calendar event. Asked where that happens (no marker in
+# runs where it never does); a run recorded before replays without the e-mail.
+APPOINTMENT_CONFIRMED = "appointment-confirmed"
+
+PATCHES = [
+    OUTGOING_LANE,
+    BUSINESS_DAYS_RECORDED,
+    READ_MODEL_REWRITTEN,
+    TRANSITION_WRITE,
+    APPOINTMENT_CONFIRMED,
+]
 # 1 is the code before any patch: the histories in tests/histories/ itself.
 CODE_VERSION = 1 + len(PATCHES)

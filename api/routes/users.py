@@ -1,5 +1,5 @@
 """The company's users: created with a sign-in link e-mailed to them, switched off and on;
-`GET /api/me` for anyone signed in."""
+`GET /api/me` for anyone signed in, `PUT /api/me` for their own language."""
 
 import uuid
 from datetime import datetime
@@ -9,10 +9,19 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, EmailStr, Field
 from sqlmodel import col, select
 
-from api.deps import AdminCaller, CurrentCaller, MailerDep, PageDep, SessionDep, SettingsDep
+from api.deps import (
+    AdminCaller,
+    CurrentCaller,
+    MailerDep,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.listing import Page, fetch_page
-from partnerflow import people
+from partnerflow import absences, people, preferences
 from partnerflow.models import User
+from partnerflow.spec import Language
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -32,6 +41,8 @@ class UserPublic(BaseModel):
     active: bool
     deactivated_at: datetime | None = None
     created_at: datetime
+    # the pages' language the user chose; null: the browser's
+    language: Language | None = None
 
 
 class UserInvited(UserPublic):
@@ -53,6 +64,9 @@ class UserDeactivated(UserPublic):
     open_steps: list[StepRef]
     contact_of_processes: list[uuid.UUID]
     contact_of_templates: list[uuid.UUID]
+    # the users whose absence named them as the substitute: withdrawn (their steps now stay
+    # with them; those that had moved over are among `open_steps`)
+    absences_withdrawn: list[uuid.UUID] = []
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -79,17 +93,24 @@ def list_users(session: SessionDep, _: AdminCaller, page: PageDep) -> Page[UserP
 
 
 @router.post("/users/{user_id}/deactivate")
-def deactivate_user(
-    user_id: uuid.UUID, session: SessionDep, caller: AdminCaller
+async def deactivate_user(
+    user_id: uuid.UUID,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: AdminCaller,
 ) -> UserDeactivated:
     """Switch a user (staff or a partner's) off: their tokens, browser sessions and sign-in
-    links stop working at once. The answer lists what they still hold."""
+    links stop working at once. The answer lists what they still hold. The absences naming
+    them as the substitute are withdrawn (`absences_withdrawn`): they stand in for nobody."""
     user, left = people.deactivate(session, user_id, caller.user)
+    released = await absences.release_substitute(session, temporal, settings, user.id)
     return UserDeactivated(
         **user.model_dump(),
         open_steps=[StepRef(process_id=p, step_key=k) for p, k in left.open_steps],
         contact_of_processes=left.contact_of_processes,
         contact_of_templates=left.contact_of_templates,
+        absences_withdrawn=released,
     )
 
 
@@ -123,3 +144,16 @@ def send_sign_in_link(
 @router.get("/me")
 def me(caller: CurrentCaller) -> UserPublic:
     return UserPublic(**caller.user.model_dump())
+
+
+class MeUpdate(BaseModel):
+    language: Language | None = Field(
+        description="The language of the user's pages: `de` or `en`; null follows the "
+        "browser's Accept-Language."
+    )
+
+
+@router.put("/me")
+def update_me(body: MeUpdate, session: SessionDep, caller: CurrentCaller) -> UserPublic:
+    user = preferences.set_language(session, caller.user, body.language)
+    return UserPublic(**user.model_dump())

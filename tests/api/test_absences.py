@@ -12,15 +12,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer
 
-from partnerflow import absences
+from activities.reconcile import ReconcileActivities
+from partnerflow import absences, crash_points
+from partnerflow.settings import Settings
 from partnerflow.temporal import DATA_CONVERTER
 from tests import factories
 from tests.conftest import Stack, eventually, gone_temporal
 from tests.web import browser, signed_in_staff
 from worker import WORKFLOW_RUNNER
+from workflows.absence_messages import AbsenceChange
 from workflows.absence_mover import AbsenceWorkflow
+from workflows.reconcile_messages import ReconcileInput
 
 Headers = dict[str, str]
 
@@ -139,23 +146,29 @@ async def test_open_steps_move_when_the_absence_begins_and_new_ones_open_for_the
     after = await checking(stack, template["id"])
     assert await holder(stack, after, "check") == away["id"]
 
-    # The user's AbsenceWorkflow runs (the timer's, then the withdrawal's) replay as recorded.
-    await replays(stack, absences.workflow_id_for(uuid.UUID(away["id"])), runs=2)
+    # The user's AbsenceWorkflows (the timer's, then the withdrawal's) replay as recorded.
+    await replays(stack, uuid.UUID(away["id"]), runs=2)
 
 
-async def replays(stack: Stack, workflow_id: str, runs: int) -> None:
+async def replays(stack: Stack, user_id: uuid.UUID, runs: int) -> None:
+    """The user's AbsenceWorkflows (one per change), once `runs` have ended, replay."""
     client = stack.env.client
+    prefix = absences.workflow_ids_of(user_id)
 
-    async def listed() -> list[str]:
-        query = f"WorkflowId = '{workflow_id}' AND ExecutionStatus != 'Running'"
-        return [run.run_id async for run in client.list_workflows(query)]
+    async def listed() -> list[tuple[str, str]]:
+        query = "WorkflowType = 'AbsenceWorkflow' AND ExecutionStatus != 'Running'"
+        return [
+            (run.id, run.run_id)
+            async for run in client.list_workflows(query)
+            if run.id.startswith(prefix)
+        ]
 
-    run_ids = await eventually(listed, lambda found: len(found) >= runs)
-    assert len(run_ids) == runs
+    ended = await eventually(listed, lambda found: len(found) >= runs)
+    assert len(ended) == runs
     replayer = Replayer(
         workflows=[AbsenceWorkflow], data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
     )
-    for run_id in run_ids:
+    for workflow_id, run_id in ended:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
@@ -247,6 +260,11 @@ async def test_bad_absences_are_refused_naming_the_field(stack: Stack) -> None:
     loc, msg = await refused({**good, "until": "2030-05-01"})
     assert loc == ["body", "until"] and "time zone" in msg
     loc, _ = await refused({"until": good["until"], "substitute_user_id": substitute["id"]})
+    assert loc == ["body", "from"]
+    # One that began more than a year ago: a typo (the year 1, say).
+    loc, msg = await refused({**good, "from": "0001-01-01T00:00:00+00:00"})
+    assert loc == ["body", "from"] and "a year ago" in msg
+    loc, _ = await refused({**good, "from": moment(-timedelta(days=400))})
     assert loc == ["body", "from"]
     # Substitutes that cannot stand in.
     for who in (str(uuid.uuid4()), away["id"], former["id"], partner_user["id"]):
@@ -369,3 +387,167 @@ async def test_an_absence_temporal_cannot_be_told_of_changes_nothing(stack: Stac
         stack.app.state.temporal = present
     # The absence set before stands, as it was: the caller may try again.
     assert (await http.get(path, headers=admin)).json() == set_before
+
+
+# crossings and late news -------------------------------------------------------------------
+
+
+class Died(Exception):
+    """The process serving the request died here."""
+
+
+async def test_an_absence_whose_workflow_never_started_is_started_by_the_reconciler(
+    stack: Stack,
+) -> None:
+    http, admin = stack.http, stack.admin
+    away = await factories.member(http, admin, "Anna Abwesend")
+    substitute = await factories.member(http, admin, "Sven Vertreter")
+    template = await factories.published_template(http, admin, two_steps_for(away["id"]))
+    process_id = await checking(stack, template["id"])
+    body = {
+        "from": moment(-timedelta(minutes=10)),
+        "until": moment(timedelta(days=3)),
+        "substitute_user_id": substitute["id"],
+    }
+    # The request dies between storing the absence and starting its workflow.
+    crash_points.arm("absence.stored", Died())
+    try:
+        with pytest.raises((Died, RuntimeError)):
+            await http.put(f"/api/users/{away['id']}/absence", json=body, headers=admin)
+        assert crash_points.armed() == []
+    finally:
+        crash_points.disarm()
+    shown = (await http.get(f"/api/users/{away['id']}/absence", headers=admin)).json()
+    assert shown["state"] == "running" and shown["moved_at"] is None
+    assert await holder(stack, process_id, "check") == away["id"]
+
+    # The reconciler's round finds it begun and unmoved, and starts its workflow.
+    reconciler = ReconcileActivities(stack.engine, stack.env.client, stack.settings)
+    at_once = ReconcileInput(absence_grace_seconds=0)
+    assert await ActivityEnvironment().run(reconciler.start_absence_workflows, at_once) == 1
+
+    async def moved() -> dict[str, Any]:
+        found: dict[str, Any] = (
+            await http.get(f"/api/users/{away['id']}/absence", headers=admin)
+        ).json()
+        return found
+
+    assert (await eventually(moved, lambda a: a["moved_at"] is not None))["moved_at"]
+    assert await holder(stack, process_id, "check") == substitute["id"]
+    # Done: the next round finds nothing; nor does one within the grace period.
+    assert await ActivityEnvironment().run(reconciler.start_absence_workflows, at_once) == 0
+
+
+async def test_changes_whose_starts_reach_temporal_in_the_other_order_end_with_the_newer(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, admin = stack.http, stack.admin
+    away = await factories.member(http, admin, "Anna Abwesend")
+    first = await factories.member(http, admin, "Sven Eins")
+    second = await factories.member(http, admin, "Sara Zwei")
+    template = await factories.published_template(http, admin, two_steps_for(away["id"]))
+    process_id = await checking(stack, template["id"])
+    real_start = absences._start
+    on_the_way: list[AbsenceChange] = []
+
+    async def slow_first(temporal: Client, settings: Settings, change: AbsenceChange) -> Any:
+        if not on_the_way:  # the first change's start is still on its way to Temporal
+            on_the_way.append(change)
+            return temporal.get_workflow_handle("not yet")
+        return await real_start(temporal, settings, change)
+
+    monkeypatch.setattr(absences, "_start", slow_first)
+    path = f"/api/users/{away['id']}/absence"
+    body = {
+        "from": moment(timedelta(seconds=3)),
+        "until": moment(timedelta(days=3)),
+        "substitute_user_id": first["id"],
+    }
+    assert (await http.put(path, json=body, headers=admin)).status_code == 200
+    changed = await http.put(path, json={**body, "substitute_user_id": second["id"]}, headers=admin)
+    assert changed.status_code == 200, changed.text
+    # Now the first change's start arrives: it ends nothing, and stops by itself.
+    await real_start(stack.env.client, stack.settings, on_the_way[0])
+
+    async def checked_by() -> str | None:
+        return await holder(stack, process_id, "check")
+
+    assert await eventually(checked_by, lambda h: h == second["id"], wait=30) == second["id"]
+    shown = (await http.get(path, headers=admin)).json()
+    assert shown["substitute_user_id"] == second["id"] and shown["moved_at"] is not None
+
+
+async def test_a_step_handed_to_someone_away_opens_for_their_substitute(stack: Stack) -> None:
+    """The processes did not name the user when the absence began, so they were not told:
+    a reassignment (one step's, or in bulk) tells them first."""
+    http, admin = stack.http, stack.admin
+    away = await factories.member(http, admin, "Anna Abwesend")
+    other = await factories.member(http, admin, "Otto Anders")
+    substitute = await factories.member(http, admin, "Sven Vertreter")
+    template = await factories.published_template(http, admin, two_steps_for(other["id"]))
+    one, two = await checking(stack, template["id"]), await checking(stack, template["id"])
+    body = {
+        "from": moment(-timedelta(minutes=1)),
+        "until": moment(timedelta(days=3)),
+        "substitute_user_id": substitute["id"],
+    }
+    assert (await http.put(f"/api/users/{away['id']}/absence", json=body, headers=admin)).json()
+    to_away = {"type": "user", "user_id": away["id"]}
+    reassigned = await http.post(
+        f"/api/processes/{one}/steps/check/reassign", json={"assignee": to_away}, headers=admin
+    )
+    assert reassigned.status_code == 200, reassigned.text
+    assert await holder(stack, one, "check") == substitute["id"]
+    in_bulk = await http.post(
+        "/api/steps/bulk",
+        json={
+            "action": "reassign",
+            "items": [{"process_id": two, "step_key": "check"}],
+            "assignee": to_away,
+        },
+        headers=admin,
+    )
+    assert [row["status"] for row in in_bulk.json()["data"]] == [200], in_bulk.text
+    assert await holder(stack, two, "check") == substitute["id"]
+    told = ("step_substituted", one, "check")
+    as_substitute = factories.bearer(substitute["token"])
+    assert told in await eventually(lambda: notices(http, as_substitute), lambda n: told in n)
+
+
+async def test_a_substitute_away_passes_on_and_a_deactivated_one_stands_in_for_nobody(
+    stack: Stack,
+) -> None:
+    http, admin = stack.http, stack.admin
+    anna = await factories.member(http, admin, "Anna Abwesend")
+    sven = await factories.member(http, admin, "Sven Vertreter")
+    tina = await factories.member(http, admin, "Tina Dritte")
+    template = await factories.published_template(http, admin, two_steps_for(anna["id"]))
+    before = await checking(stack, template["id"])  # names Anna, not Sven
+
+    def away(substitute: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "from": moment(-timedelta(minutes=1)),
+            "until": moment(timedelta(days=3)),
+            "substitute_user_id": substitute["id"],
+        }
+
+    # Sven is away (Tina stands in), then Anna (Sven stands in): Anna's step goes to Tina,
+    # in the process that knew neither absence and in one started now.
+    set_ = await http.put(f"/api/users/{sven['id']}/absence", json=away(tina), headers=admin)
+    assert set_.status_code == 200, set_.text
+    set_ = await http.put(f"/api/users/{anna['id']}/absence", json=away(sven), headers=admin)
+    assert set_.status_code == 200, set_.text
+    assert await holder(stack, before, "check") == tina["id"]
+    during = await checking(stack, template["id"])
+    assert await holder(stack, during, "check") == tina["id"]
+
+    # Sven leaves: Anna's absence, which named him, is withdrawn and the answer says so.
+    deactivated = await http.post(f"/api/users/{sven['id']}/deactivate", headers=admin)
+    assert deactivated.status_code == 200, deactivated.text
+    assert deactivated.json()["absences_withdrawn"] == [anna["id"]]
+    assert (await http.get(f"/api/users/{anna['id']}/absence", headers=admin)).status_code == 404
+    # Steps opening for Anna stay hers; Sven's own absence does not matter any more.
+    after = await checking(stack, template["id"])
+    assert await holder(stack, after, "check") == anna["id"]
+    steps = await complete(stack, during, "check", factories.bearer(tina["token"]))
+    assert steps["approve"]["assignee"]["user_id"] == anna["id"]

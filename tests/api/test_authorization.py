@@ -68,9 +68,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/users"): admin_only(422, body={}),
     ("GET", "/api/users"): admin_only(200),
     ("GET", "/api/me"): anyone(200),
+    ("PUT", "/api/me"): anyone(200, body={"language": None}),
     ("GET", "/api/me/tokens"): anyone(200),
     ("POST", "/api/me/tokens"): anyone(201),
     ("DELETE", "/api/me/tokens/{token_id}"): anyone(404, params={"token_id": UNKNOWN}),
+    # a calendar feed: everyone's own (asked in order: none to revoke yet, then one made)
+    ("DELETE", "/api/me/calendar-feed"): anyone(404),
+    ("POST", "/api/me/calendar-feed"): anyone(201),
     ("POST", "/api/users/{user_id}/deactivate"): admin_only(404, params={"user_id": UNKNOWN}),
     ("POST", "/api/users/{user_id}/activate"): admin_only(404, params={"user_id": UNKNOWN}),
     ("POST", "/api/users/{user_id}/sign-in-link"): admin_only(404, params={"user_id": UNKNOWN}),
@@ -191,6 +195,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/notifications"): anyone(200),
     ("POST", "/api/notifications/{notification_id}/read"): Rule(200, 404, 404, 404),
     ("GET", "/api/outbox"): admin_only(200),
+    ("GET", "/api/outbox/{email_id}/attachments/{position}"): admin_only(
+        404, params={"email_id": UNKNOWN, "position": "0"}
+    ),
+    # webhooks (admins): a refused body, or a subscription that does not exist
+    ("POST", "/api/webhooks"): admin_only(422, body={}),
+    ("GET", "/api/webhooks"): admin_only(200),
+    ("GET", "/api/webhooks/{webhook_id}"): admin_only(404, params={"webhook_id": UNKNOWN}),
+    ("PATCH", "/api/webhooks/{webhook_id}"): admin_only(
+        404, body={}, params={"webhook_id": UNKNOWN}
+    ),
+    ("DELETE", "/api/webhooks/{webhook_id}"): admin_only(404, params={"webhook_id": UNKNOWN}),
+    ("POST", "/api/webhooks/{webhook_id}/rotate-secret"): admin_only(
+        404, params={"webhook_id": UNKNOWN}
+    ),
+    ("GET", "/api/webhooks/{webhook_id}/deliveries"): admin_only(
+        404, params={"webhook_id": UNKNOWN}
+    ),
+    ("POST", "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): admin_only(
+        404, params={"webhook_id": UNKNOWN, "delivery_id": UNKNOWN}
+    ),
 }
 
 

@@ -296,6 +296,8 @@ async def test_bad_requests_are_one_422_naming_the_field(stack: Stack) -> None:
         ({**reassign, "assignee": to_stranger}, ["assignee", "user_id"]),
         ({**reassign, "assignee": to_y, "due_at": "2031-01-01"}, ["due_at"]),
         ({**reassign, "assignee": to_y, "reason": "why"}, ["reason"]),
+        # no database column takes a NUL character: refused before any step is skipped
+        ({"action": "skip", "items": one, "reason": "zu\x00spät"}, ["reason"]),
         (set_deadline, ["due_at"]),
         ({**set_deadline, "due_at": "next Friday"}, ["due_at"]),
         ({**set_deadline, "due_at": "3026-01-01"}, ["due_at"]),
@@ -304,6 +306,15 @@ async def test_bad_requests_are_one_422_naming_the_field(stack: Stack) -> None:
     for body, field in cases:
         response = await http.post("/api/steps/bulk", json=body, headers=admin)
         assert refused_field(response)[: len(field)] == field, (body, response.text)
+    # The one step's calls name the reason too, and leave the step as it was.
+    template = await factories.published_template(http, admin, installation_by(taking_over["id"]))
+    process = await factories.started(http, admin, template["id"])
+    at = f"/api/processes/{process['id']}/steps/installation"
+    partner_user = factories.bearer(taking_over["owner_token"])
+    for path, headers in (("skip", admin), ("decline", partner_user)):
+        response = await http.post(f"{at}/{path}", json={"reason": "zu\x00spät"}, headers=headers)
+        assert refused_field(response) == ["reason"], (path, response.text)
+    assert step_in(await detail(stack, process["id"]))["status"] == "active"
     # Bulk changes are the company's: a partner's user is refused outright.
     response = await http.post(
         "/api/steps/bulk",

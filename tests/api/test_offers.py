@@ -10,12 +10,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import Session, select
+from temporalio.testing import ActivityEnvironment
 
-from partnerflow.models import ProcessNote
+from activities.reconcile import ReconcileActivities
+from partnerflow.models import ProcessNote, ProcessOffer
 from tests import factories
-from tests.conftest import Stack, eventually
+from tests.conftest import Stack, eventually, gone_temporal
 from tests.personal_data import workflow_text
 from workflows.partner_process import workflow_id_for
+from workflows.reconcile_messages import ReconcileInput
 
 # What of the customer (factories.opportunity) a partner must not see before it has the step.
 CUSTOMER_TEXTS = ("Becker", "Lindenweg", "jana.becker", "555 0100")
@@ -197,7 +200,7 @@ async def test_a_ranked_offer_moves_on_and_one_nobody_takes_goes_to_the_contact(
     assert late.status_code == 409, late.text  # its turn is over
 
     # The second declines, saying why: a reason is required.
-    for body in ({}, {"reason": ""}, {"reason": "x" * 2001}):
+    for body in ({}, {"reason": ""}, {"reason": "x" * 2001}, {"reason": "nein\x00"}):
         response = await decline(http, second, turn["id"], body)
         assert response.status_code == 422, body
         assert response.json()["detail"][0]["loc"] == ["body", "reason"]
@@ -272,3 +275,40 @@ async def test_an_accept_retried_with_its_idempotency_key_gets_the_first_answer(
     assert (
         await http.post("/api/offers/not-an-id/accept", headers=partner["headers"])
     ).status_code == 422
+
+
+async def test_an_offer_to_a_partner_revoked_unseen_is_withdrawn_by_the_reconciler(
+    stack: Stack,
+) -> None:
+    """Revoked while Temporal was away: the ranked offer still waits for the partner, so the
+    reconciler's round finds it and the process withdraws it and asks the next."""
+    http, admin = stack.http, stack.admin
+    first, second = await partners(stack, 2)
+    process_id = await offered(stack, offer_step([first, second], mode="ranked", wait="PT5M"))
+    await offer_for(http, first, process_id)
+    present = stack.app.state.temporal
+    stack.app.state.temporal = await gone_temporal()
+    try:
+        revoked = await http.post(f"/api/partners/{first['id']}/revoke", headers=admin)
+    finally:
+        stack.app.state.temporal = present
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["retrying"] == [process_id]
+
+    reconciler = ReconcileActivities(stack.engine, stack.env.client, stack.settings)
+    round_ = await ActivityEnvironment().run(
+        reconciler.hand_back_revoked_partners, ReconcileInput()
+    )
+    assert (round_.handed_back, round_.unreached) == (1, 0)
+    assert (await offer_for(http, second, process_id))["step_key"] == "installation"
+    with Session(stack.engine) as session:
+        statuses = {
+            str(row.partner_id): row.status
+            for row in session.exec(
+                select(ProcessOffer).where(ProcessOffer.process_id == uuid.UUID(process_id))
+            )
+        }
+    assert statuses == {first["id"]: "withdrawn", second["id"]: "pending"}
+    # Once done, a round finds nothing more to do.
+    again = await ActivityEnvironment().run(reconciler.hand_back_revoked_partners, ReconcileInput())
+    assert (again.handed_back, again.nothing_left, again.unreached) == (0, 0, 0)

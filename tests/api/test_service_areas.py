@@ -7,17 +7,21 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+import pytest
+from sqlalchemy import delete, text
+from sqlmodel import Session, col, select
 
 from partnerflow import service_areas
 from partnerflow.db import utcnow
-from partnerflow.models import Absence, ProcessOffer, User
+from partnerflow.models import Absence, Partner, ProcessOffer, ServiceArea, User
 from tests import factories
+from tests.api.test_offers import emails
 from tests.api.web.test_builder import error_beside
 from tests.conftest import ADMIN_TOKEN, Stack, eventually
 from tests.web import browser, signed_in_staff
 from workflows.messages import ProcessInput
 from workflows.partner_process import workflow_id_for
+from workflows.search_attributes import PF_PARTNERS
 
 Headers = dict[str, str]
 
@@ -314,3 +318,122 @@ async def test_the_absences_not_over_enter_the_workflow_at_its_start(stack: Stac
         (a.user_id, a.starts_at, a.ends_at, a.substitute_user_id) for a in entered.absences
     ] == expected
     assert entered.offer_pools == {}  # no step is offered to a pool
+
+
+async def test_a_pool_partner_revoked_before_its_offer_is_offered_nothing(stack: Stack) -> None:
+    """The pool is decided at the start, the offer made later: a partner revoked in between is
+    found by the revocation (Temporal lists the process with it) and never asked."""
+    http, admin = stack.http, stack.admin
+    near, far = await _partners(stack, "Nah Solar", "Fern Solar")
+    await asyncio.gather(_area(stack, near["id"], "50667"), _area(stack, far["id"], "5*"))
+    template = await factories.published_template(http, admin, _commissioned_pool())
+    process = await factories.started(http, admin, template["id"])
+    handle = stack.env.client.get_workflow_handle(workflow_id_for(process["id"]))
+    listed = (await handle.describe()).typed_search_attributes.get(PF_PARTNERS)
+    assert listed is not None and {near["id"], far["id"]} <= set(listed)
+
+    revoked = await http.post(f"/api/partners/{near['id']}/revoke", headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["handed_back"] == [process["id"]]
+    done = await http.post(
+        f"/api/processes/{process['id']}/steps/commission/complete", json={}, headers=admin
+    )
+    assert done.status_code == 200, done.text
+
+    # The installation is offered to the far partner only, and only it is e-mailed.
+    def offered() -> list[tuple[str, str]]:
+        with Session(stack.engine) as session:
+            rows = session.exec(
+                select(ProcessOffer).where(ProcessOffer.process_id == uuid.UUID(process["id"]))
+            )
+            return [(str(row.partner_id), row.status) for row in rows]
+
+    async def probe() -> list[tuple[str, str]]:
+        return offered()
+
+    assert await eventually(probe, bool) == [(far["id"], "pending")]
+    sent = await emails(stack, process["id"], "offer", 1)
+    assert [far["email"] in e["to"] and near["email"] not in e["to"] for e in sent] == [True]
+
+
+def _commissioned_pool() -> dict[str, Any]:
+    """The contact person commissions; then the installation is offered to the pool, ranked."""
+    offer = {"type": "offer", "pool": "service_area", "mode": "ranked", "wait": "PT4H"}
+    return {
+        "name": f"Pool {uuid.uuid4().hex[:6]}",
+        "steps": [
+            {"key": "commission", "name": "Commission", "assignee": {"type": "contact"}},
+            {
+                "key": "installation",
+                "name": "Installation",
+                "assignee": offer,
+                "requires": ["commission"],
+            },
+        ],
+    }
+
+
+async def test_the_pool_takes_the_hundred_best_fits_and_codes_are_read_without_blanks(
+    stack: Stack,
+) -> None:
+    http, admin = stack.http, stack.admin
+    with Session(stack.engine) as session:
+        # 101 partners serve 50667 by the prefix 5*, one of them by the whole code
+        made = [
+            Partner(name=f"Solar {n:03d}", email=f"s{n}@x.example", status="active")
+            for n in range(101)
+        ]
+        session.add_all(made)
+        session.flush()
+        session.add_all(ServiceArea(partner_id=p.id, pattern="5*") for p in made)
+        session.add(ServiceArea(partner_id=made[-1].id, pattern="50667"))
+        session.commit()
+        pool = service_areas.ranked(session, "50 667", "DE")
+        ids = [p.id for p in made]
+    assert len(pool) == service_areas.MAX_POOL == 100
+    # the closest first, then by name; the last by name is left out
+    assert pool == [ids[-1], *ids[:99]]
+
+    # `?serves=` reads a code as the pool does: "50 667" is 50667
+    spaced = await http.get("/api/partners", params={"serves": " 50 667 "}, headers=admin)
+    plain = await http.get("/api/partners", params={"serves": "50667"}, headers=admin)
+    assert spaced.status_code == plain.status_code == 200, spaced.text
+    assert spaced.json()["count"] == plain.json()["count"] == 101
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_replacements_at_once_end_as_one_of_them_not_both(stack: Stack) -> None:
+    """While one replacement holds the partner (deleted the old area, inserted its own, not yet
+    committed), another waits for it and then replaces that whole: the area is the second's,
+    not the two together."""
+    [partner] = await _partners(stack, "Rhein Solar GmbH")
+    await _area(stack, partner["id"], "80331")
+    with Session(stack.engine) as first:
+        first.exec(select(Partner).where(Partner.id == uuid.UUID(partner["id"])).with_for_update())
+        first.execute(
+            delete(ServiceArea).where(col(ServiceArea.partner_id) == uuid.UUID(partner["id"]))
+        )
+        first.add(ServiceArea(partner_id=uuid.UUID(partner["id"]), pattern="50667"))
+        first.flush()
+        second = asyncio.create_task(
+            stack.http.put(
+                f"/api/partners/{partner['id']}/service-area",
+                json={"postal_codes": ["51*"]},
+                headers=stack.admin,
+            )
+        )
+
+        async def waiting() -> int:
+            with stack.engine.connect() as connection:
+                return connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+
+        assert await eventually(waiting, lambda n: n > 0) > 0
+        first.commit()
+    assert (await second).status_code == 200
+    shown = await stack.http.get(f"/api/partners/{partner['id']}/service-area", headers=stack.admin)
+    assert shown.json()["postal_codes"] == ["51*"]

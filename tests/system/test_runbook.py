@@ -190,9 +190,7 @@ async def test_the_reconcilers_schedule_says_what_its_rounds_repair(ops: Ops) ->
             f'Temporal (task queue {settings.task_queue})"'
         )
         assert summary in described.stdout
-        assert "hands the open steps of revoked partners to the contact persons" in (
-            described.stdout
-        )
+        assert "pending offers of revoked partners to the contact persons" in described.stdout
         assert '"purpose":"Partnerflow reconciler round' in described.stdout  # the memo
 
         # A round, and what each of its activities says it repairs.
@@ -220,6 +218,8 @@ async def test_the_reconcilers_schedule_says_what_its_rounds_repair(ops: Ops) ->
             "finish the automation runs a crash left starting",
             "settle the uploads left pending",
             "hand the open steps of revoked partners to the contact persons",
+            "start the webhook deliveries left pending",
+            "start the workflows of absences that began with their steps unmoved",
         ]
     finally:
         await handle.delete()

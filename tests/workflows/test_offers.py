@@ -180,6 +180,29 @@ def test_an_absence_runs_from_its_start_until_its_end_and_replaces_the_last() ->
         assert refusal.startswith(f"invalid: {message}:")
 
 
+def test_a_substitute_away_too_passes_the_step_on_and_a_ring_of_absences_stops() -> None:
+    anna, sven, tina, olaf = (uuid.uuid4() for _ in range(4))
+
+    def away(user: uuid.UUID, substitute: uuid.UUID, days: int = 1) -> Absence:
+        return Absence(
+            user_id=user, starts_at=AT, ends_at=AT + timedelta(days=days),
+            substitute_user_id=substitute,
+        )  # fmt: skip
+
+    chain = [away(anna, sven), away(sven, tina, days=2), away(tina, olaf)]
+    standing_in = absences.running(chain, anna, AT)
+    assert standing_in is not None and standing_in.substitute_user_id == olaf
+    assert standing_in.user_id == anna and standing_in.starts_at == AT
+    # Tina is back after a day: the chain ends with her; Sven's own absence still runs.
+    later = AT + timedelta(days=1, hours=1)
+    assert absences.running(chain, sven, later) == chain[1]
+    # Everyone on a ring is away: the user's own substitute, as without the others.
+    ring = [away(anna, sven), away(sven, tina), away(tina, anna)]
+    assert absences.running(ring, anna, AT) == ring[0]
+    odd = absences.running([away(anna, sven), away(sven, sven)], anna, AT)
+    assert odd is not None and odd.substitute_user_id == sven
+
+
 def test_operators_read_who_an_offer_waits_for_and_find_it_by_its_step() -> None:
     state = _offered_state(_offer(P1, "declined"), _offer(P2, hours=4))
     assert summaries.current_details(state, "Europe/Berlin").splitlines()[2] == (
@@ -193,6 +216,11 @@ def test_operators_read_who_an_offer_waits_for_and_find_it_by_its_step() -> None
     # a process that never had offers upserts only what it always did
     plain = _offered_state(status="active")
     assert "PfOffered" not in {u.key.name for u in search_attributes.of_state(plain)}
+    # the partners an offer may still go to are listed with the partners bound (revoking one
+    # finds the process before its offer is made), each once
+    state.partner_ids = [P1]
+    values = {u.key.name: u.value for u in search_attributes.of_state(state, [P2, P1, P3])}
+    assert values["PfPartners"] == [str(P1), str(P2), str(P3)]
 
 
 # against the time-skipping server ------------------------------------------------------------

@@ -160,11 +160,27 @@ RULES: dict[tuple[str, str], Page] = {
     ("GET", "/account"): staff("200"),
     ("POST", "/account/tokens"): staff("200"),
     ("POST", "/account/tokens/{token_id}/revoke"): staff("404"),
+    ("POST", "/account/language"): staff(
+        "303 /account?flash=language", form={"language": "browser"}
+    ),
     ("GET", "/portal/account"): portal("200", "200"),
     ("POST", "/portal/account/tokens"): portal("200", "200"),
+    ("POST", "/portal/account/language"): portal(
+        "303 /portal/account?flash=language",
+        "303 /portal/account?flash=language",
+        form={"language": "browser"},
+    ),
     ("POST", "/portal/account/tokens/{token_id}/revoke"): portal(
         "303 /portal/account?flash=revoked", "404"
     ),
+    # a calendar feed: each person's own, its address shown once; read by its token alone
+    ("POST", "/account/calendar-feed"): staff("200"),
+    ("POST", "/account/calendar-feed/revoke"): staff("303 /account?flash=feed_revoked"),
+    ("POST", "/portal/account/calendar-feed"): portal("200", "200"),
+    ("POST", "/portal/account/calendar-feed/revoke"): portal(
+        "303 /portal/account?flash=feed_revoked", "303 /portal/account?flash=feed_revoked"
+    ),
+    ("GET", "/calendar/{token}.ics"): public("404"),
     # the contact person's pages
     ("GET", "/processes"): staff("200"),
     ("GET", P): staff("200"),
@@ -195,6 +211,7 @@ RULES: dict[tuple[str, str], Page] = {
         "404", "403", "403", "403", params={"user_id": UNKNOWN}
     ),
     ("GET", "/outbox"): admin_only("200"),
+    ("GET", "/webhooks"): admin_only("200"),
     ("GET", "/outbox/{email_id}"): admin_only("200"),  # the hand-over, with the customer
     # the process builder: refused forms and unknown ids where a change would destroy
     ("GET", "/builder"): staff("200"),
