@@ -21,7 +21,7 @@ up: $(STAMP)
 # tests/workflows (565 tests) took 3 min 49 s with three, 4 min 8 s with two, 4 min 32 s with
 # four (and a fifth more CPU time). Work stealing; the crash tests (marker `chaos`) start
 # first (tests/conftest.py), so their minute-long waits pass beside the other workers' tests.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 5
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 

@@ -9,6 +9,7 @@ to Temporal name what happened (a status, an error's type), never the address or
 """
 
 import asyncio
+import functools
 import ssl
 import time
 from datetime import timedelta
@@ -49,7 +50,13 @@ class WebhookActivities:
         self._settings = settings
         # the system's by default; tests hand in a stub, and trust their own certificate
         self._resolve = resolve
-        self._tls = tls or ssl.create_default_context()
+        self._given_tls = tls
+
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context, made at the first delivery: loading the system's certificates
+        costs a worker's start 20 ms of CPU it needs only when a webhook goes out."""
+        return self._given_tls or ssl.create_default_context()
 
     @activity.defn
     async def deliver_webhook(self, attempt: DeliveryAttempt) -> DeliverySettled:

@@ -59,16 +59,21 @@ async def eventually(
     done: Callable[[T], bool],
     *,
     wait: float = 10.0,
-    every: float = 0.05,
+    every: float = 0.02,
+    at_most: float = 0.25,
 ) -> T:
     """What `probe` reads once `done` holds for it, or its last reading when `wait` runs out;
-    the caller's assertions say what was expected."""
+    the caller's assertions say what was expected. Read soon at first, then less often (the
+    pause grows by half each time up to `at_most`): most waits end within a few reads, and a
+    long one does not spend the suite's CPU asking the API the same question."""
     deadline = asyncio.get_running_loop().time() + wait
+    pause = every
     while True:
         value = await probe()
         if done(value) or asyncio.get_running_loop().time() > deadline:
             return value
-        await asyncio.sleep(every)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, max(at_most, every))
 
 
 async def on_each_database(

@@ -186,7 +186,9 @@ async def test_a_ranked_offer_moves_on_and_one_nobody_takes_goes_to_the_contact(
     http, admin = stack.http, stack.admin
     first, second, third, fourth = await partners(stack, 4)
     ranked = await offered(
-        stack, offer_step([first, second, third], mode="ranked", wait="PT2S", expires="PT10M")
+        # each turn long enough for a loaded machine to read and answer within it
+        stack,
+        offer_step([first, second, third], mode="ranked", wait="PT6S", expires="PT10M"),
     )
     # Beside it, an offer nobody answers: after its expiry the contact person has the step.
     unanswered = await offered(stack, offer_step([fourth], expires="PT3S"))
