@@ -339,3 +339,27 @@ async def commission(http: httpx.AsyncClient, admin: Headers, process_id: str) -
     assert response.status_code == 200, response.text
     detail: dict[str, Any] = response.json()
     return detail
+
+
+async def commissioned_for(
+    http: httpx.AsyncClient, admin: Headers, template_id: str, customer: str
+) -> dict[str, Any]:
+    """A PV installation for the customer (an opportunity in Köln), started and commissioned:
+    the partner's step is open. The browser tests' customer cases."""
+    opportunity = await http.post(
+        "/api/opportunities",
+        json={
+            "title": f"PV-Anlage {customer}",
+            "customer": {
+                "name": customer,
+                "phone": "+49 221 555 0100",
+                "address": {"street": "Lindenweg 4", "postal_code": "50667", "city": "Köln"},
+            },
+            "product": "pv",
+        },
+        headers=admin,
+    )
+    assert opportunity.status_code == 201, opportunity.text
+    process = await started(http, admin, template_id, opportunity_id=opportunity.json()["id"])
+    await commission(http, admin, process["id"])
+    return process

@@ -64,23 +64,7 @@ async def partner_at_work(live: Live) -> tuple[str, str, str]:
         template = await factories.published_template(
             http, admin, factories.installation_template(partner["id"], deadline, "PV-Installation")
         )
-        opportunity = await http.post(
-            "/api/opportunities",
-            json={
-                "title": f"PV-Anlage {customer}",
-                "customer": {
-                    "name": customer,
-                    "phone": "+49 221 555 0100",
-                    "address": {"street": "Lindenweg 4", "postal_code": "50667", "city": "Köln"},
-                },
-                "product": "pv",
-            },
-            headers=admin,
-        )
-        process = await factories.started(
-            http, admin, template["id"], opportunity_id=opportunity.json()["id"]
-        )
-        await factories.commission(http, admin, process["id"])
+        process = await factories.commissioned_for(http, admin, template["id"], customer)
         processes.append(process["id"])
     return partner["id"], email, processes[0]
 

@@ -63,23 +63,7 @@ async def processes_at_the_partner(live: Live) -> None:
         installation["fields"][0]["label"] = "Installiert am"
         installation["documents"] = []  # the partner finishes it through the API
         template = await factories.published_template(http, admin, body)
-        opportunity = await http.post(
-            "/api/opportunities",
-            json={
-                "title": f"PV-Anlage {customer}",
-                "customer": {
-                    "name": customer,
-                    "phone": "+49 221 555 0100",
-                    "address": {"street": "Lindenweg 4", "postal_code": "50667", "city": "Köln"},
-                },
-                "product": "pv",
-            },
-            headers=admin,
-        )
-        process = await factories.started(
-            http, admin, template["id"], opportunity_id=opportunity.json()["id"]
-        )
-        await factories.commission(http, admin, process["id"])
+        process = await factories.commissioned_for(http, admin, template["id"], customer)
         if customer == CUSTOMERS[0]:
             done = await http.post(
                 f"/api/processes/{process['id']}/steps/installation/complete",
