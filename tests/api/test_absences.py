@@ -117,8 +117,16 @@ async def test_open_steps_move_when_the_absence_begins_and_new_ones_open_for_the
     moved = ("step_substituted", before, "check")
     assert moved in await eventually(lambda: notices(http, as_substitute), lambda n: moved in n)
     assert moved in await eventually(lambda: notices(http, as_away), lambda n: moved in n)
+
     # ... and the absence says when its steps moved.
-    shown = (await http.get(f"/api/users/{away['id']}/absence", headers=admin)).json()
+    async def absence() -> dict[str, Any]:
+        found: dict[str, Any] = (
+            await http.get(f"/api/users/{away['id']}/absence", headers=admin)
+        ).json()
+        return found
+
+    # (written once every process named was told: a moment after the steps moved)
+    shown = await eventually(absence, lambda a: a["moved_at"] is not None)
     assert shown["state"] == "running" and shown["moved_at"] is not None
     assert shown["substitute_user_id"] == substitute["id"]
 
@@ -473,7 +481,13 @@ async def test_changes_whose_starts_reach_temporal_in_the_other_order_end_with_t
         return await holder(stack, process_id, "check")
 
     assert await eventually(checked_by, lambda h: h == second["id"], wait=30) == second["id"]
-    shown = (await http.get(path, headers=admin)).json()
+
+    async def absence() -> dict[str, Any]:
+        found: dict[str, Any] = (await http.get(path, headers=admin)).json()
+        return found
+
+    # `moved_at` is written once every process named was told: a moment after the step moved
+    shown = await eventually(absence, lambda a: a["moved_at"] is not None)
     assert shown["substitute_user_id"] == second["id"] and shown["moved_at"] is not None
 
 
