@@ -23,30 +23,33 @@ from sqlmodel import Session, col, select
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
-    WorkflowUpdateFailedError,
 )
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
+from partnerflow import process_updates
 from partnerflow.models import Partner, Process, ProcessOffer, ProcessStep
+from partnerflow.process_updates import ONE_PROCESS
 from partnerflow.refusals import not_found
 from partnerflow.spec import OPEN_STATUSES
 from partnerflow.template_mentions import running_processes_naming
 from workflows.messages import PartnerRevokedInput
-from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.partner_process import PartnerProcessWorkflow
 from workflows.search_attributes import PF_PARTNERS
 
 log = logging.getLogger(__name__)
 
 REVOKED = "revoked"
-# How long one process may take to answer, and all of them together, before those left are
-# the reconciler's: the admin's request does not wait for an unreachable Temporal.
-ONE_PROCESS = timedelta(seconds=10)
+# How long all processes together may take to answer (one: process_updates.ONE_PROCESS) before
+# those left are the reconciler's: the admin's request does not wait for an unreachable Temporal.
 ALL_PROCESSES = timedelta(seconds=30)
 AT_ONCE = 8
 # The reconciler's share per round; the rest waits for the next one.
 PER_ROUND = 500
 
 Told = Literal["handed_back", "nothing_left", "unreached"]
+_TOLD: dict[process_updates.Sent, Told] = {
+    "landed": "handed_back", "ended": "nothing_left", "unreached": "unreached",
+}  # fmt: skip
 
 
 @dataclass
@@ -120,25 +123,15 @@ async def listed_in_temporal(temporal: Client, partner_id: uuid.UUID) -> set[uui
 
 async def tell(temporal: Client, process_id: uuid.UUID, partner_id: uuid.UUID) -> Told:
     """Send one process the `partner_revoked` update; safe to repeat."""
-    handle = temporal.get_workflow_handle_for(
-        PartnerProcessWorkflow.run, workflow_id_for(process_id)
+    sent = await process_updates.send(
+        temporal,
+        process_id,
+        PartnerProcessWorkflow.partner_revoked,
+        PartnerRevokedInput(partner_id=partner_id),
+        f"partner {partner_id} revoked",
     )
-    try:
-        await handle.execute_update(
-            PartnerProcessWorkflow.partner_revoked,
-            PartnerRevokedInput(partner_id=partner_id),
-            rpc_timeout=ONE_PROCESS,
-        )
-    except WorkflowUpdateFailedError:
-        return "nothing_left"  # refused: it ended, or holds nothing of the partner's any more
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return "nothing_left"  # ended (and perhaps gone from Temporal)
-        log.warning("process %s not told of partner %s: %s", process_id, partner_id, error)
-        return "unreached"
-    except RPCTimeoutOrCancelledError:
-        return "unreached"
-    return "handed_back"
+    # refused or gone: it ended, or holds nothing of the partner's any more
+    return _TOLD[sent]
 
 
 async def hand_back(session: Session, temporal: Client, partner_id: uuid.UUID) -> HandBack:

@@ -10,27 +10,28 @@ away too): their steps then go to whoever is there (`standing_in_for`).
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
-from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
+from partnerflow import process_updates
 from partnerflow.db import utcnow
 from partnerflow.models import Absence, Process, ProcessStep
 from partnerflow.spec import OPEN_STATUSES
 from partnerflow.template_mentions import running_processes_naming
 from workflows import messages
 from workflows.messages import AbsenceInput
-from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.partner_process import PartnerProcessWorkflow
 
 log = logging.getLogger(__name__)
 
-# How long one process may take to answer before it counts as unreached (told again later).
-ONE_PROCESS = timedelta(seconds=10)
 Told = Literal["told", "passed_over", "unreached"]
+_TOLD: dict[process_updates.Sent, Told] = {
+    "landed": "told", "ended": "passed_over", "unreached": "unreached",
+}  # fmt: skip
 
 
 def processes_naming(session: Session, user_ids: set[uuid.UUID]) -> list[uuid.UUID]:
@@ -116,18 +117,7 @@ async def tell_in_turn(
 
 async def tell(temporal: Client, process_id: uuid.UUID, change: AbsenceInput) -> Told:
     """Send one process the `absence` update; safe to repeat."""
-    handle = temporal.get_workflow_handle_for(
-        PartnerProcessWorkflow.run, workflow_id_for(process_id)
+    sent = await process_updates.send(
+        temporal, process_id, PartnerProcessWorkflow.absence, change, "an absence"
     )
-    try:
-        await handle.execute_update(PartnerProcessWorkflow.absence, change, rpc_timeout=ONE_PROCESS)
-    except WorkflowUpdateFailedError:
-        return "passed_over"  # refused: it ended meanwhile
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return "passed_over"  # ended (and perhaps gone from Temporal)
-        log.warning("process %s not told of an absence: %s", process_id, error.status.name)
-        return "unreached"
-    except RPCTimeoutOrCancelledError:
-        return "unreached"
-    return "told"
+    return _TOLD[sent]
