@@ -8,7 +8,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from partnerflow.temporal import DATA_CONVERTER, metrics_runtime
 from tests import factories
-from tests.conftest import free_port, running_stack
+from tests.conftest import eventually, free_port, running_stack
 
 
 def _value(text: str, name: str, **labels: str) -> float:
@@ -52,7 +52,15 @@ async def test_process_counters_move_on_the_api_and_the_worker(
                 headers=admin,
             )
             await factories.outbox(http, admin, pid, count=2)
-            after = await worker_metrics()
+            # the counter moves once the activity returns: a moment after the outbox row
+            after = await eventually(
+                worker_metrics,
+                lambda text: (
+                    _value(text, "partnerflow_emails_sent")
+                    - _value(before, "partnerflow_emails_sent")
+                    >= 2
+                ),
+            )
             api = (await scraper.get(f"http://127.0.0.1:{api_port}/metrics")).text
 
         for name in ("partnerflow_processes_started", "partnerflow_processes_completed"):
