@@ -43,7 +43,7 @@ from partnerflow.spec import (
     UserAssignee,
 )
 from partnerflow.template_mentions import DRAFT_VERSION
-from workflows import search_attributes, summaries
+from workflows import search_attributes, summaries, versions
 from workflows.messages import AwaitRecordedInput, ProcessInput
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 
@@ -237,6 +237,7 @@ async def launch(
             facts=known,
             offer_pools=offer_pools,
             absences=absences,
+            code_version=versions.CODE_VERSION,
         ),
         id=workflow_id_for(process_id),
         task_queue=settings.task_queue,

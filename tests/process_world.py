@@ -34,6 +34,7 @@ from worker import build_worker
 from workflows import search_attributes
 from workflows.messages import Actor, ProcessInput, ProcessState
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.versions import CODE_VERSION
 
 
 class MailServer:
@@ -134,6 +135,7 @@ class World:
                 ),
                 opportunity_id=opportunity,
                 contact_user_id=self.contact.id,
+                code_version=CODE_VERSION,
                 partners={"installer": self.partner.id},
             ),
             id=workflow_id_for(process_id),

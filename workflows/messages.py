@@ -409,3 +409,6 @@ class ProcessInput(BaseModel):
     offer_pools: dict[str, list[UUID]] = Field(default_factory=dict)
     # the absences of staff users that have not ended when the process starts
     absences: list[Absence] = Field(default_factory=list)
+    # The workflow code's version the run was started with (workflows/versions.py): it takes
+    # every change up to it without a patch marker. 1: started before the input said.
+    code_version: int = 1

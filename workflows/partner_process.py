@@ -212,7 +212,7 @@ class PartnerProcessWorkflow:
     def __init__(self, input: ProcessInput) -> None:
         # Decided once, as the run starts: a run recorded before keeps its path to the end. A
         # run that has it has every older change too, so it records no older patch.
-        self._one_write = workflow.patched(versions.TRANSITION_WRITE)
+        self._one_write = versions.taken(input.code_version, versions.TRANSITION_WRITE)
         self._input = input
         self._template = input.template
         self._specs = {spec.key: spec for spec in input.template.steps}
@@ -715,7 +715,7 @@ class PartnerProcessWorkflow:
             and partner_id is not None
             and input.actor.partner_id == partner_id
             and moved  # the same date again (a second click) confirms nothing new
-            and workflow.patched(versions.APPOINTMENT_CONFIRMED)
+            and versions.taken(self._input.code_version, versions.APPOINTMENT_CONFIRMED)
         ):
             # The partner set or moved its appointment itself: its calendar hears it by e-mail
             # too. The state's version in the key: back to an earlier date is a new e-mail.

@@ -10,6 +10,8 @@ A run that records the newest patch takes every older change without asking for 
 (each one recorded costs a marker and a search-attribute upsert in history).
 """
 
+from temporalio import workflow
+
 # E-mails and notices go out in a lane of their own (one retrying item holds nothing up),
 # retries are capped, a failure for good flags the process `attention`, and an update that
 # arrives while the process finishes or continues as new is never lost.
@@ -40,5 +42,26 @@ PATCHES = [
     TRANSITION_WRITE,
     APPOINTMENT_CONFIRMED,
 ]
+
+# Version 7, no patch: a run's input names the code version it was started with
+# (`ProcessInput.code_version`), and a run started with version 7 or later takes every change
+# up to it without asking: no patch marker and no `TemporalChangeVersion` upsert, two history
+# events a run saved. Runs started before carry 1 and ask for each patch as they always did.
+# Roll out workers before the API that starts runs with a new version: an older worker would
+# record a marker for a change this code then takes from the input, and no longer asks for.
+VERSION_IN_INPUT = 2 + len(PATCHES)
+
 # 1 is the code before any patch: the histories in tests/histories/ itself.
-CODE_VERSION = 1 + len(PATCHES)
+CODE_VERSION = VERSION_IN_INPUT
+
+
+def since(patch: str) -> int:
+    """The code version that brought `patch`."""
+    return 2 + PATCHES.index(patch)
+
+
+def taken(code_version: int, patch: str) -> bool:
+    """Whether this run takes the change `patch`: a run started with a version that has it
+    knows from its input; an older one asks its history (`workflow.patched`: on replay, was it
+    recorded; when new, record it)."""
+    return code_version >= since(patch) or workflow.patched(patch)

@@ -97,6 +97,25 @@ async def test_partner_process_runs_end_to_end(stack: Stack) -> None:
         f"http://partnerflow.test/portal/processes/{process_id}/steps/installation" in email["text"]
     )
 
+    # A run the API started knows its code version from its input: its history holds no patch
+    # marker and no `TemporalChangeVersion` upsert (workflows/versions.py), only the process.
+    history = await handle.fetch_history()
+    markers = [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert "core_patch" not in markers
+    assert markers, "the transitions' local-activity writes are markers"
+    upserts = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes
+        for e in history.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+    upserted = {name for attributes in upserts for name in attributes.indexed_fields}
+    assert "TemporalChangeVersion" not in upserted
+    assert "PfActiveSteps" in upserted
+
 
 async def test_handover_email_escapes_customer_data(stack: Stack) -> None:
     """Customer data is user input: the sandbox autoescapes it in the HTML part."""

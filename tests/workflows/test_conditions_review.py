@@ -43,6 +43,7 @@ from workflows.messages import (
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.rules import check_decline, check_review_answer
+from workflows.versions import CODE_VERSION
 
 # pure: the words and the checks -------------------------------------------------------------
 
@@ -162,6 +163,7 @@ async def _start(
             ),
             opportunity_id=world.opportunity.id,
             contact_user_id=world.contact.id,
+            code_version=CODE_VERSION,
             partners={"installer": world.partner.id},
             facts=facts or {},
         ),

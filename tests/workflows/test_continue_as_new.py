@@ -36,6 +36,7 @@ from workflows.messages import (
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import dev_server_args
+from workflows.versions import CODE_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,7 @@ class _People:
                 ),
                 opportunity_id=self.opportunity.id,
                 contact_user_id=self.contact.id,
+                code_version=CODE_VERSION,
             ),
             id=workflow_id_for(process_id),
             task_queue=task_queue,
@@ -313,6 +315,7 @@ async def test_an_offers_turns_and_expiry_go_on_across_runs(
                     ),
                     opportunity_id=people.opportunity.id,
                     contact_user_id=people.contact.id,
+                    code_version=CODE_VERSION,
                 ),
                 id=workflow_id_for(process_id),
                 task_queue=settings.task_queue,

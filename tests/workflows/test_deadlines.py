@@ -41,6 +41,7 @@ from workflows.messages import (
     SetDeadlineInput,
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
+from workflows.versions import CODE_VERSION
 
 # The arithmetic: calendar durations, business days, regional holidays, local dates (pure).
 
@@ -181,6 +182,7 @@ class World:
                 template=template,
                 opportunity_id=self.opportunity_id,
                 contact_user_id=self.contact.user_id,
+                code_version=CODE_VERSION,
                 partners={"installer": self.partner_id},
             ),
             id=workflow_id_for(process_id),
@@ -502,6 +504,7 @@ async def test_process_waits_days_for_the_partner_and_completes(
                     template=template,
                     opportunity_id=opportunity.id,
                     contact_user_id=contact.id,
+                    code_version=CODE_VERSION,
                     partners={"installer": partner.id},
                 ),
                 id=workflow_id_for(process_id),

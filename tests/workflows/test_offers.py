@@ -49,6 +49,7 @@ from workflows.messages import (
 )
 from workflows.partner_process import PartnerProcessWorkflow, workflow_id_for
 from workflows.search_attributes import PF_ACTIVE_STEPS, PF_OFFERED
+from workflows.versions import CODE_VERSION
 
 Handle = WorkflowHandle[Any, ProcessState]
 
@@ -319,6 +320,7 @@ async def _start(
             ),
             opportunity_id=world.opportunity.id,
             contact_user_id=world.contact.id,
+            code_version=CODE_VERSION,
             offer_pools=offer_pools or {},
             absences=absences or [],
         ),
