@@ -61,10 +61,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # host:port for the worker's Prometheus endpoint (SDK and process metrics); off if unset
     worker_metrics_address: str | None = None
-    # Workflows the worker keeps in memory (about 0.2 MB each, with their sandboxed modules):
-    # this bounds its RSS whatever the number of open processes; one not cached is replayed
-    # from its history when its timer fires or a caller asks.
-    worker_max_cached_workflows: int = Field(default=500, ge=2)
+    # Workflows the worker keeps in memory (about 0.5 MB each, with their sandboxed module):
+    # this bounds its RSS whatever the number of open processes (about 260 MB with 200, issue
+    # 17 asks ≤ 300); one not cached is replayed from its history when its timer fires or a
+    # caller asks.
+    worker_max_cached_workflows: int = Field(default=200, ge=2)
     # How long one e-mail may take to render in its child process before it is stopped as
     # over budget (partnerflow/render_pool.py); an e-mail renders in milliseconds.
     render_seconds: float = Field(default=3.0, gt=0, le=60)
