@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     logs.configure(settings.log_format)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, page_cache_mb=32)
     app.state.engine = engine
     app.state.mailer = Mailer(engine, settings, build_transport(settings))
     app.state.rate_limiter = RateLimiter(engine, settings.public_rate_limit_per_minute)

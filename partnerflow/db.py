@@ -42,11 +42,24 @@ def epoch_seconds(dialect: str, moment: ColumnElement[Any]) -> ColumnElement[flo
             return sqlalchemy.cast(func.extract("epoch", moment), sqlalchemy.Float)
 
 
+def unindexed(column: Any) -> ColumnElement[Any]:
+    """The column's value, kept out of the planner's choice of index: where a filter on a
+    column that nearly every row matches (a process's status `running`) would otherwise be the
+    index SQLite walks, without statistics, instead of a selective one (a caller's steps): at
+    100,000 running processes `GET /api/my/tasks` took 900 ms that way, 10 ms from the steps.
+    PostgreSQL, with its statistics, plans the same either way."""
+    return func.coalesce(column, column)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, page_cache_mb: int | None = None) -> Engine:
+    """An engine for the URL. SQLite: WAL, foreign keys, and `page_cache_mb` of the file's
+    pages kept per connection (SQLite's default is 2 MB): the API's lists read the same index
+    pages again and again (at 100,000 processes `GET /api/my/tasks` took 16 ms with the
+    default, 10 with 32 MB)."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -62,6 +75,8 @@ def make_engine(database_url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if page_cache_mb:
+            cursor.execute(f"PRAGMA cache_size=-{int(page_cache_mb) * 1024}")
         cursor.close()
 
     return engine

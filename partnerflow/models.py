@@ -197,6 +197,8 @@ class ProcessStep(SQLModel, table=True):
         ),
         # the dashboard's open steps by deadline week
         Index("ix_processstep_status_due", "status", "due_at"),
+        # the processes with an open step past its deadline (`?overdue=true`): few of many
+        Index("ix_processstep_overdue_status_process", "overdue", "status", "process_id"),
         # the forecast's samples from all partners: the newest completions of a step key
         Index("ix_processstep_key_status_completed", "key", "status", "completed_at"),
     )

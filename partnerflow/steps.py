@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from partnerflow import notes, substitution
 from partnerflow.callers import Caller
-from partnerflow.db import utcnow
+from partnerflow.db import unindexed, utcnow
 from partnerflow.models import (
     Comment,
     Document,
@@ -476,7 +476,8 @@ def open_tasks(caller: Caller, test: bool) -> Select[ProcessStep, Opportunity]:
                     col(ProcessStep.reviewer_user_id) == caller.user.id,
                 ),
             ),
-            Process.status == "running",
+            # from the caller's steps, not from every running process (partnerflow/db.py)
+            unindexed(Process.status) == "running",
             Process.test == test,
         )
         # soonest deadline first; steps without one after them, oldest first

@@ -1,0 +1,53 @@
+"""How SQLite plans the lists that must stay fast with 100,000 open processes (issue 17): from
+the few rows the caller asks for, never by walking every running process. bench/lists.py
+measures them at that size; these keep the plans from sliding back on a schema without
+statistics (SQLite's, as migrated)."""
+
+import shutil
+import uuid
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from partnerflow import processes, steps
+from partnerflow.callers import Caller
+from partnerflow.db import make_engine
+from partnerflow.models import Partner, User
+
+
+def _plan(session: Session, statement: object) -> list[str]:
+    compiled = statement.compile(  # type: ignore[attr-defined]
+        session.get_bind(), compile_kwargs={"literal_binds": True}
+    )
+    return [row[3] for row in session.exec(text(f"EXPLAIN QUERY PLAN {compiled}"))]  # type: ignore[call-overload]
+
+
+def _session(migrated_sqlite: Path, tmp_path: Path) -> Session:
+    path = tmp_path / "plans.db"
+    shutil.copy(migrated_sqlite, path)
+    return Session(make_engine(f"sqlite:///{path}"))
+
+
+def test_a_partners_tasks_are_read_from_its_steps(migrated_sqlite: Path, tmp_path: Path) -> None:
+    with _session(migrated_sqlite, tmp_path) as session:
+        partner = Partner(id=uuid.uuid4(), name="Solar Nord", email="nord@example.com")
+        user = User(id=uuid.uuid4(), email="a@example.com", name="A", partner_id=partner.id)
+        caller = Caller(user=user, partner=partner)
+        plan = _plan(session, steps.open_tasks(caller, test=False))
+    # first the partner's open steps (by its index), then each one's process by its id
+    assert "processstep" in plan[0] or plan[0] == "MULTI-INDEX OR", plan
+    assert not any("ix_process_status" in line for line in plan), plan
+
+
+def test_overdue_processes_are_found_from_the_overdue_steps(
+    migrated_sqlite: Path, tmp_path: Path
+) -> None:
+    with _session(migrated_sqlite, tmp_path) as session:
+        admin = User(id=uuid.uuid4(), email="b@example.com", name="B", role="admin")
+        statement = processes.listed(
+            Caller(user=admin), status=None, template_id=None, opportunity_id=None,
+            partner_id=None, overdue=True, attention=None, test=False, sort="started_at",
+        )  # fmt: skip
+        plan = _plan(session, statement)
+    assert any("ix_processstep_overdue_status_process" in line for line in plan), plan
