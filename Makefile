@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: up test lint format histories screenshots bench bench-scale chaos clean
 
+# Bytecode caches on, also where the environment turns them off (PYTHONDONTWRITEBYTECODE):
+# otherwise every test worker, API, worker and render child compiles the project again, and
+# pytest rewrites the assertions of ~275 plugin modules again, at each start (~2 s of CPU).
+unexport PYTHONDONTWRITEBYTECODE
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -23,6 +28,7 @@ up: $(STAMP)
 # first (tests/conftest.py), so their minute-long waits pass beside the other workers' tests.
 TEST_WORKERS ?= 5
 test: $(STAMP)
+	$(PY) -m compileall -q -j 0 api partnerflow workflows activities worker.py tests bench
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -46,11 +52,15 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# Scale (not part of `make test` nor CI; up to an hour): SCALE_N open processes with armed
+# Scale (not part of `make test` nor CI): first bench.lists measures the two lists with 100,000
+# processes written directly into the read model, no workflow run, on SQLite and PostgreSQL (a few
+# minutes; bench/results/lists.{md,json}). Then (up to an hour) SCALE_N open processes with armed
 # deadline timers, then RSS, list latencies, timers' lateness, a worker restart; results in
-# bench/results/scale.{md,json}. A smoke run: make bench-scale SCALE_N=500
+# bench/results/scale.{md,json}. A smoke run:
+# make bench-scale SCALE_N=500 BENCH_LISTS_ARGS="--processes 5000 --per-partner 500"
 SCALE_N ?= 100000
 bench-scale: $(STAMP)
+	$(PY) -m bench.lists $(BENCH_LISTS_ARGS)
 	$(PY) -m bench.scale --processes $(SCALE_N) $(BENCH_SCALE_ARGS)
 
 # Chaos (not part of `make test`): N processes through the API while the worker, Temporal and an

@@ -47,11 +47,32 @@ ADMIN_TOKEN = "pf_test_admin_token"
 T = TypeVar("T")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The crash tests (marker `chaos`) first, the rest in file order. Most of a crash test is
-    a minute's wait for a killed worker's activities to time out: begun first, that wait
-    overlaps the other xdist workers' tests instead of being the run's last minute."""
-    items.sort(key=lambda item: item.get_closest_marker("chaos") is None)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `sqlite_only` lose their PostgreSQL variant: what they test lies outside
+    the database (a child process's budget), and the queries they run have tests of their own
+    on both. Then the crash tests (marker `chaos`) first, the long ones (marker `long`) next,
+    the rest in file order. Most of a crash test is a minute's wait for a killed worker's
+    activities to time out: begun first, that wait (and a long test's minute) overlaps the
+    other xdist workers' tests instead of being the run's last minute."""
+    dropped = [item for item in items if _postgresql_variant_of_sqlite_only(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("chaos") is None,
+            item.get_closest_marker("long") is None,
+        )
+    )
+
+
+def _postgresql_variant_of_sqlite_only(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return (
+        item.get_closest_marker("sqlite_only") is not None
+        and callspec is not None
+        and callspec.params.get("database_url") == "postgresql"
+    )
 
 
 async def eventually(

@@ -24,6 +24,11 @@ from tests import factories
 from tests.conftest import ADMIN_TOKEN, Stack, eventually
 from tests.web import signed_in_staff
 
+# The budget is the render child's, whatever the database: the API and worker paths these
+# tests drive run on PostgreSQL in their own tests. Each attack burns up to a second of CPU
+# in a child; running them twice cost half a minute of the suite.
+pytestmark = pytest.mark.sqlite_only
+
 LOOP = "{% for a in R %}{% for b in R %}{% for c in R %}{% endfor %}{% endfor %}{% endfor %}"
 
 # As written by someone who means harm: each is seen when saved.

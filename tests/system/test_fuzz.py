@@ -72,9 +72,7 @@ def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nothing on port {port}")
 
 
-# For the session, not the module: pytest-xdist's work stealing can hand a worker this
-# module's tests in more than one stretch, and each stretch would start the stack again.
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     folder = tmp_path_factory.mktemp("fuzz")
     temporal_port, api_port = free_port(), free_port()
@@ -154,11 +152,23 @@ OPERATIONS = [
 ]
 
 
-@pytest.mark.parametrize("who", ["admin", "partner"])
-@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_fuzz(operation: Any, who: str, live: Live) -> None:
-    headers = live.admin if who == "admin" else live.partner
+# One test, not one per operation: pytest-xdist spread those over every worker, and each
+# worker started the whole stack above for its share (about 10 s of CPU each). Started early
+# (marker `long`), it runs beside the other workers' tests. Every failure is reported, each
+# with its operation and role.
+@pytest.mark.long
+def test_every_operation_answers_within_the_schema(live: Live) -> None:
+    failures: list[str] = []
+    for operation in OPERATIONS:
+        for who, headers in (("admin", live.admin), ("partner", live.partner)):
+            try:
+                _fuzz(operation, headers, live.base_url)
+            except Exception as error:  # each is reported, with its operation
+                failures.append(f"{operation.label} as {who}: {error}")
+    assert not failures, "\n\n".join(failures)
 
+
+def _fuzz(operation: Any, headers: dict[str, str], base_url: str) -> None:
     @given(case=operation.as_strategy())
     @settings(
         max_examples=EXAMPLES,
@@ -167,6 +177,6 @@ def test_fuzz(operation: Any, who: str, live: Live) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def answers_within_the_schema(case: schemathesis.Case) -> None:
-        case.call_and_validate(base_url=live.base_url, headers=headers, checks=CHECKS)
+        case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
 
     answers_within_the_schema()
