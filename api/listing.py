@@ -20,6 +20,9 @@ class Page(BaseModel, Generic[T]):
 def fetch_page(
     session: Session, statement: SelectOfScalar[Any], page: Pagination
 ) -> tuple[list[Any], int]:
-    count = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    # counted without the order: sorting every row only to count them cost SQLite a third
+    count = session.exec(
+        select(func.count()).select_from(statement.order_by(None).subquery())
+    ).one()
     rows = session.exec(statement.limit(page.limit).offset(page.offset)).all()
     return list(rows), count
