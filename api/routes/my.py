@@ -4,7 +4,7 @@ and, for a partner's users, their organisation's scorecard."""
 from fastapi import APIRouter
 
 from api.deps import CurrentCaller, PageDep, SessionDep, SettingsDep
-from api.listing import Page, fetch_page
+from api.listing import Page
 from api.routes.partners import From, To
 from partnerflow import scorecards, steps
 from partnerflow.db import utcnow
@@ -20,7 +20,7 @@ def my_tasks(
 ) -> Page[Task]:
     """Test runs are left out unless `test=true` asks for them (and only them), as in the
     process list: a try of a template is not work to do."""
-    rows, count = fetch_page(session, steps.open_tasks(caller, test), page)  # type: ignore[arg-type]
+    rows, count = steps.open_tasks(session, caller, test, page.limit, page.offset)
     return Page(data=[steps.task(step, opportunity) for step, opportunity in rows], count=count)
 
 

@@ -59,7 +59,7 @@ _TO_THE_LIST = ("finished", "submitted", "handed_back")
 def my_tasks(
     request: Request, session: SessionDep, caller: WebPartner, flash: str | None = None
 ) -> HTMLResponse:
-    rows = session.exec(steps.open_tasks(caller, test=False).limit(500))
+    rows, _ = steps.open_tasks(session, caller, test=False, limit=500)
     tasks = [steps.task(step, opportunity) for step, opportunity in rows]
     zones = timezones_of(session, [task.process_id for task in tasks])
     return page(
