@@ -44,7 +44,7 @@ def epoch_seconds(dialect: str, moment: ColumnElement[Any]) -> ColumnElement[flo
             return sqlalchemy.cast(func.extract("epoch", moment), sqlalchemy.Float)
 
 
-class unindexed(FunctionElement[Any]):  # noqa: N801 (used like a SQL function)
+class unindexed(FunctionElement[Any]):  # lower case: used like a SQL function
     """The column's value, kept out of SQLite's choice of index (`+column`, SQLite's idiom):
     where a filter on a column nearly every row matches (a process's status `running`) would
     otherwise be the index SQLite walks, without statistics, instead of a selective one (a
