@@ -20,8 +20,8 @@ def my_tasks(
 ) -> Page[Task]:
     """Test runs are left out unless `test=true` asks for them (and only them), as in the
     process list: a try of a template is not work to do."""
-    rows, count = steps.open_tasks(session, caller, test, page.limit, page.offset)
-    return Page(data=[steps.task(step, opportunity) for step, opportunity in rows], count=count)
+    tasks, count = steps.open_tasks(session, caller, test, page.limit, page.offset)
+    return Page(data=tasks, count=count)
 
 
 @router.get("/scorecard")

@@ -59,8 +59,7 @@ _TO_THE_LIST = ("finished", "submitted", "handed_back")
 def my_tasks(
     request: Request, session: SessionDep, caller: WebPartner, flash: str | None = None
 ) -> HTMLResponse:
-    rows, _ = steps.open_tasks(session, caller, test=False, limit=500)
-    tasks = [steps.task(step, opportunity) for step, opportunity in rows]
+    tasks, _ = steps.open_tasks(session, caller, test=False, limit=500)
     zones = timezones_of(session, [task.process_id for task in tasks])
     return page(
         request, "portal_tasks.html",
