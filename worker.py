@@ -5,6 +5,7 @@ Temporal, and makes sure the reconciler's and the forecast's schedules exist."""
 import asyncio
 import compileall
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -49,10 +50,12 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
+@functools.cache
 def compile_workflow_modules() -> None:
     """The sandbox imports a workflow's module again for every run it starts or replays: from
     bytecode in about 3 ms, from source in about 16 (workflows/partner_process.py). Written here
-    when missing or stale, also where PYTHONDONTWRITEBYTECODE is set (compileall writes anyway)."""
+    when missing or stale, also where PYTHONDONTWRITEBYTECODE is set (compileall writes anyway);
+    once per process, however many workers it builds (the tests build one per test)."""
     compileall.compile_dir(Path(__file__).parent / "workflows", quiet=2)
 
 

@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from temporalio import activity
 
 from activities.failures import classified
 from activities.notifications import notice_rows
 from partnerflow import forecast, webhook_outbox
-from partnerflow.db import utcnow
+from partnerflow.db import upsert_insert, utcnow
 from partnerflow.models import Notification, Process, ProcessOffer, ProcessStep
 from partnerflow.webhooks import DeliveryStarter
 from workflows.messages import NotificationRequest, ProcessState, StepState, TransitionWrite
@@ -72,7 +71,7 @@ def write_notices(connection: Connection, requests: list[NotificationRequest]) -
     rows = notice_rows(connection, requests)
     if not rows:
         return 0
-    insert = _insert(connection, NOTIFICATION)
+    insert = upsert_insert(connection.dialect.name, NOTIFICATION)
     written = connection.execute(
         insert.on_conflict_do_nothing(index_elements=[NOTIFICATION.c.idempotency_key]).returning(
             NOTIFICATION.c.id
@@ -99,7 +98,7 @@ def _write_state(
     opened = []
     for position, step in enumerate(state.steps):
         row = _step_row(state, position, step)
-        insert = _insert(connection, PROCESS_STEP).values(id=uuid.uuid4(), **row)
+        insert = upsert_insert(connection.dialect.name, PROCESS_STEP).values(id=uuid.uuid4(), **row)
         step_id, forecast_at = connection.execute(
             insert.on_conflict_do_update(
                 index_elements=[PROCESS_STEP.c.process_id, PROCESS_STEP.c.key],
@@ -134,7 +133,7 @@ def _write_offers(connection: Connection, state: ProcessState) -> None:
     ]
     if not rows:
         return
-    insert = _insert(connection, PROCESS_OFFER)
+    insert = upsert_insert(connection.dialect.name, PROCESS_OFFER)
     changing = ("status", "expires_at", "answered_at")
     connection.execute(
         insert.on_conflict_do_update(
@@ -220,7 +219,7 @@ def _claim_version(connection: Connection, state: ProcessState, history_length: 
     The same version made again by a workflow task that ran later in the history (its first
     attempt died after its local activity wrote) wins too: that one is the workflow's."""
     row = _process_row(state) | {"recorded_event": history_length}
-    insert = _insert(connection, PROCESS).values(
+    insert = upsert_insert(connection.dialect.name, PROCESS).values(
         id=state.process_id,
         template_id=state.template_id,
         template_version=state.template_version,
@@ -242,14 +241,3 @@ def _claim_version(connection: Connection, state: ProcessState, history_length: 
         ).returning(PROCESS.c.id)
     )
     return written.first() is not None
-
-
-def _insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do on a conflict, in the connection's own dialect."""
-    match connection.dialect.name:
-        case "postgresql":
-            return postgresql.insert(table)
-        case "sqlite":
-            return sqlite.insert(table)
-        case other:
-            raise RuntimeError(f"the read model has no upsert for the {other} dialect")

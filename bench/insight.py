@@ -19,19 +19,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import Table, create_engine, make_url, text
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
 from api.main import create_app
+from bench.stack import postgres_database
 from partnerflow import scorecards
 from partnerflow.auth import issue_token
 from partnerflow.db import make_engine
@@ -190,20 +189,6 @@ async def time_http(
     return samples
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    name = f"pf_bench_insight_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure(database: str, database_url: str, completions: int, calls: int) -> dict[str, Any]:
     now = datetime.now(UTC)
     engine = make_engine(database_url)
@@ -235,7 +220,7 @@ def run(completions: int, calls: int, postgres_url: str | None) -> list[dict[str
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if postgres_url:
-        with postgres_database(postgres_url) as url:
+        with postgres_database(postgres_url, "pf_bench_insight") as url:
             results.append(measure("PostgreSQL", url, completions, calls))
     return results
 

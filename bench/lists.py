@@ -24,23 +24,29 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import insert, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bench.data import ONE_OPEN_STEP, PartnerRow, World, prepare
 from bench.drive import percentile
 from bench.run import _commit, _machine
 from bench.scale import MY_TASKS_P95_MS, OVERDUE_P95_MS
-from bench.stack import api_args, free_port, running, temporal_args
+from bench.stack import (
+    api_args,
+    free_port,
+    postgres_database,
+    product_env,
+    running,
+    temporal_args,
+)
 from partnerflow.db import make_engine, session_scope, utcnow
 from partnerflow.models import Opportunity, Process, ProcessStep
 
@@ -141,7 +147,7 @@ def _one_database(args: argparse.Namespace, kind: str, work: Path, address: str)
         if kind == "sqlite":
             database_url = f"sqlite:///{work / 'partnerflow.db'}"
         else:
-            made = _postgres_database(args.postgres_url)
+            made = postgres_database(args.postgres_url, "pf_lists", random_page_cost=1.1)
             try:
                 database_url = exits.enter_context(made)
             except OperationalError as error:
@@ -161,16 +167,7 @@ def _one_database(args: argparse.Namespace, kind: str, work: Path, address: str)
         if kind == "postgresql":
             _vacuum_analyze(engine)
         api_port = free_port()
-        env = {
-            "PARTNERFLOW_DATABASE_URL": database_url,
-            "PARTNERFLOW_TEMPORAL_ADDRESS": address,
-            "PARTNERFLOW_TEMPORAL_NAMESPACE": "default",
-            "PARTNERFLOW_TASK_QUEUE": QUEUE,
-            "PARTNERFLOW_STORAGE_DIR": str(work / f"documents-{kind}"),
-            "PARTNERFLOW_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
-            "PARTNERFLOW_MAIL_TRANSPORT": "outbox",
-            "PARTNERFLOW_LOG_FORMAT": "text",
-        }
+        env = product_env(database_url, address, QUEUE, work / f"documents-{kind}", api_port)
         log = work / "logs" / f"api-{kind}.log"
         exits.enter_context(running("API", api_args(api_port), env, log, api_port))
         endpoints = measure(f"http://127.0.0.1:{api_port}", world, written, args)
@@ -183,30 +180,6 @@ def _one_database(args: argparse.Namespace, kind: str, work: Path, address: str)
             "write_s": round(written.seconds, 1),
             "endpoints": endpoints,
         }
-
-
-@contextmanager
-def _postgres_database(server_url: str) -> Iterator[str]:
-    """A database of its own on the server (`pf_lists_<hex>`), dropped when the block ends,
-    whatever happened; answers its URL. Raises OperationalError when the server does not answer."""
-    name = f"pf_lists_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        server_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-            # as docker-compose.yml's app-db and docs/operations.md set it: pages on SSD or
-            # in memory cost little more to read at random than in order (the default, 4, is
-            # for spinning disks and made PostgreSQL scan every process for a partner's list)
-            connection.execute(text(f'ALTER DATABASE "{name}" SET random_page_cost = 1.1'))
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def _vacuum_analyze(engine: Engine) -> None:

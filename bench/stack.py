@@ -8,10 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from workflows.search_attributes import dev_server_args
 
@@ -115,6 +119,52 @@ def api_args(port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def product_env(
+    database_url: str, address: str, task_queue: str, storage: Path, api_port: int
+) -> dict[str, str]:
+    """The settings a benchmark's worker and API run with: this database and Temporal, mail
+    to the outbox, the API on `api_port`."""
+    return {
+        "PARTNERFLOW_DATABASE_URL": database_url,
+        "PARTNERFLOW_TEMPORAL_ADDRESS": address,
+        "PARTNERFLOW_TEMPORAL_NAMESPACE": "default",
+        "PARTNERFLOW_TASK_QUEUE": task_queue,
+        "PARTNERFLOW_STORAGE_DIR": str(storage),
+        "PARTNERFLOW_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+        "PARTNERFLOW_MAIL_TRANSPORT": "outbox",
+        "PARTNERFLOW_LOG_FORMAT": "text",
+        "PARTNERFLOW_WORKER_METRICS_ADDRESS": "",
+    }
+
+
+@contextmanager
+def postgres_database(
+    server_url: str, prefix: str, random_page_cost: float | None = None
+) -> Iterator[str]:
+    """A database of its own on the server (`<prefix>_<hex>`), dropped when the block ends
+    whatever happened; answers its URL. `random_page_cost`: set for the database, as a
+    deployment on SSD does (docs/operations.md). Raises OperationalError when the server does
+    not answer."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        server_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            if random_page_cost is not None:
+                connection.execute(
+                    text(f'ALTER DATABASE "{name}" SET random_page_cost = {random_page_cost:g}')
+                )
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def start_product(
     exits: ExitStack,
     work: Path,
@@ -137,17 +187,7 @@ def start_product(
     if prepare is not None:
         prepare(database_url)
     api_port = free_port()
-    env = {
-        "PARTNERFLOW_DATABASE_URL": database_url,
-        "PARTNERFLOW_TEMPORAL_ADDRESS": address,
-        "PARTNERFLOW_TEMPORAL_NAMESPACE": "default",
-        "PARTNERFLOW_TASK_QUEUE": task_queue,
-        "PARTNERFLOW_STORAGE_DIR": str(work / "documents"),
-        "PARTNERFLOW_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
-        "PARTNERFLOW_MAIL_TRANSPORT": "outbox",
-        "PARTNERFLOW_LOG_FORMAT": "text",
-        "PARTNERFLOW_WORKER_METRICS_ADDRESS": "",
-    }
+    env = product_env(database_url, address, task_queue, work / "documents", api_port)
     worker = exits.enter_context(running("worker", worker_args(), env, logs / "worker.log"))
     api = exits.enter_context(running("API", api_args(api_port), env, logs / "api.log", api_port))
     return Product(temporal, address, metrics_port, database_url, env, api_port, worker, api)

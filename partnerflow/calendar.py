@@ -28,10 +28,9 @@ from typing import Literal, assert_never
 from uuid import UUID
 
 from icalendar import Calendar, Event, vCalAddress
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from partnerflow.db import utcnow
+from partnerflow.db import upsert_insert, utcnow
 from partnerflow.models import CalendarEvent
 from partnerflow.spec import EmailKind, as_zone
 from partnerflow.transports import Attachment
@@ -147,8 +146,7 @@ def sequenced(
 def _next_sequence(session: Session, event: StepEvent, now: datetime) -> Sequenced:
     """Store the event's content: one more than the sequence stored (0 for a new one). One
     statement, so two writers at once each get their own number or agree on the content."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(CalendarEvent).values(
+    statement = upsert_insert(session.get_bind().dialect.name, CalendarEvent).values(
         process_id=event.process_id,
         step_key=event.step_key,
         sequence=0,

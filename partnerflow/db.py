@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy
 from sqlalchemy import ColumnElement, DateTime, event, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -67,6 +68,18 @@ def _as_it_is(element: unindexed, compiler: Any, **kw: Any) -> str:
 @compiles(unindexed, "sqlite")
 def _unary_plus(element: unindexed, compiler: Any, **kw: Any) -> str:
     return f"+{compiler.process(element.clauses, **kw)}"
+
+
+def upsert_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what to do on a conflict (`on_conflict_do_…`), in the dialect
+    of the connection it will run on (`connection.dialect.name`)."""
+    match dialect:
+        case "postgresql":
+            return postgresql.insert(table)
+        case "sqlite":
+            return sqlite.insert(table)
+        case other:
+            raise RuntimeError(f"no upsert for the {other} dialect")
 
 
 def utcnow() -> datetime:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from partnerflow.db import utcnow
+from partnerflow.db import upsert_insert, utcnow
 from partnerflow.models import RateLimitCount
 
 
@@ -36,9 +35,8 @@ def take(
     seconds = max(1, int(window.total_seconds()))
     start = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, UTC)
     key_hash = hashlib.sha256(key.encode()).hexdigest()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     upsert = (
-        insert(RateLimitCount)
+        upsert_insert(session.get_bind().dialect.name, RateLimitCount)
         .values(
             key_hash=key_hash,
             window_start=start,

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from partnerflow.db import utcnow
+from partnerflow.db import upsert_insert, utcnow
 from partnerflow.models import User, WebhookCursor, WebhookDelivery, WebhookSubscription
 from partnerflow.webhook_events import ProcessEvent, new_events
 from workflows.messages import ProcessState
@@ -64,7 +63,7 @@ def queue(connection: Connection, state: ProcessState) -> list[Queued]:
     ]
     if not rows:
         return []
-    insert = _insert(connection, DELIVERY)
+    insert = upsert_insert(connection.dialect.name, DELIVERY)
     written = connection.execute(
         insert.on_conflict_do_nothing(
             index_elements=[DELIVERY.c.subscription_id, DELIVERY.c.event_id]
@@ -98,7 +97,7 @@ def _row(
 
 def _advance(connection: Connection, process_id: uuid.UUID, seen: int) -> None:
     """The cursor moves forward only (a write of an older state never moves it back)."""
-    insert = _insert(connection, CURSOR).values(process_id=process_id, seen=seen)
+    insert = upsert_insert(connection.dialect.name, CURSOR).values(process_id=process_id, seen=seen)
     connection.execute(
         insert.on_conflict_do_update(
             index_elements=[CURSOR.c.process_id],
@@ -117,14 +116,3 @@ def _partners_of(
         return {}
     found = connection.execute(select(USER.c.id, USER.c.partner_id).where(USER.c.id.in_(wanted)))
     return {user_id: partner_id for user_id, partner_id in found}
-
-
-def _insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do on a conflict, in the connection's own dialect."""
-    match connection.dialect.name:
-        case "postgresql":
-            return postgresql.insert(table)
-        case "sqlite":
-            return sqlite.insert(table)
-        case other:
-            raise RuntimeError(f"the webhook outbox has no upsert for the {other} dialect")

@@ -49,11 +49,11 @@ T = TypeVar("T")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `sqlite_only` lose their PostgreSQL variant: what they test lies outside
-    the database (a child process's budget), and the queries they run have tests of their own
-    on both. Then the crash tests (marker `chaos`) first, the long ones (marker `long`) next,
-    the rest in file order. Most of a crash test is a minute's wait for a killed worker's
-    activities to time out: begun first, that wait (and a long test's minute) overlaps the
-    other xdist workers' tests instead of being the run's last minute."""
+    the database (a child process's budget), or the path they run at length has tests of its
+    own on both (the 300-step bulk call). Then the crash tests (marker `chaos`) first, the long
+    ones (marker `long`) next, the rest in file order. Most of a crash test is a minute's wait
+    for a killed worker's activities to time out: begun first, that wait (and a long test's
+    minute) overlaps the other xdist workers' tests instead of being the run's last minute."""
     dropped = [item for item in items if _postgresql_variant_of_sqlite_only(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

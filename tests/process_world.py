@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from partnerflow.mail import Mailer
 from partnerflow.models import (
     EmailTemplate,
     Notification,
@@ -28,7 +29,9 @@ from partnerflow.models import (
     ProcessTemplate,
     User,
 )
+from partnerflow.settings import Settings
 from partnerflow.spec import StepSpec, TemplateSnapshot
+from partnerflow.transports import SmtpTransport
 from tests.conftest import eventually, free_port, settings_for
 from worker import build_worker
 from workflows import search_attributes
@@ -75,6 +78,18 @@ def smtp_server() -> Iterator[tuple[int, MailServer]]:
         yield port, server
     finally:
         controller.stop()
+
+
+def smtp_mailer(engine: Engine, port: int) -> Mailer:
+    """The product's Mailer on `engine`, sending through the SMTP server on `port`."""
+    settings = Settings(
+        _env_file=None,
+        database_url=str(engine.url),
+        mail_transport="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+    )
+    return Mailer(engine, settings, SmtpTransport(settings))
 
 
 class World:

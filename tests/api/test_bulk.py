@@ -138,7 +138,7 @@ def roofs_by(partner_id: str) -> dict[str, Any]:
 # On SQLite alone: 300 updates take a quarter of a minute; the other bulk tests run the same
 # per-item path on both databases. Started early (marker `long`), beside the other tests.
 @pytest.mark.long
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.sqlite_only
 async def test_300_steps_of_a_revoked_partner_go_to_another_partner_in_one_call(
     stack: Stack,
 ) -> None:

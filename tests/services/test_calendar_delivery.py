@@ -19,10 +19,9 @@ from partnerflow.settings import Settings
 from partnerflow.transports import (
     Attachment,
     SendGridTransport,
-    SmtpTransport,
     TemporaryDeliveryError,
 )
-from tests.process_world import smtp_server
+from tests.process_world import smtp_mailer, smtp_server
 from tests.services.test_delivery import _SendGrid
 
 EMAIL = RenderedEmail(subject="Neuer Auftrag", html="<p>Bitte Termin</p>", text="Bitte Termin")
@@ -60,14 +59,7 @@ def test_smtp_sends_the_ics_as_an_attachment_and_a_retry_sends_the_one_stored(
     engine: Engine,
 ) -> None:
     with smtp_server() as (port, server):
-        settings = Settings(
-            _env_file=None,
-            database_url=str(engine.url),
-            mail_transport="smtp",
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-        )
-        mailer = Mailer(engine, settings, SmtpTransport(settings))
+        mailer = smtp_mailer(engine, port)
         key = f"{uuid.uuid4()}:installation:handover:1"
         server.replies[key] = "451 4.3.0 try later"
         with pytest.raises(TemporaryDeliveryError):

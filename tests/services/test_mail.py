@@ -21,15 +21,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from partnerflow.emails import RenderedEmail
-from partnerflow.mail import Mailer
 from partnerflow.models import OutboxEmail
-from partnerflow.settings import Settings
 from partnerflow.transports import (
     PermanentDeliveryError,
-    SmtpTransport,
     TemporaryDeliveryError,
 )
 from tests.conftest import free_port
+from tests.process_world import smtp_mailer
 
 EMAIL = RenderedEmail(subject="Übergabe", html="<p>Bitte Termin</p>", text="Bitte Termin")
 
@@ -86,17 +84,6 @@ def smtp(engine: Engine) -> Iterator[tuple[int, _Server]]:
         controller.stop()
 
 
-def _mailer(engine: Engine, port: int) -> Mailer:
-    settings = Settings(
-        _env_file=None,
-        database_url=str(engine.url),
-        mail_transport="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-    )
-    return Mailer(engine, settings, SmtpTransport(settings))
-
-
 def _row(engine: Engine, key: str) -> OutboxEmail:
     with Session(engine) as session:
         return session.exec(select(OutboxEmail).where(OutboxEmail.idempotency_key == key)).one()
@@ -106,7 +93,7 @@ def test_sent_is_committed_at_the_servers_answer_before_anything_else(
     engine: Engine, smtp: tuple[int, _Server]
 ) -> None:
     port, server = smtp
-    row = _mailer(engine, port).deliver(
+    row = smtp_mailer(engine, port).deliver(
         idempotency_key="p1:installation:handover:1", kind="handover", to=["a@example.org"],
         email=EMAIL,
     )  # fmt: skip
@@ -126,7 +113,7 @@ def test_a_refusal_at_the_end_of_data_undoes_the_sent_mark(
     port, server = smtp
     server.data_answer = answer
     with pytest.raises(TemporaryDeliveryError if status == "queued" else PermanentDeliveryError):
-        _mailer(engine, port).deliver(
+        smtp_mailer(engine, port).deliver(
             idempotency_key=f"p5:{status}", kind="handover", to=["a@example.org"], email=EMAIL
         )
     assert _row(engine, f"p5:{status}").status == status  # a retry sends it again, or not
@@ -134,7 +121,7 @@ def test_a_refusal_at_the_end_of_data_undoes_the_sent_mark(
 
 def test_a_resend_is_the_same_message(engine: Engine, smtp: tuple[int, _Server]) -> None:
     port, server = smtp
-    mailer = _mailer(engine, port)
+    mailer = smtp_mailer(engine, port)
     key = "p2:installation:reminder:P1D"
     mailer.deliver(idempotency_key=key, kind="reminder", to=["a@example.org"], email=EMAIL)
     # as if the worker died in the commit after the server's "250": the row is still queued
@@ -159,7 +146,7 @@ def test_a_greylisting_server_is_tried_again_later(
 ) -> None:
     port, server = smtp
     server.rcpt_answer = "450 4.2.0 greylisted, try again later"
-    mailer = _mailer(engine, port)
+    mailer = smtp_mailer(engine, port)
     with pytest.raises(TemporaryDeliveryError):
         mailer.deliver(idempotency_key="p3:k", kind="handover", to=["a@example.org"], email=EMAIL)
     assert _row(engine, "p3:k").status == "queued"  # not failed for good: the retry sends it
@@ -190,7 +177,7 @@ def test_an_attempt_overlapping_a_slow_one_sends_nothing_more(
         return await original_data(*args)
 
     server.handle_DATA = slow_data  # type: ignore[method-assign,assignment]
-    mailer = _mailer(engine, port)
+    mailer = smtp_mailer(engine, port)
 
     def attempt() -> OutboxEmail:
         return mailer.deliver(
@@ -234,7 +221,8 @@ _DIES_AFTER_THE_250 = """
 import re, sys
 from partnerflow.db import make_engine
 from tests.holding import held_before
-from tests.services.test_mail import EMAIL, _mailer
+from tests.process_world import smtp_mailer
+from tests.services.test_mail import EMAIL
 
 engine = make_engine(sys.argv[1])
 with held_before(engine, "MainThread", re.compile("^UPDATE outboxemail")) as (reached, _):
@@ -243,7 +231,7 @@ with held_before(engine, "MainThread", re.compile("^UPDATE outboxemail")) as (re
         reached.wait(30)
         print("waiting for the database", flush=True)
     threading.Thread(target=tell, daemon=True).start()
-    _mailer(engine, int(sys.argv[2])).deliver(
+    smtp_mailer(engine, int(sys.argv[2])).deliver(
         idempotency_key="p6:k", kind="handover", to=["a@example.org"], email=EMAIL
     )
 """
@@ -270,7 +258,7 @@ def test_a_worker_killed_after_the_servers_250_is_not_followed_by_a_resend(
     finally:
         worker.wait(10)
     assert len(server.messages) == 1 and _row(engine, "p6:k").status == "queued"
-    retried = _mailer(engine, port).deliver(
+    retried = smtp_mailer(engine, port).deliver(
         idempotency_key="p6:k", kind="handover", to=["a@example.org"], email=EMAIL
     )
     assert retried.status == "sent"

@@ -1,31 +1,20 @@
 """The web UI in a real browser: the builder, the partner on a phone, the contact person."""
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy.engine import Engine
-from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
-from tests.browser import DESKTOP, PHONE, Live, live_stack, overflow_width, unlabelled_controls
+from tests.browser import DESKTOP, PHONE, Live, overflow_width, unlabelled_controls
 from tests.conftest import ADMIN_TOKEN, eventually
 
 # One database is enough to show the pages; the API tests cover both.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-
-
-@pytest.fixture
-async def live(
-    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, tmp_path: Path
-) -> AsyncIterator[Live]:
-    async with live_stack(temporal_env, database_url, engine, tmp_path) as running:
-        yield running
 
 
 async def check_page(page: Page) -> None:

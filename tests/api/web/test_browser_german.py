@@ -4,19 +4,16 @@ every page in German (no text the German catalog lacks) and its dates as Germans
 Screenshots end in `-de`."""
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy.engine import Engine
-from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
 from tests.api.test_offers import offer_for, offer_step, offered
 from tests.api.web.test_browser import PDF, check_page, outbox_text
-from tests.browser import PHONE, Live, live_stack
+from tests.browser import PHONE, Live
 from tests.i18n_check import untranslated
 
 # One database is enough to show the pages; the API tests cover both.
@@ -39,14 +36,6 @@ DATA = [
     "Lindenweg 4",
     "Köln",
 ]
-
-
-@pytest.fixture
-async def live(
-    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, tmp_path: Path
-) -> AsyncIterator[Live]:
-    async with live_stack(temporal_env, database_url, engine, tmp_path) as running:
-        yield running
 
 
 async def german_partner_at_work(live: Live) -> tuple[dict[str, Any], str, str]:

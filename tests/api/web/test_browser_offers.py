@@ -2,28 +2,16 @@
 partner's."""
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
-from sqlalchemy.engine import Engine
-from temporalio.testing import WorkflowEnvironment
 
 from tests.api.test_offers import CUSTOMER_TEXTS, offer_for, offer_step, offered, partners
 from tests.api.web.test_browser import check_page, outbox_text
-from tests.browser import PHONE, Live, live_stack
+from tests.browser import PHONE, Live
 
 # One database is enough to show the pages; the API tests cover both.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def live(
-    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, tmp_path: Path
-) -> AsyncIterator[Live]:
-    async with live_stack(temporal_env, database_url, engine, tmp_path) as running:
-        yield running
 
 
 async def test_partner_accepts_an_offer_on_a_phone(live: Live) -> None:

@@ -4,18 +4,14 @@ every page in German (no text the German catalog lacks) and its dates as Germans
 Screenshots end in `-de`."""
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy.engine import Engine
-from temporalio.testing import WorkflowEnvironment
 
 from tests import factories
 from tests.api.web.test_browser import check_page
-from tests.browser import Live, live_stack
+from tests.browser import Live
 from tests.conftest import ADMIN_TOKEN, eventually
 from tests.i18n_check import untranslated
 
@@ -37,14 +33,6 @@ DATA = [
     "Termin mit dem Kunden vereinbaren, installieren.",
     "Installiert am",
 ]
-
-
-@pytest.fixture
-async def live(
-    temporal_env: WorkflowEnvironment, database_url: str, engine: Engine, tmp_path: Path
-) -> AsyncIterator[Live]:
-    async with live_stack(temporal_env, database_url, engine, tmp_path) as running:
-        yield running
 
 
 async def processes_at_the_partner(live: Live) -> None:
