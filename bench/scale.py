@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from bench.data import PartnerRow, opportunities, prepare
 from bench.drive import percentile
-from bench.stack import memory, running, start_product, stop, worker_args
+from bench.stack import cpu_seconds, memory, running, start_product, stop, worker_args
 from partnerflow import starting
 from partnerflow.db import make_engine
 from partnerflow.models import OutboxEmail, ProcessStep
@@ -159,9 +159,19 @@ async def _scale(args: argparse.Namespace, work: Path, exits: ExitStack) -> dict
             rss = memory(worker_pid)["VmRSS"]
             say(f"  {opened:,} open, {time.perf_counter() - began:.0f} s, worker RSS {rss:.0f} MB")
 
+    parts = {"temporal": product.temporal.pid, "worker": worker_pid}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in parts.items()}
+    cpu_before["starter"] = time.process_time()
     began = time.perf_counter()
     await asyncio.gather(*(open_one(n) for n in range(args.processes)))
     open_s = time.perf_counter() - began
+    cpu_after = {name: cpu_seconds(pid) for name, pid in parts.items()}
+    cpu_after["starter"] = time.process_time()
+    cpu_ms = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / args.processes, 1)
+        for name in cpu_before
+    }
+    say(f"CPU ms per start: {cpu_ms}")
     say(f"opened {args.processes:,} in {open_s:.0f} s ({args.processes / open_s:.1f}/s)")
     waited = time.perf_counter()
     await _until(lambda: _count(engine, "handover") >= args.processes, max(300, open_s))
@@ -233,6 +243,7 @@ async def _scale(args: argparse.Namespace, work: Path, exits: ExitStack) -> dict
         "overdue_listed": counts.get("/api/processes?overdue=true", 0),
         "open_s": round(open_s, 1),
         "start_per_s": round(args.processes / open_s, 1),
+        "start_cpu_ms": cpu_ms,
         "emails_settled_s": round(settle_s, 1),
         "worker_rss_mb_after_open": round(rss_open["VmRSS"], 1),
         "worker_peak_rss_mb": round(peak_rss, 1),

@@ -93,6 +93,18 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
 with workflow.unsafe.imports_passed_through():
+    # `import workflows.x as x`, not `from workflows import x`: the sandbox loads this module's
+    # package afresh for each run, and Python fetches a from-import's submodules past the
+    # sandbox's importer, from disk, unshared (~20 ms of CPU per run, every run).
+    import workflows.absences as absences
+    import workflows.attention as attention
+    import workflows.notices as notices
+    import workflows.offers as offers
+    import workflows.outgoing as outgoing
+    import workflows.retries as retries
+    import workflows.search_attributes as search_attributes
+    import workflows.summaries as summaries
+    import workflows.versions as versions
     from activities.deadlines import business_days_due
     from activities.emails import EmailActivities
     from activities.notifications import NotificationActivities
@@ -115,17 +127,6 @@ with workflow.unsafe.imports_passed_through():
         parse_duration,
         resolve_requires,
         shift,
-    )
-    from workflows import (
-        absences,
-        attention,
-        notices,
-        offers,
-        outgoing,
-        retries,
-        search_attributes,
-        summaries,
-        versions,
     )
     from workflows.deadline_watchers import Alarm, DeadlineWatchers
     from workflows.deadlines import add_business_days
