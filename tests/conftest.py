@@ -26,13 +26,14 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
+import api.main
 from api.main import create_app
 from partnerflow.db import make_engine
 from partnerflow.migrate import upgrade
 from partnerflow.seed import seed
 from partnerflow.settings import Settings, get_settings
 from partnerflow.temporal import DATA_CONVERTER, register_search_attributes
-from tests.databases import ReusedDatabases
+from tests.databases import ReusedDatabases, warm_engine
 from worker import build_worker
 from workflows.search_attributes import dev_server_args
 
@@ -40,6 +41,8 @@ from workflows.search_attributes import dev_server_args
 # endless-loop attack a dozen times, and each burns the whole budget of CPU.
 os.environ.setdefault("PARTNERFLOW_RENDER_SECONDS", "1")
 get_settings.cache_clear()
+# The in-process API's engine too (tests/databases.py `warm_engine`).
+api.main.make_engine = warm_engine
 
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("PARTNERFLOW_TEST_DATABASE_URL")
@@ -290,7 +293,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = warm_engine(database_url)
     yield engine
     engine.dispose()
 

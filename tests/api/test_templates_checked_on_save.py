@@ -9,6 +9,10 @@ from partnerflow.emails import TemplateProblem, render
 from tests import factories
 from tests.conftest import Stack
 
+# What is checked here is the template's text (the sandbox, the steps' shape), before anything
+# is stored; saving a template runs on PostgreSQL in tests/api/test_process_templates.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 async def _email(stack: Stack, **overrides: Any) -> Any:
     body = {
