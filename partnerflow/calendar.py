@@ -20,6 +20,7 @@ No customer data in either: the summary is the step's name, the description a li
 step (behind sign-in). An .ics is forwarded and synced to calendar providers' servers.
 """
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Literal, assert_never
 from uuid import UUID
 
 from icalendar import Calendar, Event, vCalAddress
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import Session, col, select
 
 from partnerflow.db import upsert_insert, utcnow
@@ -146,23 +148,17 @@ def sequenced(
 def _next_sequence(session: Session, event: StepEvent, now: datetime) -> Sequenced:
     """Store the event's content: one more than the sequence stored (0 for a new one). One
     statement, so two writers at once each get their own number or agree on the content."""
-    statement = upsert_insert(session.get_bind().dialect.name, CalendarEvent).values(
-        process_id=event.process_id,
-        step_key=event.step_key,
-        sequence=0,
-        content_hash=event.digest(),
-        changed_at=now,
-    )
-    upsert = statement.on_conflict_do_update(
-        index_elements=["process_id", "step_key"],
-        set_={
-            "sequence": col(CalendarEvent.sequence) + 1,
-            "content_hash": statement.excluded.content_hash,
-            "changed_at": statement.excluded.changed_at,
+    upsert = _sequence_upsert(session.get_bind().dialect.name)
+    written = session.execute(
+        upsert,
+        {
+            "process_id": event.process_id,
+            "step_key": event.step_key,
+            "sequence": 0,
+            "content_hash": event.digest(),
+            "changed_at": now,
         },
-        where=col(CalendarEvent.content_hash) != statement.excluded.content_hash,
-    ).returning(col(CalendarEvent.sequence), col(CalendarEvent.changed_at))
-    written = session.execute(upsert).first()
+    ).first()
     if written is None:  # a writer at the same moment stored this very content
         row = session.exec(
             select(CalendarEvent).where(
@@ -172,6 +168,21 @@ def _next_sequence(session: Session, event: StepEvent, now: datetime) -> Sequenc
         ).one()
         return Sequenced(row.sequence, row.changed_at)
     return Sequenced(int(written[0]), written[1])
+
+
+@functools.cache
+def _sequence_upsert(dialect: str) -> ReturningInsert[int, datetime]:
+    """Built once per database, its values bound when it runs (`upsert_insert`)."""
+    statement = upsert_insert(dialect, CalendarEvent)
+    return statement.on_conflict_do_update(
+        index_elements=["process_id", "step_key"],
+        set_={
+            "sequence": col(CalendarEvent.sequence) + 1,
+            "content_hash": statement.excluded.content_hash,
+            "changed_at": statement.excluded.changed_at,
+        },
+        where=col(CalendarEvent.content_hash) != statement.excluded.content_hash,
+    ).returning(col(CalendarEvent.sequence), col(CalendarEvent.changed_at))
 
 
 def calendar_file(

@@ -9,12 +9,14 @@ entries. A subscription hears only of events that occurred after it was made or 
 Test processes (`opportunity.test`) send no webhooks: a receiver would take them for real.
 """
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, select, true
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 
 from partnerflow.db import upsert_insert, utcnow
 from partnerflow.models import User, WebhookCursor, WebhookDelivery, WebhookSubscription
@@ -97,13 +99,19 @@ def _row(
 
 def _advance(connection: Connection, process_id: uuid.UUID, seen: int) -> None:
     """The cursor moves forward only (a write of an older state never moves it back)."""
-    insert = upsert_insert(connection.dialect.name, CURSOR).values(process_id=process_id, seen=seen)
     connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=[CURSOR.c.process_id],
-            set_={"seen": insert.excluded.seen},
-            where=CURSOR.c.seen < insert.excluded.seen,
-        )
+        _cursor_upsert(connection.dialect.name), {"process_id": process_id, "seen": seen}
+    )
+
+
+@functools.cache
+def _cursor_upsert(dialect: str) -> Insert:
+    """Built once per database, its values bound when it runs (`upsert_insert`)."""
+    insert = upsert_insert(dialect, CURSOR)
+    return insert.on_conflict_do_update(
+        index_elements=[CURSOR.c.process_id],
+        set_={"seen": insert.excluded.seen},
+        where=CURSOR.c.seen < insert.excluded.seen,
     )
 
 
