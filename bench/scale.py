@@ -364,12 +364,15 @@ def markdown(result: dict[str, Any]) -> str:
     t = {row["target"]: row for row in result["targets"]}
     rows = list(t.values())
     r = result
+    cpu = r["start_cpu_ms"]
     lines = [
         "| measurement | value | target | met |",
         "|---|---:|---|---|",
         f"| open processes (armed deadline timers) | {r['open_processes']:,} | | |",
         f"| start rate through `starting.launch`, {r['args']['concurrency']} in flight | "
         f"{r['start_per_s']}/s ({r['open_s']:.0f} s) | | |",
+        f"| CPU ms per start: Temporal / worker / starter (this process) | "
+        f"{cpu['temporal']} / {cpu['worker']} / {cpu['starter']} | | |",
         f"| worker RSS after opening / peak MB | {r['worker_rss_mb_after_open']:.0f} / "
         f"{r['worker_peak_rss_mb']:.0f} | ≤ {RSS_MB} | {mark(rows[0])} |",
         f"| GET /api/my/tasks p50 / p95 ms ({r['partner_open_steps']:,} open steps, "
