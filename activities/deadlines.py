@@ -13,7 +13,7 @@ from workflows.deadlines import add_business_days
 from workflows.messages import BusinessDaysInput
 
 
-@activity.defn
+@activity.defn(no_thread_cancel_exception=True)
 def business_days_due(input: BusinessDaysInput) -> datetime:
     with classified():
         return add_business_days(input.start, input.business_days, input.timezone, input.region)

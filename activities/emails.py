@@ -44,7 +44,7 @@ class EmailActivities:
         self._settings = settings
         self._mailer = mailer
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def send_email(self, request: EmailRequest) -> None:
         with classified():
             self._send(request)

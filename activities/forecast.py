@@ -17,7 +17,7 @@ class ForecastActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def refresh_forecasts(self, input: ForecastInput) -> ForecastRound:
         with classified():
             return refresh(self._engine, utcnow())

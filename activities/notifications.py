@@ -26,7 +26,7 @@ class NotificationActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def notify(self, request: NotificationRequest) -> int:
         """Answers how many users were notified."""
         with classified():

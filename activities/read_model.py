@@ -38,7 +38,7 @@ class ReadModelActivities:
         # None: deliveries stay `pending` until the reconciler starts them
         self._webhooks = webhooks
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def record_process_state(self, state: ProcessState) -> None:
         # Classified (activities/failures.py): a refused row is not retried, and no SQL or
         # parameters (a customer's data) go into Temporal's history.
@@ -47,7 +47,7 @@ class ReadModelActivities:
             queued = webhook_outbox.queue(connection, state)
         self._start_webhooks(queued)
 
-    @activity.defn
+    @activity.defn(no_thread_cancel_exception=True)
     def record_transition(self, write: TransitionWrite) -> ProcessState:
         """The state and its notices, all or nothing. A retried attempt writes nothing twice:
         the state by its version, each notice by its key. The notices are written even if a
