@@ -19,14 +19,6 @@ from typing import Any
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from api.main import create_app
 from tests.conftest import BIN, free_port
@@ -34,12 +26,6 @@ from workflows.search_attributes import dev_server_args
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "pf_fuzz_admin_token"
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 EXAMPLES = int(os.environ.get("PARTNERFLOW_FUZZ_EXAMPLES", "10"))
 
 
@@ -145,13 +131,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         log.close()
 
 
-# The schema comes from the app itself, so the operations are known when tests are collected.
-OPERATIONS = [
-    result.ok()  # type: ignore[union-attr]
-    for result in schemathesis.openapi.from_dict(create_app().openapi()).get_all_operations()
-]
-
-
 # One test, not one per operation: pytest-xdist spread those over every worker, and each
 # worker started the whole stack above for its share (about 10 s of CPU each). Started early
 # (marker `long`), it runs beside the other workers' tests. Each generated request is sent as
@@ -159,9 +138,18 @@ OPERATIONS = [
 # failure is reported, each with its operation and role.
 @pytest.mark.long
 def test_every_operation_answers_within_the_schema(live: Live) -> None:
+    # Imported and read here, not when the module is: every xdist worker collects this
+    # module, and schemathesis with the schema's operations took 1.7 s of CPU in each.
+    import schemathesis
+
+    # The schema comes from the app itself.
+    operations = [
+        result.ok()  # type: ignore[union-attr]
+        for result in schemathesis.openapi.from_dict(create_app().openapi()).get_all_operations()
+    ]
     roles = (("admin", live.admin), ("partner", live.partner))
     failures: list[str] = []
-    for operation in OPERATIONS:
+    for operation in operations:
         try:
             _fuzz(operation, roles, live.base_url)
         except Exception as error:  # each is reported, with its operation
@@ -170,6 +158,22 @@ def test_every_operation_answers_within_the_schema(live: Live) -> None:
 
 
 def _fuzz(operation: Any, roles: tuple[tuple[str, dict[str, str]], ...], base_url: str) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+
     @given(case=operation.as_strategy())
     @settings(
         max_examples=EXAMPLES,
@@ -180,7 +184,7 @@ def _fuzz(operation: Any, roles: tuple[tuple[str, dict[str, str]], ...], base_ur
     def answers_within_the_schema(case: schemathesis.Case) -> None:
         for who, headers in roles:
             try:
-                case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
+                case.call_and_validate(base_url=base_url, headers=headers, checks=checks)
             except Exception as error:
                 raise AssertionError(f"as {who}: {error}") from error
 
