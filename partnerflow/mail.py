@@ -122,6 +122,10 @@ class Mailer:
                 html=stored.html,
                 text=stored.text,
                 transport=transport.name if transport else "outbox",
+                # With no transport the stored copy is the delivery: sent in the same
+                # transaction that records it (one commit, not two).
+                status="queued" if transport else "sent",
+                sent_at=None if transport else utcnow(),
             ),
             attachments,
         )
@@ -129,7 +133,7 @@ class Mailer:
             return row
         if row.status == "failed":
             raise PermanentDeliveryError(row.error or "delivery failed")
-        if transport is None:
+        if transport is None:  # queued by an earlier attempt (older code, another transport)
             return self._mark(row.id, status="sent")
         envelope = Envelope(
             to=row.to.split(", "),
