@@ -8,11 +8,13 @@ limit twice across a window's edge. Rows two windows old are deleted as new wind
 Keys are stored as SHA-256: the table counts addresses, it does not keep them.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import Session, col, select
 
 from partnerflow.db import upsert_insert, utcnow
@@ -35,22 +37,16 @@ def take(
     seconds = max(1, int(window.total_seconds()))
     start = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, UTC)
     key_hash = hashlib.sha256(key.encode()).hexdigest()
-    upsert = (
-        upsert_insert(session.get_bind().dialect.name, RateLimitCount)
-        .values(
-            key_hash=key_hash,
-            window_start=start,
-            hits=1,
+    hits: int = session.execute(
+        _count_upsert(session.get_bind().dialect.name),
+        {
+            "key_hash": key_hash,
+            "window_start": start,
+            "hits": 1,
             # the row is still needed as the previous window of the next one
-            expires_at=start + 2 * window,
-        )
-        .on_conflict_do_update(
-            index_elements=["key_hash", "window_start"],
-            set_={"hits": col(RateLimitCount.hits) + 1},
-        )
-        .returning(col(RateLimitCount.hits))
-    )
-    hits: int = session.execute(upsert).scalar_one()
+            "expires_at": start + 2 * window,
+        },
+    ).scalar_one()
     if hits == 1:  # a new window for this key: clear the ones nobody looks at any more
         session.execute(delete(RateLimitCount).where(col(RateLimitCount.expires_at) <= now))
     previous = session.exec(
@@ -62,3 +58,16 @@ def take(
     estimate = (previous or 0) * (1 - elapsed) + hits
     retry_after = max(1, int((start + window - now).total_seconds()))
     return Verdict(allowed=estimate <= limit, retry_after_seconds=retry_after)
+
+
+@functools.cache
+def _count_upsert(dialect: str) -> ReturningInsert[int]:
+    """Built once per database, its values bound when it runs (`upsert_insert`)."""
+    return (
+        upsert_insert(dialect, RateLimitCount)
+        .on_conflict_do_update(
+            index_elements=["key_hash", "window_start"],
+            set_={"hits": col(RateLimitCount.hits) + 1},
+        )
+        .returning(col(RateLimitCount.hits))
+    )

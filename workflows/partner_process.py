@@ -95,7 +95,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 with workflow.unsafe.imports_passed_through():
     # `import workflows.x as x`, not `from workflows import x`: the sandbox loads this module's
     # package afresh for each run, and Python fetches a from-import's submodules past the
-    # sandbox's importer, from disk, unshared (~20 ms of CPU per run, every run).
+    # sandbox's importer, from disk, unshared (6 ms of the worker's CPU per run, every run:
+    # bench/NOTES.md).
     import workflows.absences as absences
     import workflows.attention as attention
     import workflows.notices as notices
