@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench.chaos_run import Options, Result, run, scratch
 from bench.chaos_tally import markdown
+from partnerflow.temporal import exit_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -195,7 +196,4 @@ if __name__ == "__main__":
     except BaseException:  # whatever broke, the exit below must still happen
         traceback.print_exc()
         code = 3
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK can abort a standalone script at interpreter exit (sdk-python#300, DESIGN.md).
-    os._exit(code)
+    exit_command(code)

@@ -51,7 +51,7 @@ from bench.stack import (
 from partnerflow.db import make_engine
 from partnerflow.models import OutboxEmail
 from partnerflow.settings import Settings
-from partnerflow.temporal import connect
+from partnerflow.temporal import connect, exit_command
 from workflows.partner_process import workflow_id_for
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -472,9 +472,7 @@ def cli(argv: list[str] | None = None) -> None:
     report.write(result, args.out)
     print(report.markdown_table(result), flush=True)
     print("\n### scorecard\n\n" + insight.table(result["insight"]), flush=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # the SDK's runtime may abort at interpreter exit (sdk-python#300)
+    exit_command(0)
 
 
 if __name__ == "__main__":

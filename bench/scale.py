@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
 import shutil
 import sys
@@ -38,7 +37,7 @@ from partnerflow.db import make_engine
 from partnerflow.models import OutboxEmail, ProcessStep
 from partnerflow.settings import Settings
 from partnerflow.spec import TemplateSnapshot
-from partnerflow.temporal import connect
+from partnerflow.temporal import connect, exit_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUEUE = "bench-scale"
@@ -422,9 +421,7 @@ def cli(argv: list[str] | None = None) -> None:
     result["targets"] = targets(result)
     write(result, args.out)
     print(markdown(result), flush=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # the SDK's runtime may abort at interpreter exit (sdk-python#300)
+    exit_command(0)
 
 
 if __name__ == "__main__":

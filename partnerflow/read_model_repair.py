@@ -32,7 +32,7 @@ from partnerflow.db import make_engine
 from partnerflow.models import Process
 from partnerflow.settings import get_settings
 from partnerflow.spec import OPEN_STATUSES
-from partnerflow.temporal import DATA_CONVERTER, connect
+from partnerflow.temporal import DATA_CONVERTER, connect, exit_command
 from workflows.messages import ProcessInput, ProcessState, TimelineEntry
 from workflows.partner_process import workflow_id_for
 
@@ -171,4 +171,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_command(main())

@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from partnerflow.temporal import DATA_CONVERTER
+from partnerflow.temporal import DATA_CONVERTER, exit_command
 from worker import WORKFLOW_RUNNER
 from workflows.partner_process import PartnerProcessWorkflow
 
@@ -51,4 +51,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_command(main())
