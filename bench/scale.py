@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from bench.data import PartnerRow, opportunities, prepare
 from bench.drive import percentile
+from bench.run import _commit
 from bench.stack import cpu_seconds, memory, running, start_product, stop, worker_args
 from partnerflow import starting
 from partnerflow.db import make_engine
@@ -235,6 +236,7 @@ async def _scale(args: argparse.Namespace, work: Path, exits: ExitStack) -> dict
 
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
         "temporal": f"{args.temporal_db}-backed dev server",
         "args": {k: str(v) for k, v in vars(args).items()},
         "open_processes": args.processes + args.reminders - len(answered),
@@ -401,7 +403,8 @@ def write(result: dict[str, Any], out: Path) -> None:
     header = [
         "# Partnerflow at scale: latest `make bench-scale`",
         "",
-        f"- date: {result['date']}, runtime {result['runtime_s']:.0f} s, "
+        f"- date: {result['date']}, commit {result.get('commit', '?')}, "
+        f"runtime {result['runtime_s']:.0f} s, "
         f"{result['temporal']}, SQLite, worker and API processes of their own",
         f"- {result['args']['processes']} processes of a one-step template (the partner's "
         "step, deadline P30D: an armed timer) opened through `partnerflow.starting.launch`, "
