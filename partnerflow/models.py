@@ -153,8 +153,11 @@ class Opportunity(SQLModel, table=True):
 class Process(SQLModel, table=True):
     """Read model of one running process, written by the workflow's activity."""
 
-    # what a scorecard reads of each completion's process, from the index alone (0016)
-    __table_args__ = (Index("ix_process_id_test_template", "id", "test", "template_id"),)
+    # What the lists and the scorecard ask of a step's process, from the index alone: whether
+    # it runs and is a test (`GET /api/my/tasks`, 0022), its template (a scorecard, 0016).
+    __table_args__ = (
+        Index("ix_process_id_test_status_template", "id", "test", "status", "template_id"),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     template_id: uuid.UUID = Field(foreign_key="processtemplate.id", index=True)
