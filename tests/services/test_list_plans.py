@@ -55,9 +55,8 @@ def test_a_partners_tasks_are_read_from_its_steps(migrated_sqlite: Path, tmp_pat
         # from the partner's open steps (by its index), then each one's process by its id,
         # whether it runs read from the index too: not the process's row (migration 0022)
         assert any("ix_processstep_partner_status_completed" in line for line in plan), plan
-        assert any(
-            "COVERING INDEX ix_process_id_test_status_template" in line for line in plan
-        ), plan
+        covered = "COVERING INDEX ix_process_id_test_status_template"
+        assert any(covered in line for line in plan), plan
         assert not any("ix_process_status" in line for line in plan), plan
 
 
