@@ -37,11 +37,11 @@ from sqlalchemy.exc import OperationalError
 
 from bench.data import ONE_OPEN_STEP, PartnerRow, World, prepare
 from bench.drive import percentile
-from bench.run import _commit, _machine
 from bench.scale import MY_TASKS_P95_MS, OVERDUE_P95_MS
 from bench.stack import (
     api_args,
     free_port,
+    machine,
     postgres_database,
     product_env,
     running,
@@ -128,11 +128,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    about = machine()
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": about["commit"],
         "machine": {
-            **_machine(),
+            **about,
             "load_average_start_end": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
         "args": {k: str(v) for k, v in vars(args).items()},

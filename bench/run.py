@@ -10,7 +10,6 @@ Results: bench/results/latest.{json,md}. Many open processes: `make bench-scale`
 import argparse
 import asyncio
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -22,7 +21,6 @@ import uuid
 from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +36,11 @@ from bench.data import World, opportunities, prepare
 from bench.drive import Driver, Run, api_driver, bare_driver, measure, pooled
 from bench.stack import (
     BIN,
-    ROOT,
     Product,
     api_args,
     cpu_seconds,
     free_port,
+    machine,
     running,
     start_product,
     stop,
@@ -159,7 +157,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": _command(),
         "runtime_s": round(time.perf_counter() - began, 1),
-        "machine": {**_machine(), "load_average_start_end": [round(x[0], 2) for x in loads]},
+        "machine": {**machine(), "load_average_start_end": [round(x[0], 2) for x in loads]},
         "setup": {
             "temporal": _temporal_version(),
             "database": "SQLite file (WAL), shared by the API and the worker",
@@ -427,35 +425,6 @@ def _emails(engine: Any, process_ids: list[str]) -> int:
 def _command() -> str:
     invocation = shlex.join([Path(sys.executable).name, "-m", "bench.run", *sys.argv[1:]])
     return f"make bench ({invocation})" if os.environ.get("MAKELEVEL") else invocation
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "nproc": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "temporalio": version("temporalio"),
-        "commit": _commit(),
-    }
-
-
-def _commit() -> str:
-    """The commit checked out (read from .git; uncommitted changes are not seen)."""
-    git = ROOT / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head[:12]
-        ref = head.removeprefix("ref: ")
-        if (git / ref).exists():
-            return (git / ref).read_text().strip()[:12]
-        for line in (git / "packed-refs").read_text().splitlines():
-            if line.endswith(f" {ref}"):
-                return line.split()[0][:12]
-    except OSError:
-        pass
-    return "?"
 
 
 def _temporal_version() -> str:

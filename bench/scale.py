@@ -31,8 +31,15 @@ from sqlmodel import Session, col, select
 
 from bench.data import PartnerRow, opportunities, prepare
 from bench.drive import percentile
-from bench.run import _commit
-from bench.stack import cpu_seconds, memory, running, start_product, stop, worker_args
+from bench.stack import (
+    commit,
+    cpu_seconds,
+    memory,
+    running,
+    start_product,
+    stop,
+    worker_args,
+)
 from partnerflow import starting
 from partnerflow.db import make_engine
 from partnerflow.models import OutboxEmail, ProcessStep
@@ -236,7 +243,7 @@ async def _scale(args: argparse.Namespace, work: Path, exits: ExitStack) -> dict
 
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": commit(),
         "temporal": f"{args.temporal_db}-backed dev server",
         "args": {k: str(v) for k, v in vars(args).items()},
         "open_processes": args.processes + args.reminders - len(answered),
@@ -403,7 +410,7 @@ def write(result: dict[str, Any], out: Path) -> None:
     header = [
         "# Partnerflow at scale: latest `make bench-scale`",
         "",
-        f"- date: {result['date']}, commit {result.get('commit', '?')}, "
+        f"- date: {result['date']}, commit {result['commit']}, "
         f"runtime {result['runtime_s']:.0f} s, "
         f"{result['temporal']}, SQLite, worker and API processes of their own",
         f"- {result['args']['processes']} processes of a one-step template (the partner's "
