@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from api.errors import ERROR_RESPONSES, answer
 from api.limits import BodyLimit
-from api.metrics import ApiMetrics
+from api.metrics import ApiMetrics, CountRequests
 from api.rate_limit import RateLimiter
 from api.routes import (
     absences,
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     # directly. Behind a BaseHTTPMiddleware its 413 would arrive wrapped in an ExceptionGroup,
     # which FastAPI answers with 400 "error parsing the body".
     app.add_middleware(BodyLimit, upload_limit=lambda: app.state.settings.max_upload_bytes)
-    app.middleware("http")(_count_request)
+    app.add_middleware(CountRequests)
 
     @app.get(
         "/metrics",
@@ -134,13 +134,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if stop_metrics is not None:
             stop_metrics()
         engine.dispose()
-
-
-async def _count_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    metrics: ApiMetrics = request.app.state.metrics
-    return await metrics.middleware(request, call_next)
 
 
 # Errors from below the routes, answered without a 500. Nothing accepted is lost: an update

@@ -6,9 +6,9 @@ and on the API's port only to a scraper that shows the metrics token.
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import HTTPException, Response, status
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -18,6 +18,36 @@ from prometheus_client import (
     start_http_server,
 )
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class CountRequests:
+    """Counts each HTTP request by its route's template and status, with its latency, in the
+    metrics of the app's current start (`app.state.metrics`). Plain ASGI: as an `http`
+    middleware (Starlette's BaseHTTPMiddleware) it ran every request in a task group of its
+    own with a stream for the body, 0.5 ms of CPU per request (a third of a short one's)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        code = 500  # what the client gets when nothing below answered
+
+        async def watched_send(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        finally:
+            metrics: ApiMetrics = scope["app"].state.metrics
+            metrics.observe(scope, code, time.perf_counter() - started)
 
 
 class ApiMetrics:
@@ -37,21 +67,13 @@ class ApiMetrics:
             registry=self.registry,
         )
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            # The template, not the path: ids would make every process a series of its own.
-            template = getattr(route, "path", "unmatched")
-            self.requests.labels(template, request.method, str(status)).inc()
-            self.latency.labels(template, request.method).observe(time.perf_counter() - started)
+    def observe(self, scope: Scope, code: int, seconds: float) -> None:
+        route = scope.get("route")
+        # The template, not the path: ids would make every process a series of its own.
+        template = getattr(route, "path", "unmatched")
+        method = scope["method"]
+        self.requests.labels(template, method, str(code)).inc()
+        self.latency.labels(template, method).observe(seconds)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
