@@ -68,6 +68,9 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # httpx writes a line for every request it sends, at INFO, with the whole URL: a webhook
+    # receiver's URL may carry its secret (the delivery log keeps each attempt, for staff).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = []

@@ -1,6 +1,5 @@
 """Puts the web UI on the app: its pages, its static files, and HTML answers for its errors."""
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -11,8 +10,9 @@ from fastapi.exception_handlers import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.web import (
     account_pages,
@@ -71,16 +71,7 @@ def install(app: FastAPI) -> None:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(PageLanguage, default=_page_language, pages=lambda path: not is_api(path))
-
-    @app.middleware("http")
-    async def page_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if not is_api(request.url.path):
-            for name, value in PAGE_HEADERS.items():
-                response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(PageHeaders)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(_: Request, error: SignInRequired) -> Response:
@@ -104,6 +95,29 @@ def install(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first["loc"][1:])
         message = _("the form was not valid: %(where)s: %(why)s")
         return error_page(request, 422, message % {"where": where, "why": first["msg"]})
+
+
+class PageHeaders:
+    """`PAGE_HEADERS` on every answer that is not the API's, where the answer set none of its
+    own. Plain ASGI, as api/metrics.py's `CountRequests`: an `http` middleware ran each request
+    in a task group of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_api(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in PAGE_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:

@@ -1,5 +1,6 @@
 """Operations: the compose file validates on a fresh clone, logs are JSON without secrets."""
 
+import io
 import json
 import logging
 import os
@@ -8,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import compose
+import httpx
 import pytest
 
+from partnerflow import logs
 from partnerflow.logs import JsonFormatter, MaskSecrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +113,23 @@ def test_json_logs_carry_the_process_id_and_no_invitation_token() -> None:
     line = formatter.format(sign_in)
     assert "m4g1c" not in line
     assert "/portal/sign-in/***" in json.loads(line)["message"]
+
+
+def test_no_log_line_carries_the_url_of_an_outgoing_request() -> None:
+    """A webhook receiver's URL may hold its secret: httpx's line per request (INFO) stays out."""
+    root = logging.getLogger()
+    saved = root.handlers, root.level
+    try:
+        logs.configure("json")
+        written = io.StringIO()
+        handler = root.handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(written)
+        transport = httpx.MockTransport(lambda request: httpx.Response(204))
+        with httpx.Client(transport=transport) as client:
+            client.post("https://receiver.example/hooks/t0ps3cret", json={})
+        logging.getLogger("partnerflow.webhooks").info("delivered")
+        assert "delivered" in written.getvalue()  # the handler writes there
+        assert "t0ps3cret" not in written.getvalue()
+    finally:
+        root.handlers, root.level = saved
