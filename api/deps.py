@@ -23,21 +23,24 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_mailer(request: Request) -> Mailer:
+async def get_mailer(request: Request) -> Mailer:
     mailer: Mailer = request.app.state.mailer
     return mailer
 
 
+# What needs no database nor file is `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, a hop to a thread and back for each (the session and the caller, which
+# query the database, stay there: never blocking the event loop).
 SessionDep = Annotated[Session, Depends(get_session)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
@@ -76,13 +79,13 @@ def get_caller(
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
-def get_staff(caller: CurrentCaller) -> Caller:
+async def get_staff(caller: CurrentCaller) -> Caller:
     if not caller.is_staff:
         forbidden("only the company's users may do this")
     return caller
 
 
-def get_admin(caller: CurrentCaller) -> Caller:
+async def get_admin(caller: CurrentCaller) -> Caller:
     if not caller.is_admin:
         forbidden("only an admin may do this")
     return caller
@@ -98,7 +101,7 @@ class Pagination:
     offset: int
 
 
-def get_pagination(
+async def get_pagination(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     # bounded: a database integer must hold it
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
