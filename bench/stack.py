@@ -242,13 +242,18 @@ def machine() -> dict[str, Any]:
 
 
 def commit() -> str:
-    """The commit checked out (read from .git; uncommitted changes are not seen)."""
+    """The commit checked out (read from .git; uncommitted changes are not seen). In a
+    worktree (`git worktree add`, for comparing two commits) .git names its own folder."""
     git = ROOT / ".git"
     try:
+        if git.is_file():
+            git = Path(git.read_text().strip().removeprefix("gitdir: "))
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref: "):
             return head[:12]
         ref = head.removeprefix("ref: ")
+        if (git / "commondir").exists():  # a worktree's branches are the repository's
+            git = (git / (git / "commondir").read_text().strip()).resolve()
         if (git / ref).exists():
             return (git / ref).read_text().strip()[:12]
         for line in (git / "packed-refs").read_text().splitlines():
