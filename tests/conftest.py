@@ -2,7 +2,6 @@
 
 import asyncio
 import email
-import gc
 import os
 import shutil
 import socket
@@ -68,15 +67,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.get_closest_marker("long") is None,
         )
     )
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """What every test shares is loaded once collected (the app's, the SDK's and the libraries'
-    modules): the garbage collector stops walking it. Each full collection walked all of it,
-    0.15 s of CPU a pass (the collector took a tenth of a test process's CPU); frozen, 0.09 s."""
-    gc.collect()
-    gc.freeze()
 
 
 def _postgresql_variant_of_sqlite_only(item: pytest.Item) -> bool:
