@@ -23,6 +23,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+# What needs no database nor file is `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, a hop to a thread and back for each (the session and the caller, which
+# query the database, stay there: never blocking the event loop).
 async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
@@ -38,9 +41,6 @@ async def get_mailer(request: Request) -> Mailer:
     return mailer
 
 
-# What needs no database nor file is `async def`: FastAPI runs a plain `def` dependency in
-# its thread pool, a hop to a thread and back for each (the session and the caller, which
-# query the database, stay there: never blocking the event loop).
 SessionDep = Annotated[Session, Depends(get_session)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

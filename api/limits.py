@@ -8,6 +8,8 @@ from starlette import status
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import on_response_start
+
 JSON_LIMIT = 1024 * 1024  # no JSON body of this API needs more than a megabyte
 
 
@@ -43,7 +45,7 @@ class BodyLimit:
             await _too_large(send, limit)
             return
         seen = 0
-        answered = False
+        starts: list[Message] = []
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -54,17 +56,12 @@ class BodyLimit:
                     raise BodyTooLarge(limit)
             return message
 
-        async def watched_send(message: Message) -> None:
-            nonlocal answered
-            answered = answered or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, watched_send)
+            await self.app(scope, limited_receive, on_response_start(send, starts.append))
         except BodyTooLarge:
             # Read outside FastAPI's request handling (a middleware, a streaming route):
             # nobody answered yet, so the limit does.
-            if answered:
+            if starts:
                 raise
             await _too_large(send, limit)
 

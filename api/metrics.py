@@ -20,12 +20,14 @@ from prometheus_client import (
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import on_response_start
+
 
 class CountRequests:
     """Counts each HTTP request by its route's template and status, with its latency, in the
     metrics of the app's current start (`app.state.metrics`). Plain ASGI: as an `http`
     middleware (Starlette's BaseHTTPMiddleware) it ran every request in a task group of its
-    own with a stream for the body, 0.5 ms of CPU per request (a third of a short one's)."""
+    own with a stream for the body, about 0.5 ms of CPU per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,17 +37,12 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        code = 500  # what the client gets when nothing below answered
-
-        async def watched_send(message: Message) -> None:
-            nonlocal code
-            if message["type"] == "http.response.start":
-                code = message["status"]
-            await send(message)
-
+        starts: list[Message] = []
         try:
-            await self.app(scope, receive, watched_send)
+            await self.app(scope, receive, on_response_start(send, starts.append))
         finally:
+            # Nothing below answered: the client gets a 500.
+            code = starts[0]["status"] if starts else 500
             metrics: ApiMetrics = scope["app"].state.metrics
             metrics.observe(scope, code, time.perf_counter() - started)
 

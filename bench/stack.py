@@ -247,7 +247,7 @@ def commit() -> str:
     git = ROOT / ".git"
     try:
         if git.is_file():
-            git = Path(git.read_text().strip().removeprefix("gitdir: "))
+            git = ROOT / git.read_text().strip().removeprefix("gitdir: ")  # absolute or not
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref: "):
             return head[:12]

@@ -14,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import on_response_start
 from api.web import (
     account_pages,
     builder_pages,
@@ -109,15 +110,13 @@ class PageHeaders:
         if scope["type"] != "http" or is_api(scope["path"]):
             await self.app(scope, receive, send)
             return
+        await self.app(scope, receive, on_response_start(send, _add_page_headers))
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in PAGE_HEADERS.items():
-                    headers.setdefault(name, value)
-            await send(message)
 
-        await self.app(scope, receive, with_headers)
+def _add_page_headers(start: Message) -> None:
+    headers = MutableHeaders(scope=start)
+    for name, value in PAGE_HEADERS.items():
+        headers.setdefault(name, value)
 
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
